@@ -1,0 +1,372 @@
+//! Git over HTTPS at `/{workspace}/{repo_slug}.git`, served by `git http-backend`.
+//!
+//! Authentication is Bitbucket's: HTTP Basic with the literal user `x-token-auth` and an access
+//! token as the password. Reading needs the `repository` scope, pushing `repository:write`, and
+//! the token's user must be allowed to do the same on the repository.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bitbucket_facts::cloud;
+use tokio::io::AsyncWriteExt;
+
+use crate::Sim;
+use crate::oauth::basic_credentials;
+use crate::tokens::AccessCheck;
+use crate::world::WorldError;
+
+/// Largest push accepted.
+const MAX_BODY: usize = 256 * 1024 * 1024;
+
+/// Bare repositories on disk, one per Cloud repository.
+#[derive(Debug)]
+pub struct GitStore {
+    root: PathBuf,
+    _temporary: Option<tempfile::TempDir>,
+}
+
+fn git() -> Command {
+    let mut command = Command::new("git");
+    command
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_AUTHOR_NAME", "Bitbucket Simulator")
+        .env("GIT_AUTHOR_EMAIL", "sim@bitbucket.invalid")
+        .env("GIT_COMMITTER_NAME", "Bitbucket Simulator")
+        .env("GIT_COMMITTER_EMAIL", "sim@bitbucket.invalid");
+    command
+}
+
+fn run(command: &mut Command, input: Option<&str>) -> Result<String, WorldError> {
+    command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command
+        .spawn()
+        .map_err(|e| WorldError::Git(format!("cannot run git: {e}")))?;
+    if let (Some(text), Some(mut stdin)) = (input, child.stdin.take()) {
+        use std::io::Write;
+        stdin
+            .write_all(text.as_bytes())
+            .map_err(|e| WorldError::Git(e.to_string()))?;
+    }
+    let output = child
+        .wait_with_output()
+        .map_err(|e| WorldError::Git(e.to_string()))?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        return Err(WorldError::Git(stderr.trim().to_owned()));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+}
+
+impl GitStore {
+    /// Repositories in a fresh temporary directory, removed when the simulator stops.
+    pub fn temporary() -> std::io::Result<GitStore> {
+        let dir = tempfile::Builder::new()
+            .prefix("bitbucket-sim-")
+            .tempdir()?;
+        Ok(GitStore {
+            root: dir.path().to_owned(),
+            _temporary: Some(dir),
+        })
+    }
+
+    /// Repositories kept in `root`.
+    pub fn at(root: &Path) -> std::io::Result<GitStore> {
+        std::fs::create_dir_all(root)?;
+        Ok(GitStore {
+            root: root.to_owned(),
+            _temporary: None,
+        })
+    }
+
+    pub fn path(&self, workspace: &str, slug: &str) -> PathBuf {
+        self.root.join(workspace).join(format!("{slug}.git"))
+    }
+
+    /// Creates a bare repository whose `main` holds one commit with a README.
+    pub fn create(&self, workspace: &str, slug: &str, description: &str) -> Result<(), WorldError> {
+        let path = self.path(workspace, slug);
+        if path.exists() {
+            return Ok(());
+        }
+        let dir = path.to_string_lossy().into_owned();
+        run(
+            git().args(["init", "--bare", "--quiet", "-b", "main", &dir]),
+            None,
+        )?;
+        let in_repo = |args: &[&str]| {
+            let mut command = git();
+            command.arg("--git-dir").arg(&dir).args(args);
+            command
+        };
+        run(&mut in_repo(&["config", "http.receivepack", "true"]), None)?;
+        let readme = format!("# {slug}\n\n{description}\n");
+        let blob = run(
+            &mut in_repo(&["hash-object", "-w", "--stdin"]),
+            Some(&readme),
+        )?;
+        let tree = run(
+            &mut in_repo(&["mktree"]),
+            Some(&format!("100644 blob {blob}\tREADME.md\n")),
+        )?;
+        let commit = run(
+            &mut in_repo(&["commit-tree", &tree, "-m", "Initial commit"]),
+            None,
+        )?;
+        run(
+            &mut in_repo(&["update-ref", "refs/heads/main", &commit]),
+            None,
+        )?;
+        Ok(())
+    }
+
+    pub async fn branch_exists(&self, workspace: &str, slug: &str, branch: &str) -> bool {
+        if branch.starts_with('-') {
+            return false;
+        }
+        let reference = format!("refs/heads/{branch}");
+        tokio::process::Command::new("git")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .arg("--git-dir")
+            .arg(self.path(workspace, slug))
+            .args(["rev-parse", "--verify", "--quiet", &reference])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .await
+            .is_ok_and(|status| status.success())
+    }
+}
+
+/// The smart-HTTP request a URL addresses.
+struct GitRequest {
+    workspace: String,
+    slug: String,
+    /// `/{workspace}/{slug}.git/...`, as `http-backend` wants it.
+    path_info: String,
+    write: bool,
+}
+
+fn parse(path: &str, query: &str) -> Option<GitRequest> {
+    let mut parts = path.trim_start_matches('/').splitn(3, '/');
+    let workspace = parts.next()?.to_owned();
+    let slug = parts.next()?.strip_suffix(".git")?.to_owned();
+    let rest = parts.next()?;
+    let write = match rest {
+        "info/refs" if query.contains("service=git-receive-pack") => true,
+        "info/refs" if query.contains("service=git-upload-pack") => false,
+        "git-upload-pack" => false,
+        "git-receive-pack" => true,
+        _ => return None,
+    };
+    Some(GitRequest {
+        path_info: path.to_owned(),
+        workspace,
+        slug,
+        write,
+    })
+}
+
+fn refuse(status: StatusCode, message: &str) -> Response {
+    let mut response = (
+        status,
+        [(header::CONTENT_TYPE, "text/plain")],
+        message.to_owned(),
+    )
+        .into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"Bitbucket.org HTTP\""),
+        );
+    }
+    response
+}
+
+/// Decides whether the request may go on; answers the user name to hand to `http-backend`.
+fn authorize(
+    sim: &Sim,
+    request: &GitRequest,
+    headers: &HeaderMap,
+) -> Result<Option<String>, Response> {
+    let directory = sim.world.cloud();
+    let key = (request.workspace.clone(), request.slug.clone());
+    let Some(repository) = directory.repositories.get(&key) else {
+        return Err(refuse(StatusCode::NOT_FOUND, "Repository not found"));
+    };
+    let Some(Some((user, token))) = basic_credentials(headers) else {
+        if !request.write && !repository.private {
+            return Ok(None);
+        }
+        return Err(refuse(StatusCode::UNAUTHORIZED, "Authentication required"));
+    };
+    if user != "x-token-auth" {
+        return Err(refuse(StatusCode::UNAUTHORIZED, "Invalid credentials"));
+    }
+    let AccessCheck::Valid(grant) = sim.tokens.check_access(&token, sim.clock.now()) else {
+        return Err(refuse(
+            StatusCode::UNAUTHORIZED,
+            "Token is invalid or expired",
+        ));
+    };
+    let needed = if request.write {
+        "repository:write"
+    } else {
+        "repository"
+    };
+    let required = cloud::parse_scopes(needed).expect("known scope");
+    if !grant.scopes.satisfies(&required) {
+        let message = "Your credentials lack one or more required privilege scopes.";
+        return Err(refuse(StatusCode::FORBIDDEN, message));
+    }
+    if !directory.may_access(repository, &grant.user, request.write) {
+        return Err(refuse(
+            StatusCode::FORBIDDEN,
+            "You may not have access to this repository.",
+        ));
+    }
+    Ok(Some(grant.user.clone()))
+}
+
+/// Fallback handler: git smart HTTP, or 404.
+pub async fn serve(State(sim): State<Arc<Sim>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let query = parts.uri.query().unwrap_or_default().to_owned();
+    let Some(git_request) = parse(parts.uri.path(), &query) else {
+        return refuse(StatusCode::NOT_FOUND, "Not found");
+    };
+    let kind = if git_request.write {
+        "receive-pack"
+    } else {
+        "upload-pack"
+    };
+    let user = match authorize(&sim, &git_request, &parts.headers) {
+        Ok(user) => user,
+        Err(response) => {
+            sim.stats
+                .count("git", kind, crate::rest::status_label(response.status()));
+            return response;
+        }
+    };
+    let body = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(body) => body,
+        Err(_) => return refuse(StatusCode::PAYLOAD_TOO_LARGE, "Push too large"),
+    };
+    let cgi = Cgi {
+        root: &sim.world.git.root,
+        path_info: &git_request.path_info,
+        method: parts.method.as_str(),
+        query: &query,
+        headers: &parts.headers,
+        user: user.as_deref(),
+    };
+    let response = cgi.run(body).await;
+    sim.stats
+        .count("git", kind, crate::rest::status_label(response.status()));
+    response
+}
+
+/// One `git http-backend` invocation (CGI).
+struct Cgi<'a> {
+    root: &'a Path,
+    path_info: &'a str,
+    method: &'a str,
+    query: &'a str,
+    headers: &'a HeaderMap,
+    user: Option<&'a str>,
+}
+
+impl Cgi<'_> {
+    fn header(&self, name: HeaderName) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    }
+
+    async fn run(&self, body: Bytes) -> Response {
+        let mut command = tokio::process::Command::new("git");
+        command
+            .arg("http-backend")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_PROJECT_ROOT", self.root)
+            .env("GIT_HTTP_EXPORT_ALL", "1")
+            .env("PATH_INFO", self.path_info)
+            .env("REQUEST_METHOD", self.method)
+            .env("QUERY_STRING", self.query)
+            .env("CONTENT_TYPE", self.header(header::CONTENT_TYPE))
+            .env("CONTENT_LENGTH", body.len().to_string())
+            .env(
+                "HTTP_CONTENT_ENCODING",
+                self.header(header::CONTENT_ENCODING),
+            )
+            .env(
+                "GIT_PROTOCOL",
+                self.header(HeaderName::from_static("git-protocol")),
+            )
+            .env("REMOTE_ADDR", "127.0.0.1")
+            .env("REMOTE_USER", self.user.unwrap_or_default())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let Ok(mut child) = command.spawn() else {
+            return refuse(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "cannot run git http-backend",
+            );
+        };
+        if let Some(mut stdin) = child.stdin.take() {
+            tokio::spawn(async move {
+                let _ = stdin.write_all(&body).await;
+            });
+        }
+        match child.wait_with_output().await {
+            Ok(output) => cgi_response(&output.stdout),
+            Err(_) => refuse(StatusCode::INTERNAL_SERVER_ERROR, "git http-backend failed"),
+        }
+    }
+}
+
+/// Turns CGI output (headers, blank line, body) into a response.
+fn cgi_response(output: &[u8]) -> Response {
+    let split = output
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|i| (i, i + 4))
+        .or_else(|| {
+            output
+                .windows(2)
+                .position(|w| w == b"\n\n")
+                .map(|i| (i, i + 2))
+        });
+    let Some((head_end, body_start)) = split else {
+        return refuse(StatusCode::BAD_GATEWAY, "git http-backend gave no headers");
+    };
+    let head = String::from_utf8_lossy(&output[..head_end]);
+    let mut response = Response::new(Body::from(output[body_start..].to_vec()));
+    for line in head.lines() {
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        let value = value.trim();
+        if name.eq_ignore_ascii_case("status") {
+            let code = value.split(' ').next().and_then(|c| c.parse().ok());
+            *response.status_mut() = code
+                .and_then(|c| StatusCode::from_u16(c).ok())
+                .unwrap_or(StatusCode::OK);
+        } else if let (Ok(name), Ok(value)) =
+            (HeaderName::try_from(name), HeaderValue::from_str(value))
+        {
+            response.headers_mut().append(name, value);
+        }
+    }
+    response
+}

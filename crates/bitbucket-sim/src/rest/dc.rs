@@ -1,0 +1,204 @@
+//! Data Center's REST API under `{base}/rest/api/latest/`: the user, projects and repositories,
+//! each answer naming the user in `X-AUSERNAME`.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use bitbucket_facts::datacenter::Level;
+use serde_json::{Value, json};
+
+use super::page;
+use crate::Sim;
+use crate::oauth::Params;
+use crate::settings::Mode;
+use crate::tokens::{AccessCheck, Grant};
+use crate::world::dc::{DcDirectory, DcProject, DcRepository, DcUser};
+
+pub const PREFIX: &str = "/dc/rest/api/latest";
+
+fn dc_error(status: StatusCode, message: &str, exception: &str) -> Response {
+    let body =
+        json!({"errors": [{"context": null, "message": message, "exceptionName": exception}]});
+    (status, Json(body)).into_response()
+}
+
+fn unauthorized() -> Response {
+    dc_error(
+        StatusCode::UNAUTHORIZED,
+        "Authentication failed. Please check your credentials and try again.",
+        "com.atlassian.bitbucket.auth.IncorrectPasswordAuthenticationException",
+    )
+}
+
+struct Caller {
+    grant: Arc<Grant>,
+    /// The token's repository/project level, if it has one.
+    level: Option<Level>,
+}
+
+impl Caller {
+    /// Whether the caller may read a repository: the lower of token scope and user permission.
+    fn may_read(&self, directory: &DcDirectory, repository: &DcRepository) -> bool {
+        let Some(token_level) = self.level else {
+            return false;
+        };
+        let user_level = directory.user_level(&self.grant.user, repository);
+        let effective = user_level.map(|user| user.min(token_level));
+        let public = repository.public
+            || directory
+                .projects
+                .get(&repository.project)
+                .is_some_and(|p| p.public);
+        effective >= Some(Level::RepoRead) || (public && token_level >= Level::PublicRepos)
+    }
+}
+
+/// Everything under `{base}/rest/api/latest/`.
+pub async fn api(
+    State(sim): State<Arc<Sim>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let token = super::bearer(&headers, &Params::default(), Mode::Rotating);
+    let grant = match token.map(|t| sim.tokens.check_access(&t, sim.clock.now())) {
+        Some(AccessCheck::Valid(grant)) => grant,
+        _ => {
+            sim.stats.count("rest", "dc", "401");
+            return unauthorized();
+        }
+    };
+    let caller = Caller {
+        level: Level::of(&grant.scopes),
+        grant,
+    };
+    let path = uri.path().strip_prefix(PREFIX).unwrap_or_default();
+    let query = Params::parse(uri.query().unwrap_or_default().as_bytes());
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let mut response = match (method.as_str(), segments.as_slice()) {
+        ("GET", ["users", slug]) => user(&sim, &caller, slug),
+        ("GET", ["projects"]) => projects(&sim, &caller, &query),
+        ("GET", ["projects", key, "repos"]) => repos(&sim, &caller, key, &query),
+        _ => dc_error(
+            StatusCode::NOT_FOUND,
+            &format!("The simulator does not implement {method} {PREFIX}{path}."),
+            "com.atlassian.bitbucket.rest.NotFoundException",
+        ),
+    };
+    sim.stats
+        .count("rest", "dc", super::status_label(response.status()));
+    if let Ok(name) = HeaderValue::from_str(&caller.grant.user) {
+        response.headers_mut().insert("X-AUSERNAME", name);
+    }
+    response
+}
+
+fn user_json(user: &DcUser, sim: &Sim) -> Value {
+    json!({
+        "name": user.slug,
+        "emailAddress": user.email,
+        "active": true,
+        "displayName": user.display_name,
+        "id": user.id,
+        "slug": user.slug,
+        "type": "NORMAL",
+        "links": {"self": [{"href": format!("{}/dc/users/{}", sim.base_url, user.slug)}]},
+    })
+}
+
+fn project_json(project: &DcProject, sim: &Sim) -> Value {
+    json!({
+        "key": project.key,
+        "id": project.id,
+        "name": project.name,
+        "public": project.public,
+        "type": "NORMAL",
+        "links": {"self": [{"href": format!("{}/dc/projects/{}", sim.base_url, project.key)}]},
+    })
+}
+
+fn repo_json(repo: &DcRepository, project: &DcProject, sim: &Sim) -> Value {
+    let base = &sim.base_url;
+    let (key, slug) = (&project.key, &repo.slug);
+    json!({
+        "slug": slug,
+        "id": repo.id,
+        "name": repo.name,
+        "scmId": "git",
+        "state": "AVAILABLE",
+        "forkable": true,
+        "project": project_json(project, sim),
+        "public": repo.public,
+        "links": {
+            "clone": [{"href": format!("{base}/dc/scm/{}/{slug}.git", key.to_lowercase()), "name": "http"}],
+            "self": [{"href": format!("{base}/dc/projects/{key}/repos/{slug}/browse")}],
+        },
+    })
+}
+
+fn user(sim: &Sim, _caller: &Caller, slug: &str) -> Response {
+    let directory = sim.world.dc();
+    match directory.users.get(slug) {
+        Some(user) => Json(user_json(user, sim)).into_response(),
+        None => dc_error(
+            StatusCode::NOT_FOUND,
+            &format!("User {slug} does not exist."),
+            "com.atlassian.bitbucket.user.NoSuchUserException",
+        ),
+    }
+}
+
+fn paged(items: Vec<Value>, query: &Params) -> Response {
+    match page::dc(items, query) {
+        Ok(body) => Json(body).into_response(),
+        Err(bad) => dc_error(
+            StatusCode::BAD_REQUEST,
+            &bad.0,
+            "com.atlassian.bitbucket.rest.BadRequestException",
+        ),
+    }
+}
+
+fn projects(sim: &Sim, caller: &Caller, query: &Params) -> Response {
+    let directory = sim.world.dc();
+    let visible = directory
+        .projects
+        .values()
+        .filter(|project| {
+            directory
+                .repositories
+                .values()
+                .any(|r| r.project == project.key && caller.may_read(&directory, r))
+        })
+        .map(|project| project_json(project, sim))
+        .collect();
+    paged(visible, query)
+}
+
+fn repos(sim: &Sim, caller: &Caller, key: &str, query: &Params) -> Response {
+    let directory = sim.world.dc();
+    let Some(project) = directory.projects.get(key) else {
+        return no_such_project(key);
+    };
+    let visible: Vec<Value> = directory
+        .repositories
+        .values()
+        .filter(|r| r.project == key && caller.may_read(&directory, r))
+        .map(|r| repo_json(r, project, sim))
+        .collect();
+    if visible.is_empty() && !project.public {
+        return no_such_project(key);
+    }
+    paged(visible, query)
+}
+
+fn no_such_project(key: &str) -> Response {
+    dc_error(
+        StatusCode::NOT_FOUND,
+        &format!("Project {key} does not exist."),
+        "com.atlassian.bitbucket.project.NoSuchProjectException",
+    )
+}
