@@ -1,0 +1,235 @@
+//! Console admins: accounts with argon2id passwords, sessions that expire when idle and after a
+//! fixed time, CSRF tokens derived from the session, and the one-time setup link shown while no
+//! admin exists.
+
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::app::{Actor, Grantry};
+use crate::clock::Timestamp;
+use crate::error::{CoreError, CoreResult};
+use crate::events::EventKind;
+use crate::ids::AdminId;
+use crate::store::{AdminRecord, ConsoleSessionRecord, StoreError};
+
+const SETUP_KEY: &str = "console_setup";
+/// Console sessions update their last-seen time at most this often, sparing a write per page.
+const TOUCH_EVERY: i64 = 60;
+
+/// How long console sessions and the setup link live. Seconds.
+#[derive(Debug, Clone)]
+pub struct ConsoleSettings {
+    pub idle_timeout: u64,
+    pub max_age: u64,
+    pub setup_link_ttl: u64,
+}
+
+impl Default for ConsoleSettings {
+    fn default() -> Self {
+        ConsoleSettings {
+            idle_timeout: 30 * 60,
+            max_age: 12 * 3600,
+            setup_link_ttl: 24 * 3600,
+        }
+    }
+}
+
+/// A fresh console session: the cookie's token and who it is for.
+pub struct SignedIn {
+    pub token: SecretString,
+    pub username: String,
+}
+
+/// What a session cookie turned out to be.
+#[derive(Debug)]
+pub enum SessionCheck {
+    Valid(ConsoleSessionRecord),
+    Expired,
+    Unknown,
+}
+
+fn check_username(username: &str) -> CoreResult<String> {
+    let username = username.trim();
+    let ok = (1..=64).contains(&username.len())
+        && username
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._@-".contains(c));
+    if ok {
+        Ok(username.to_owned())
+    } else {
+        Err(CoreError::invalid(
+            "username",
+            "1 to 64 of letters, digits, '.', '_', '@', '-'",
+        ))
+    }
+}
+
+fn check_password(password: &str) -> CoreResult<()> {
+    let length = password.chars().count();
+    if !(12..=256).contains(&length) {
+        return Err(CoreError::invalid(
+            "password",
+            "at least 12 characters (and at most 256)",
+        ));
+    }
+    Ok(())
+}
+
+/// Runs argon2 off the async threads: it is slow on purpose.
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> CoreResult<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| CoreError::Store(StoreError::Other(format!("password hashing stopped: {e}"))))
+}
+
+impl Grantry {
+    pub async fn create_admin(
+        &self,
+        username: &str,
+        password: &SecretString,
+        actor: &Actor,
+    ) -> CoreResult<AdminRecord> {
+        let username = check_username(username)?;
+        check_password(password.expose_secret())?;
+        let plain = password.expose_secret().to_owned();
+        let hash = blocking(move || grantry_crypto::hash_password(&plain)).await??;
+        let admin = AdminRecord {
+            id: AdminId::generate(),
+            username,
+            password_hash: hash,
+            created_at: self.clock.now(),
+        };
+        match self.store.insert_admin(&admin).await {
+            Err(StoreError::Conflict(_)) => {
+                return Err(CoreError::Conflict(format!(
+                    "an admin named `{}` already exists",
+                    admin.username
+                )));
+            }
+            other => other?,
+        }
+        let detail = format!("Console admin `{}` created", admin.username);
+        self.record(EventKind::AdminCreated, None, None, actor, detail)
+            .await;
+        Ok(admin)
+    }
+
+    /// Checks a user name and password; a wrong name costs as much time as a wrong password.
+    pub async fn sign_in(
+        &self,
+        username: &str,
+        password: &SecretString,
+    ) -> CoreResult<Option<SignedIn>> {
+        let admin = self.store.admin_by_username(username.trim()).await?;
+        let hash = admin.as_ref().map_or_else(
+            || grantry_crypto::decoy_password_hash().to_owned(),
+            |a| a.password_hash.clone(),
+        );
+        let plain = password.expose_secret().to_owned();
+        let verified = blocking(move || grantry_crypto::verify_password(&plain, &hash)).await?;
+        match admin {
+            Some(admin) if verified => Ok(Some(self.open_console_session(&admin).await?)),
+            _ => Ok(None),
+        }
+    }
+
+    async fn open_console_session(&self, admin: &AdminRecord) -> CoreResult<SignedIn> {
+        let token = grantry_crypto::random_token(32);
+        let now = self.clock.now();
+        let session = ConsoleSessionRecord {
+            digest: grantry_crypto::sha256_hex(&token),
+            admin_id: admin.id.clone(),
+            username: admin.username.clone(),
+            created_at: now,
+            last_seen_at: now,
+            expires_at: now + self.settings.console.max_age as i64,
+        };
+        self.store.insert_console_session(&session).await?;
+        Ok(SignedIn {
+            token: SecretString::from(token),
+            username: admin.username.clone(),
+        })
+    }
+
+    pub async fn check_console_session(&self, token: &str) -> CoreResult<SessionCheck> {
+        let digest = grantry_crypto::sha256_hex(token);
+        let Some(session) = self.store.console_session(&digest).await? else {
+            return Ok(SessionCheck::Unknown);
+        };
+        let now = self.clock.now();
+        let idle = now - session.last_seen_at > self.settings.console.idle_timeout as i64;
+        if idle || now >= session.expires_at {
+            self.store.delete_console_session(&digest).await?;
+            return Ok(SessionCheck::Expired);
+        }
+        if now - session.last_seen_at >= TOUCH_EVERY {
+            self.store.touch_console_session(&digest, now).await?;
+        }
+        Ok(SessionCheck::Valid(session))
+    }
+
+    pub async fn sign_out(&self, token: &str) -> CoreResult<()> {
+        Ok(self
+            .store
+            .delete_console_session(&grantry_crypto::sha256_hex(token))
+            .await?)
+    }
+
+    /// The CSRF token for forms of the session whose cookie holds `token`.
+    pub fn csrf_token(token: &str) -> String {
+        grantry_crypto::sha256_hex(&format!("csrf\0{token}"))
+    }
+
+    pub async fn admin_exists(&self) -> CoreResult<bool> {
+        Ok(self.store.admin_count().await? > 0)
+    }
+
+    /// While no admin exists, a new one-time link to create the first (replacing any earlier one).
+    pub async fn setup_link(&self) -> CoreResult<Option<String>> {
+        if self.admin_exists().await? {
+            return Ok(None);
+        }
+        let token = grantry_crypto::random_token(32);
+        let expires_at = self.clock.now() + self.settings.console.setup_link_ttl as i64;
+        let value = format!("{} {expires_at}", grantry_crypto::sha256_hex(&token));
+        self.store.put_meta(SETUP_KEY, Some(&value)).await?;
+        Ok(Some(format!(
+            "{}/ui/setup/{token}",
+            self.settings.public_url.as_str().trim_end_matches('/')
+        )))
+    }
+
+    /// Whether a setup link's token is the current, unexpired one and no admin exists yet.
+    pub async fn setup_link_valid(&self, token: &str) -> CoreResult<bool> {
+        if self.admin_exists().await? {
+            return Ok(false);
+        }
+        let Some(value) = self.store.meta(SETUP_KEY).await? else {
+            return Ok(false);
+        };
+        let (digest, expires_at) = value.split_once(' ').unwrap_or_default();
+        let expires_at: Timestamp = expires_at.parse().unwrap_or(0);
+        Ok(
+            grantry_crypto::same(digest, &grantry_crypto::sha256_hex(token))
+                && self.clock.now() < expires_at,
+        )
+    }
+
+    /// Creates the first admin through the setup link and signs them in.
+    pub async fn finish_setup(
+        &self,
+        token: &str,
+        username: &str,
+        password: &SecretString,
+    ) -> CoreResult<SignedIn> {
+        if !self.setup_link_valid(token).await? {
+            return Err(CoreError::Conflict(
+                "this setup link is no longer valid (used, expired, or an admin exists); restart the server for a new one".into(),
+            ));
+        }
+        let admin = self
+            .create_admin(username, password, &Actor::System)
+            .await?;
+        self.store.put_meta(SETUP_KEY, None).await?;
+        self.open_console_session(&admin).await
+    }
+}

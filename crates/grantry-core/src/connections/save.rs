@@ -1,0 +1,190 @@
+//! Saving a freshly acquired credential: a new connection, or the existing one for the same
+//! account under the same profile (which keeps its id, as does a reconnect).
+
+use secrecy::ExposeSecret;
+
+use crate::app::{Actor, Grantry};
+use crate::error::{CoreError, CoreResult};
+use crate::events::EventKind;
+use crate::ids::ConnectionId;
+use crate::provider::{Identity, TokenGrant};
+use crate::store::{ConnectionRecord, CredentialKind, ProfileRecord, StoreError};
+use crate::tokens::schedule;
+
+/// A credential just obtained, with whose it is.
+pub(crate) struct Acquired {
+    pub credential: CredentialKind,
+    pub identity: Identity,
+    pub grant: TokenGrant,
+    /// HTTP Basic user (API tokens).
+    pub login: Option<String>,
+}
+
+pub(crate) struct Saved {
+    pub record: ConnectionRecord,
+    pub missing_scopes: Vec<String>,
+}
+
+impl Grantry {
+    async fn existing_for(
+        &self,
+        profile: &ProfileRecord,
+        reconnect: Option<&ConnectionId>,
+        account_key: &str,
+    ) -> CoreResult<Option<ConnectionRecord>> {
+        let Some(id) = reconnect else {
+            return Ok(self
+                .store
+                .connection_by_account(&profile.id, account_key)
+                .await?);
+        };
+        let existing = self
+            .store
+            .connection(id)
+            .await?
+            .ok_or_else(|| CoreError::NotFound(format!("connection `{id}`")))?;
+        if existing.account_key != account_key {
+            return Err(CoreError::Conflict(format!(
+                "a different account authorized than the one connection `{id}` belongs to"
+            )));
+        }
+        Ok(Some(existing))
+    }
+
+    pub(crate) async fn save_acquired(
+        &self,
+        profile: &ProfileRecord,
+        end_user_id: Option<String>,
+        reconnect: Option<&ConnectionId>,
+        acquired: Acquired,
+        actor: &Actor,
+    ) -> CoreResult<Saved> {
+        let account_key = format!(
+            "{}:{}",
+            acquired.credential.as_str(),
+            acquired.identity.account_id
+        );
+        let existing = self.existing_for(profile, reconnect, &account_key).await?;
+        let record = self.new_record(
+            profile,
+            end_user_id,
+            existing.as_ref(),
+            account_key,
+            &acquired,
+        )?;
+        let missing_scopes = self.missing_scopes(profile, &record.granted_scopes);
+        let reconnected = match existing {
+            Some(_) => self.store.replace_connection(&record).await?,
+            None => match self.store.insert_connection(&record).await {
+                Ok(()) => false,
+                Err(StoreError::Conflict(_)) => {
+                    // The same account connected at the same moment in another request.
+                    return Box::pin(self.save_acquired(
+                        profile,
+                        record.end_user_id.clone(),
+                        None,
+                        acquired,
+                        actor,
+                    ))
+                    .await;
+                }
+                Err(error) => return Err(error.into()),
+            },
+        };
+        self.cache.forget(&record.id);
+        let (kind, verb) = if reconnected {
+            (EventKind::ConnectionReconnected, "reconnected")
+        } else {
+            (EventKind::ConnectionCreated, "connected")
+        };
+        let who = record.account_username.as_deref().unwrap_or("an account");
+        let detail = format!(
+            "{who} {verb} ({}, {})",
+            record.credential.as_str(),
+            record.status.as_str()
+        );
+        self.record(kind, Some(&profile.id), Some(&record.id), actor, detail)
+            .await;
+        Ok(Saved {
+            record,
+            missing_scopes,
+        })
+    }
+
+    fn new_record(
+        &self,
+        profile: &ProfileRecord,
+        end_user_id: Option<String>,
+        existing: Option<&ConnectionRecord>,
+        account_key: String,
+        acquired: &Acquired,
+    ) -> CoreResult<ConnectionRecord> {
+        let now = self.clock.now();
+        let id = existing.map_or_else(ConnectionId::generate, |c| c.id.clone());
+        let grant = &acquired.grant;
+        let expires_at = match acquired.credential {
+            CredentialKind::ApiToken => None,
+            CredentialKind::AccessToken => grant.expires_in.map(|s| now + s as i64),
+            _ => Some(
+                now + grant
+                    .expires_in
+                    .unwrap_or(profile.provider.spec().default_token_ttl)
+                    as i64,
+            ),
+        };
+        let scopes = grant
+            .scopes
+            .clone()
+            .or_else(|| acquired.identity.scopes.clone())
+            .unwrap_or_default();
+        let (status, status_reason) = self.scope_status(profile, &scopes);
+        let refresh_token = match &grant.refresh_token {
+            Some(token) => Some(self.seal(
+                "connections",
+                "refresh_token",
+                id.as_str(),
+                token.expose_secret(),
+            )?),
+            None => None,
+        };
+        let refresh_token_at = refresh_token.as_ref().map(|_| now);
+        Ok(ConnectionRecord {
+            profile_id: profile.id.clone(),
+            end_user_id: end_user_id.or_else(|| existing.and_then(|c| c.end_user_id.clone())),
+            credential: acquired.credential,
+            account_key,
+            account_id: Some(acquired.identity.account_id.clone()),
+            account_username: Some(acquired.identity.username.clone()),
+            account_display_name: Some(acquired.identity.display_name.clone()),
+            login: acquired.login.clone(),
+            status,
+            status_reason,
+            granted_scopes: scopes,
+            access_token: self.seal(
+                "connections",
+                "access_token",
+                id.as_str(),
+                grant.access_token.expose_secret(),
+            )?,
+            refresh_token,
+            expires_at,
+            refreshed_at: Some(now),
+            refresh_token_at,
+            next_refresh_at: schedule::next_refresh_at(
+                acquired.credential,
+                now,
+                expires_at,
+                refresh_token_at,
+                &self.settings.refresh,
+            ),
+            failures: 0,
+            last_error: None,
+            version: existing.map_or(1, |c| c.version + 1),
+            lease_owner: None,
+            lease_until: None,
+            created_at: existing.map_or(now, |c| c.created_at),
+            updated_at: now,
+            id,
+        })
+    }
+}

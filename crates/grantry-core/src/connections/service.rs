@@ -1,0 +1,231 @@
+//! Listing, reading, deleting and testing connections; connecting without a browser
+//! (client credentials) and storing static credentials (API tokens, access tokens).
+
+use secrecy::{ExposeSecret, SecretString};
+
+use super::save::Acquired;
+use crate::app::{Actor, Grantry};
+use crate::clock::Timestamp;
+use crate::connect::session::end_user_id;
+use crate::error::{CoreError, CoreResult};
+use crate::events::EventKind;
+use crate::ids::ConnectionId;
+use crate::provider::{ApiAnswer, Identity, Presented, TokenGrant};
+use crate::store::{ConnectionFilter, ConnectionRecord, CredentialKind, PageRequest};
+
+/// A credential to connect without a browser.
+pub enum NewCredential {
+    /// Run a private Cloud consumer's client credentials grant (renewed before expiry).
+    ClientCredentials,
+    /// An Atlassian API token with the account's email, presented as HTTP Basic.
+    ApiToken { email: String, token: SecretString },
+    /// A repository, project or workspace access token, presented as Bearer.
+    AccessToken {
+        token: SecretString,
+        expires_at: Option<Timestamp>,
+    },
+}
+
+pub struct NewConnection {
+    /// Profile id or name.
+    pub profile: String,
+    pub end_user_id: Option<String>,
+    pub credential: NewCredential,
+}
+
+fn static_token(field: &str, token: &SecretString) -> CoreResult<()> {
+    let text = token.expose_secret();
+    if text.is_empty()
+        || text.len() > 16_384
+        || text.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(CoreError::invalid(
+            field,
+            "a token of 1 to 16384 characters without spaces",
+        ));
+    }
+    Ok(())
+}
+
+fn email(value: &str) -> CoreResult<String> {
+    let value = value.trim();
+    let plausible = value.len() <= 254
+        && value
+            .split_once('@')
+            .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'))
+        && !value.chars().any(|c| c.is_whitespace() || c.is_control());
+    if plausible {
+        Ok(value.to_owned())
+    } else {
+        Err(CoreError::invalid(
+            "email",
+            "the Atlassian account's email address",
+        ))
+    }
+}
+
+impl Grantry {
+    pub async fn connection(&self, id: &ConnectionId) -> CoreResult<ConnectionRecord> {
+        self.store
+            .connection(id)
+            .await?
+            .ok_or_else(|| CoreError::NotFound(format!("connection `{id}`")))
+    }
+
+    pub async fn list_connections(
+        &self,
+        filter: &ConnectionFilter,
+        page: &PageRequest,
+    ) -> CoreResult<Vec<ConnectionRecord>> {
+        Ok(self.store.connections(filter, page).await?)
+    }
+
+    pub async fn delete_connection(
+        &self,
+        id: &ConnectionId,
+        actor: &Actor,
+    ) -> CoreResult<ConnectionRecord> {
+        let connection = self.connection(id).await?;
+        if !self.store.delete_connection(id).await? {
+            return Err(CoreError::NotFound(format!("connection `{id}`")));
+        }
+        self.cache.forget(id);
+        self.flights.forget(id);
+        let who = connection
+            .account_username
+            .as_deref()
+            .unwrap_or("an account");
+        self.record(
+            EventKind::ConnectionDeleted,
+            Some(&connection.profile_id),
+            Some(id),
+            actor,
+            format!("{who} disconnected"),
+        )
+        .await;
+        Ok(connection)
+    }
+
+    /// Connects without a browser: client credentials, an API token or an access token.
+    pub async fn create_connection(
+        &self,
+        new: NewConnection,
+        actor: &Actor,
+    ) -> CoreResult<ConnectionRecord> {
+        let profile = self.find_profile(&new.profile).await?;
+        let end_user = end_user_id(new.end_user_id)?;
+        let acquired = match new.credential {
+            NewCredential::ClientCredentials => self.client_credentials_grant(&profile).await?,
+            NewCredential::ApiToken {
+                email: address,
+                token,
+            } => {
+                static_token("token", &token)?;
+                let address = email(&address)?;
+                Acquired {
+                    credential: CredentialKind::ApiToken,
+                    identity: Identity {
+                        account_id: address.clone(),
+                        username: address.clone(),
+                        display_name: address.clone(),
+                        scopes: None,
+                    },
+                    grant: TokenGrant {
+                        access_token: token,
+                        refresh_token: None,
+                        expires_in: None,
+                        scopes: None,
+                    },
+                    login: Some(address),
+                }
+            }
+            NewCredential::AccessToken { token, expires_at } => {
+                static_token("token", &token)?;
+                let now = self.clock.now();
+                if expires_at.is_some_and(|at| at <= now) {
+                    return Err(CoreError::invalid(
+                        "expires_at",
+                        "the token has already expired",
+                    ));
+                }
+                let fingerprint = &grantry_crypto::sha256_hex(token.expose_secret())[..16];
+                Acquired {
+                    credential: CredentialKind::AccessToken,
+                    identity: Identity {
+                        account_id: format!("token-{fingerprint}"),
+                        username: format!("access token {fingerprint}"),
+                        display_name: "Access token".into(),
+                        scopes: None,
+                    },
+                    grant: TokenGrant {
+                        access_token: token,
+                        refresh_token: None,
+                        expires_in: expires_at.map(|at| (at - now) as u64),
+                        scopes: Some(profile.required_scopes.clone()),
+                    },
+                    login: None,
+                }
+            }
+        };
+        let saved = self
+            .save_acquired(&profile, end_user, None, acquired, actor)
+            .await?;
+        Ok(saved.record)
+    }
+
+    async fn client_credentials_grant(
+        &self,
+        profile: &crate::store::ProfileRecord,
+    ) -> CoreResult<Acquired> {
+        let spec = profile.provider.spec();
+        if !spec.client_credentials || !profile.private {
+            return Err(CoreError::invalid(
+                "credential",
+                format!(
+                    "client credentials need a private {} consumer; mark the profile private once the consumer is",
+                    spec.display_name
+                ),
+            ));
+        }
+        let client = self.oauth_client(profile)?;
+        let grant = self
+            .provider
+            .client_credentials(&client.target())
+            .await
+            .map_err(CoreError::Provider)?;
+        let identity = self
+            .provider
+            .identity(&client.target(), Presented::Bearer(&grant.access_token))
+            .await
+            .map_err(CoreError::Provider)?;
+        Ok(Acquired {
+            credential: CredentialKind::ClientCredentials,
+            identity,
+            grant,
+            login: None,
+        })
+    }
+
+    /// Calls the provider's identity endpoint with the connection's token and answers what it
+    /// said (the console's "Test").
+    pub async fn test_connection(&self, id: &ConnectionId) -> CoreResult<ApiAnswer> {
+        let token = self.token(id).await?;
+        let profile = self
+            .store
+            .profile(&token.profile_id)
+            .await?
+            .ok_or_else(|| CoreError::NotFound(format!("profile `{}`", token.profile_id)))?;
+        let client = self.oauth_client(&profile)?;
+        let presented = match &token.login {
+            Some(login) => Presented::Basic {
+                username: login,
+                password: &token.access_token,
+            },
+            None => Presented::Bearer(&token.access_token),
+        };
+        self.provider
+            .probe(&client.target(), presented)
+            .await
+            .map_err(CoreError::Provider)
+    }
+}

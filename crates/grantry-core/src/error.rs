@@ -1,0 +1,57 @@
+//! The services' error type. The HTTP layer maps each variant to a problem+json answer.
+
+use grantry_crypto::CryptoError;
+
+use crate::ids::{BadId, ConnectionId, ProfileId};
+use crate::provider::ProviderFailure;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    #[error("{0} not found")]
+    NotFound(String),
+    /// Bad input, naming the field.
+    #[error("{field}: {message}")]
+    Invalid { field: String, message: String },
+    #[error("{0}")]
+    Conflict(String),
+    #[error("the action needs the admin role")]
+    Forbidden,
+    /// The provider refused the grant: the end user has to reconnect.
+    #[error("connection {connection} must be reconnected: {reason}")]
+    NeedsReauth {
+        connection: ConnectionId,
+        reason: String,
+    },
+    /// The provider refused the profile's OAuth client.
+    #[error("the OAuth client of profile {profile} is refused by the provider: {problem}")]
+    ProfileMisconfigured { profile: ProfileId, problem: String },
+    /// The provider cannot be reached or is overloaded, and no valid token is at hand.
+    #[error("the provider is unavailable ({cause}); try again in {retry_after} s")]
+    ProviderUnavailable { retry_after: u64, cause: String },
+    /// The provider answered something other than what was needed (e.g. the Test call).
+    #[error("the provider answered: {0}")]
+    Provider(ProviderFailure),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A sealed value did not open: a wrong key or tampering. Never shown to clients in detail.
+    #[error("a sealed value could not be opened: {0}")]
+    Crypto(#[from] CryptoError),
+}
+
+impl CoreError {
+    pub fn invalid(field: &str, message: impl Into<String>) -> CoreError {
+        CoreError::Invalid {
+            field: field.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+impl From<BadId> for CoreError {
+    fn from(error: BadId) -> Self {
+        CoreError::invalid("id", error.to_string())
+    }
+}
+
+pub type CoreResult<T> = Result<T, CoreError>;

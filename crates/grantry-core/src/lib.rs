@@ -1,0 +1,28 @@
+//! Grantry's domain and services, with no HTTP and no SQL.
+//!
+//! The services live on [`Grantry`], which holds a [`store::Store`], a
+//! [`provider::ProviderClient`], a [`clock::Clock`] and the key store. Each feature adds its
+//! methods in its own module: [`profiles`], [`connect`], [`connections`], [`tokens`],
+//! [`api_keys`], [`events`], [`keys`]. The provider [`catalog`] holds what differs between
+//! Bitbucket Cloud and Data Center, as data.
+
+pub mod admins;
+pub mod api_keys;
+pub mod app;
+pub mod catalog;
+pub mod changes;
+pub mod clock;
+pub mod connect;
+pub mod connections;
+pub mod error;
+pub mod events;
+pub mod ids;
+pub mod keys;
+pub mod metrics;
+pub mod profiles;
+pub mod provider;
+pub mod store;
+pub mod tokens;
+
+pub use app::{Actor, Grantry, RefreshSettings, Settings};
+pub use error::{CoreError, CoreResult};

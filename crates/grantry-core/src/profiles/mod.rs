@@ -1,0 +1,66 @@
+//! Application connection profiles: one OAuth client (key, secret) for one provider, with what it
+//! needs and where users may be sent back to.
+
+mod service;
+pub mod validate;
+
+pub use service::{NewProfile, ProfileChanges};
+
+use secrecy::SecretString;
+use url::Url;
+
+use crate::app::Grantry;
+use crate::catalog::{Endpoints, ProviderSpec};
+use crate::error::{CoreError, CoreResult};
+use crate::provider::ProviderTarget;
+use crate::store::ProfileRecord;
+
+/// A profile's OAuth client, its secret opened, ready for provider calls.
+pub(crate) struct OAuthClient {
+    pub spec: &'static ProviderSpec,
+    pub endpoints: Endpoints,
+    pub client_id: String,
+    pub secret: SecretString,
+    pub scopes: Vec<String>,
+    pub callback_url: String,
+}
+
+impl OAuthClient {
+    pub fn target(&self) -> ProviderTarget<'_> {
+        ProviderTarget {
+            spec: self.spec,
+            endpoints: &self.endpoints,
+            client_id: &self.client_id,
+            client_secret: &self.secret,
+            redirect_uri: &self.callback_url,
+            scopes: &self.scopes,
+        }
+    }
+}
+
+impl Grantry {
+    pub(crate) fn oauth_client(&self, profile: &ProfileRecord) -> CoreResult<OAuthClient> {
+        let base = profile
+            .base_url
+            .as_deref()
+            .map(Url::parse)
+            .transpose()
+            .map_err(|e| CoreError::invalid("base_url", e.to_string()))?;
+        let endpoints = Endpoints::of(profile.provider, &self.settings.cloud, base.as_ref())
+            .ok_or_else(|| CoreError::invalid("base_url", "the profile has no base URL"))?;
+        let secret = self.open(
+            "profiles",
+            "client_secret",
+            profile.id.as_str(),
+            &profile.client_secret,
+        )?;
+        Ok(OAuthClient {
+            spec: profile.provider.spec(),
+            endpoints,
+            client_id: profile.client_id.clone(),
+            secret,
+            scopes: profile.required_scopes.clone(),
+            callback_url: self.settings.callback_url(),
+        })
+    }
+}

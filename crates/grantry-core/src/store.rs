@@ -1,0 +1,495 @@
+//! The `Store` trait: everything Grantry keeps, as a narrow async interface with one
+//! implementation per database (`grantry-store-sqlite`, `grantry-store-postgres`) and one
+//! contract test suite for all (`grantry-store-tests`).
+//!
+//! Records hold sealed secrets as opaque bytes: the store never sees a plaintext secret.
+//! Times are Unix seconds.
+
+use std::fmt;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::ProviderKind;
+use crate::clock::Timestamp;
+use crate::ids::{AdminId, ApiKeyId, ConnectionId, EventId, ProfileId, SessionId};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileRecord {
+    pub id: ProfileId,
+    pub name: String,
+    pub description: String,
+    pub provider: ProviderKind,
+    pub client_id: String,
+    /// Sealed at (`profiles`, `client_secret`, id).
+    pub client_secret: Vec<u8>,
+    /// Data Center instance, e.g. `https://git.example.com/bitbucket`.
+    pub base_url: Option<String>,
+    pub required_scopes: Vec<String>,
+    pub allowed_return_urls: Vec<String>,
+    /// Cloud: the consumer is private, so client-credentials connections are allowed.
+    pub private: bool,
+    /// Set when the provider refused the client itself (`unauthorized_client`).
+    pub problem: Option<String>,
+    pub problem_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// The state of a connection, as applications and admins see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectionStatus {
+    Active,
+    /// The provider refused the refresh token or the grant was revoked: the user must reconnect.
+    NeedsReauth,
+    /// Connected, but the token lacks some of the profile's required scopes.
+    InsufficientScopes,
+    /// Transient errors; the current token is still served while it is valid.
+    Failing,
+}
+
+impl ConnectionStatus {
+    pub const ALL: [ConnectionStatus; 4] = [
+        ConnectionStatus::Active,
+        ConnectionStatus::NeedsReauth,
+        ConnectionStatus::InsufficientScopes,
+        ConnectionStatus::Failing,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectionStatus::Active => "active",
+            ConnectionStatus::NeedsReauth => "needs_reauth",
+            ConnectionStatus::InsufficientScopes => "insufficient_scopes",
+            ConnectionStatus::Failing => "failing",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<ConnectionStatus> {
+        ConnectionStatus::ALL
+            .into_iter()
+            .find(|s| s.as_str() == text)
+    }
+}
+
+/// How a connection's credential was obtained and is presented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CredentialKind {
+    /// Authorization code grant; refreshed with a refresh token.
+    Oauth2,
+    /// A private consumer's own token; the grant is run again before expiry.
+    ClientCredentials,
+    /// An Atlassian API token with the account's email (HTTP Basic).
+    ApiToken,
+    /// A static bearer token (repository, project or workspace access token).
+    AccessToken,
+}
+
+impl CredentialKind {
+    pub const ALL: [CredentialKind; 4] = [
+        CredentialKind::Oauth2,
+        CredentialKind::ClientCredentials,
+        CredentialKind::ApiToken,
+        CredentialKind::AccessToken,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CredentialKind::Oauth2 => "oauth2",
+            CredentialKind::ClientCredentials => "client_credentials",
+            CredentialKind::ApiToken => "api_token",
+            CredentialKind::AccessToken => "access_token",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<CredentialKind> {
+        CredentialKind::ALL.into_iter().find(|k| k.as_str() == text)
+    }
+
+    /// Whether Grantry renews this credential itself.
+    pub fn renewable(self) -> bool {
+        matches!(
+            self,
+            CredentialKind::Oauth2 | CredentialKind::ClientCredentials
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionRecord {
+    pub id: ConnectionId,
+    pub profile_id: ProfileId,
+    /// The application's own id for its user.
+    pub end_user_id: Option<String>,
+    pub credential: CredentialKind,
+    /// Unique per profile: the same account connecting again updates this connection.
+    pub account_key: String,
+    pub account_id: Option<String>,
+    pub account_username: Option<String>,
+    pub account_display_name: Option<String>,
+    /// HTTP Basic user name for API tokens (the Atlassian account's email).
+    pub login: Option<String>,
+    pub status: ConnectionStatus,
+    pub status_reason: Option<String>,
+    pub granted_scopes: Vec<String>,
+    /// Sealed at (`connections`, `access_token`, id).
+    pub access_token: Vec<u8>,
+    /// Sealed at (`connections`, `refresh_token`, id).
+    pub refresh_token: Option<Vec<u8>>,
+    pub expires_at: Option<Timestamp>,
+    pub refreshed_at: Option<Timestamp>,
+    /// When the current refresh token was issued (rotating tokens die unused after 90 days).
+    pub refresh_token_at: Option<Timestamp>,
+    /// When the refresher should next look at this connection.
+    pub next_refresh_at: Option<Timestamp>,
+    pub failures: i64,
+    pub last_error: Option<String>,
+    /// Bumped by every token write; writes are guarded by it.
+    pub version: i64,
+    pub lease_owner: Option<String>,
+    pub lease_until: Option<Timestamp>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// New tokens after a successful refresh, written in one statement.
+#[derive(Debug, Clone)]
+pub struct TokenWrite {
+    pub access_token: Vec<u8>,
+    /// `None` keeps the stored refresh token (a provider that did not rotate it).
+    pub refresh_token: Option<Vec<u8>>,
+    pub refresh_token_at: Option<Timestamp>,
+    pub expires_at: Option<Timestamp>,
+    pub granted_scopes: Vec<String>,
+    pub status: ConnectionStatus,
+    pub status_reason: Option<String>,
+    pub refreshed_at: Timestamp,
+    pub next_refresh_at: Option<Timestamp>,
+}
+
+/// The outcome of a failed refresh (or a decision not to refresh); releases the lease.
+#[derive(Debug, Clone)]
+pub struct OutcomeWrite {
+    pub status: ConnectionStatus,
+    pub status_reason: Option<String>,
+    pub failures: i64,
+    pub last_error: Option<String>,
+    pub next_refresh_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub id: SessionId,
+    /// SHA-256 of the secret in the connect URL.
+    pub token_digest: String,
+    pub profile_id: ProfileId,
+    pub end_user_id: Option<String>,
+    pub return_url: String,
+    /// Set for a reconnect: the connection keeps its id.
+    pub connection_id: Option<ConnectionId>,
+    /// SHA-256 of the OAuth `state`, set when the browser arrives.
+    pub state_digest: Option<String>,
+    /// PKCE verifier, sealed at (`connect_sessions`, `pkce_verifier`, id).
+    pub pkce_verifier: Option<Vec<u8>>,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub opened_at: Option<Timestamp>,
+    pub completed_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Everything, including profiles and API keys.
+    Admin,
+    /// Connect sessions, connections and tokens.
+    App,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::App => "app",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Role> {
+        [Role::Admin, Role::App]
+            .into_iter()
+            .find(|r| r.as_str() == text)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyRecord {
+    pub id: ApiKeyId,
+    pub name: String,
+    pub role: Role,
+    /// SHA-256 of the key.
+    pub digest: String,
+    /// The first characters, for listings.
+    pub hint: String,
+    pub created_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventRecord {
+    pub id: EventId,
+    pub at: Timestamp,
+    /// e.g. `connection.needs_reauth`
+    pub kind: String,
+    pub profile_id: Option<ProfileId>,
+    pub connection_id: Option<ConnectionId>,
+    /// Who did it: `api-key:key_…`, `admin:alice`, `cli`, `system`.
+    pub actor: String,
+    /// A sentence for people; never a secret.
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminRecord {
+    pub id: AdminId,
+    pub username: String,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    pub created_at: Timestamp,
+}
+
+/// A signed-in console admin's session, found by the digest of the cookie's token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsoleSessionRecord {
+    pub digest: String,
+    pub admin_id: AdminId,
+    pub username: String,
+    pub created_at: Timestamp,
+    pub last_seen_at: Timestamp,
+    /// The absolute end, whatever the activity.
+    pub expires_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ConnectionFilter {
+    pub profile_id: Option<ProfileId>,
+    pub end_user_id: Option<String>,
+    pub status: Option<ConnectionStatus>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    pub profile_id: Option<ProfileId>,
+    pub connection_id: Option<ConnectionId>,
+    /// Exact kind, or a prefix ending in `.` (`connection.`).
+    pub kind: Option<String>,
+}
+
+/// Keyset pagination: items with an id after `after`, ascending (events: descending).
+#[derive(Debug, Clone)]
+pub struct PageRequest {
+    pub after: Option<String>,
+    pub limit: u32,
+}
+
+/// A sealed column, for re-sealing under a new key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SealedColumn {
+    ProfileSecret,
+    AccessToken,
+    RefreshToken,
+    PkceVerifier,
+}
+
+impl SealedColumn {
+    pub const ALL: [SealedColumn; 4] = [
+        SealedColumn::ProfileSecret,
+        SealedColumn::AccessToken,
+        SealedColumn::RefreshToken,
+        SealedColumn::PkceVerifier,
+    ];
+
+    /// (table, column), also the sealed value's binding.
+    pub fn location(self) -> (&'static str, &'static str) {
+        match self {
+            SealedColumn::ProfileSecret => ("profiles", "client_secret"),
+            SealedColumn::AccessToken => ("connections", "access_token"),
+            SealedColumn::RefreshToken => ("connections", "refresh_token"),
+            SealedColumn::PkceVerifier => ("connect_sessions", "pkce_verifier"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedCell {
+    pub row_id: String,
+    pub value: Vec<u8>,
+}
+
+/// A store failure. `Unavailable` means try again later (the database is unreachable or busy).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0} already exists")]
+    Conflict(String),
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    #[error("the database holds data this version cannot read: {0}")]
+    Corrupt(String),
+    #[error("database error: {0}")]
+    Other(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[async_trait]
+pub trait Store: Send + Sync + fmt::Debug {
+    /// Whether the database answers (for `/readyz`).
+    async fn ping(&self) -> StoreResult<()>;
+
+    // Profiles.
+    async fn insert_profile(&self, profile: &ProfileRecord) -> StoreResult<()>;
+    /// Replaces a profile's fields; false when it no longer exists.
+    async fn update_profile(&self, profile: &ProfileRecord) -> StoreResult<bool>;
+    async fn profile(&self, id: &ProfileId) -> StoreResult<Option<ProfileRecord>>;
+    async fn profile_by_name(&self, name: &str) -> StoreResult<Option<ProfileRecord>>;
+    async fn profiles(&self) -> StoreResult<Vec<ProfileRecord>>;
+    /// Deletes a profile with its connections and sessions; answers how many connections went.
+    async fn delete_profile(&self, id: &ProfileId) -> StoreResult<Option<u64>>;
+    async fn set_profile_problem(
+        &self,
+        id: &ProfileId,
+        problem: Option<&str>,
+        at: Timestamp,
+    ) -> StoreResult<()>;
+
+    // Connections.
+    async fn insert_connection(&self, connection: &ConnectionRecord) -> StoreResult<()>;
+    /// Rewrites a connection wholesale after a (re)connect; bumps its version and drops any lease.
+    async fn replace_connection(&self, connection: &ConnectionRecord) -> StoreResult<bool>;
+    async fn connection(&self, id: &ConnectionId) -> StoreResult<Option<ConnectionRecord>>;
+    async fn connection_by_account(
+        &self,
+        profile: &ProfileId,
+        account_key: &str,
+    ) -> StoreResult<Option<ConnectionRecord>>;
+    async fn connections(
+        &self,
+        filter: &ConnectionFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Vec<ConnectionRecord>>;
+    async fn delete_connection(&self, id: &ConnectionId) -> StoreResult<bool>;
+    /// `(profile, status, count)` for every profile with connections.
+    async fn connection_counts(&self) -> StoreResult<Vec<(ProfileId, ConnectionStatus, u64)>>;
+
+    /// Takes the refresh lease if it is free, expired or already `owner`'s, and answers the row
+    /// as it is now; `None` when another owner holds it (or the connection is gone).
+    async fn take_lease(
+        &self,
+        id: &ConnectionId,
+        owner: &str,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<Option<ConnectionRecord>>;
+    async fn release_lease(&self, id: &ConnectionId, owner: &str) -> StoreResult<()>;
+    /// Writes new tokens if the row is still at `version` and leased by `owner`; bumps the
+    /// version and releases the lease. False: someone else wrote first.
+    async fn write_tokens(
+        &self,
+        id: &ConnectionId,
+        version: i64,
+        owner: &str,
+        write: &TokenWrite,
+    ) -> StoreResult<bool>;
+    /// Writes tokens kept through a database outage if the row is still at `version` (whoever
+    /// holds the lease now: this write carries the newest refresh token); releases any lease.
+    async fn write_pending_tokens(
+        &self,
+        id: &ConnectionId,
+        version: i64,
+        write: &TokenWrite,
+    ) -> StoreResult<bool>;
+    /// Records a failed or skipped refresh and releases `owner`'s lease.
+    async fn record_outcome(
+        &self,
+        id: &ConnectionId,
+        owner: &str,
+        outcome: &OutcomeWrite,
+    ) -> StoreResult<()>;
+    /// Makes a profile's failing connections due now (its client was fixed: stop backing off).
+    async fn retry_failing_now(&self, profile: &ProfileId, now: Timestamp) -> StoreResult<u64>;
+    /// Leases up to `limit` connections due for the refresher (`next_refresh_at <= now`, not
+    /// needing reauthorization, lease free) to `owner` and answers their ids.
+    async fn claim_due(
+        &self,
+        now: Timestamp,
+        owner: &str,
+        until: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<ConnectionId>>;
+
+    // Connect sessions.
+    async fn insert_session(&self, session: &SessionRecord) -> StoreResult<()>;
+    async fn session_by_token(&self, digest: &str) -> StoreResult<Option<SessionRecord>>;
+    async fn session_by_state(&self, digest: &str) -> StoreResult<Option<SessionRecord>>;
+    /// Marks a session opened with its state and verifier; false if it was opened before.
+    async fn open_session(
+        &self,
+        id: &SessionId,
+        state_digest: &str,
+        pkce_verifier: Option<&[u8]>,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+    /// Marks a session completed; false if it was completed before (a replayed callback).
+    async fn complete_session(&self, id: &SessionId, now: Timestamp) -> StoreResult<bool>;
+    /// Deletes sessions that expired before `before`; answers how many.
+    async fn purge_sessions(&self, before: Timestamp) -> StoreResult<u64>;
+
+    // API keys.
+    async fn insert_api_key(&self, key: &ApiKeyRecord) -> StoreResult<()>;
+    async fn api_key_by_digest(&self, digest: &str) -> StoreResult<Option<ApiKeyRecord>>;
+    async fn api_keys(&self) -> StoreResult<Vec<ApiKeyRecord>>;
+    /// False when there is no such key or it was already revoked.
+    async fn revoke_api_key(&self, id: &ApiKeyId, at: Timestamp) -> StoreResult<bool>;
+
+    // Console admins.
+    async fn insert_admin(&self, admin: &AdminRecord) -> StoreResult<()>;
+    async fn admin_by_username(&self, username: &str) -> StoreResult<Option<AdminRecord>>;
+    /// Every admin, by user name.
+    async fn admins(&self) -> StoreResult<Vec<AdminRecord>>;
+    async fn admin_count(&self) -> StoreResult<u64>;
+
+    // Console sessions and small settings.
+    async fn insert_console_session(&self, session: &ConsoleSessionRecord) -> StoreResult<()>;
+    async fn console_session(&self, digest: &str) -> StoreResult<Option<ConsoleSessionRecord>>;
+    async fn touch_console_session(&self, digest: &str, at: Timestamp) -> StoreResult<()>;
+    async fn delete_console_session(&self, digest: &str) -> StoreResult<()>;
+    /// Sets (or, with `None`, removes) a small setting.
+    async fn put_meta(&self, key: &str, value: Option<&str>) -> StoreResult<()>;
+    async fn meta(&self, key: &str) -> StoreResult<Option<String>>;
+
+    // Audit events.
+    async fn insert_event(&self, event: &EventRecord) -> StoreResult<()>;
+    /// Newest first; `page.after` is an event id to continue after.
+    async fn events(
+        &self,
+        filter: &EventFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Vec<EventRecord>>;
+
+    // Re-sealing.
+    async fn sealed_cells(
+        &self,
+        column: SealedColumn,
+        after: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<SealedCell>>;
+    /// Replaces a sealed value if it still holds `old`.
+    async fn reseal(
+        &self,
+        column: SealedColumn,
+        row_id: &str,
+        old: &[u8],
+        new: &[u8],
+    ) -> StoreResult<bool>;
+}

@@ -1,0 +1,13 @@
+//! Tokens: the in-memory cache that answers most reads, single-flight refresh under a lease in the
+//! row, and the background refresher.
+
+pub mod cache;
+pub mod flight;
+pub mod pending;
+mod read;
+mod refresh;
+pub mod refresher;
+pub mod schedule;
+
+pub use cache::CachedToken;
+pub use refresh::Trigger;

@@ -1,0 +1,165 @@
+//! The background refresher: on every node, claims connections that are due (tokens nearing
+//! expiry, idle rotating refresh tokens nearing their limit, retries after backoff) and renews
+//! them with bounded concurrency and a per-profile rate limit. Claiming leases the rows, so nodes
+//! share the work without doing any of it twice.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dashmap::DashMap;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+
+use super::refresh::Trigger;
+use crate::app::Grantry;
+use crate::ids::{ConnectionId, ProfileId};
+
+/// A token bucket per profile: Bitbucket counts rate limits per OAuth consumer.
+#[derive(Debug)]
+pub struct ProfileRateLimiter {
+    per_second: f64,
+    buckets: DashMap<ProfileId, (f64, Instant)>,
+}
+
+impl ProfileRateLimiter {
+    pub fn new(per_second: u32) -> ProfileRateLimiter {
+        ProfileRateLimiter {
+            per_second: f64::from(per_second.max(1)),
+            buckets: DashMap::new(),
+        }
+    }
+
+    /// Takes one slot and answers how long to wait before using it.
+    pub fn reserve(&self, profile: &ProfileId) -> Duration {
+        let now = Instant::now();
+        let mut bucket = self
+            .buckets
+            .entry(profile.clone())
+            .or_insert((self.per_second, now));
+        let (tokens, last) = *bucket;
+        let refilled = (tokens + now.duration_since(last).as_secs_f64() * self.per_second)
+            .min(self.per_second);
+        let after = refilled - 1.0;
+        *bucket = (after, now);
+        if after >= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(-after / self.per_second)
+        }
+    }
+}
+
+/// Runs until `shutdown` turns true, then waits for refreshes in flight to finish their writes.
+pub async fn run(grantry: Arc<Grantry>, mut shutdown: watch::Receiver<bool>) {
+    let settings = grantry.settings.refresh.clone();
+    let permits = Arc::new(Semaphore::new(settings.concurrency.max(1)));
+    let limiter = Arc::new(ProfileRateLimiter::new(settings.per_profile_per_second));
+    let mut tasks = JoinSet::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(settings.interval_ms.max(10)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_purge = Instant::now();
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.changed() => break,
+        }
+        while tasks.try_join_next().is_some() {}
+        if last_purge.elapsed() > Duration::from_secs(60) {
+            purge_sessions(&grantry).await;
+            last_purge = Instant::now();
+        }
+        let free = permits.available_permits();
+        if free == 0 || *shutdown.borrow() {
+            continue;
+        }
+        let owner = grantry.lease_owner("refresher");
+        let now = grantry.clock.now();
+        let until = now + settings.lease as i64;
+        let due = match grantry
+            .store
+            .claim_due(now, &owner, until, free as u32)
+            .await
+        {
+            Ok(due) => due,
+            Err(error) => {
+                tracing::warn!(%error, "the refresher could not claim due connections");
+                continue;
+            }
+        };
+        let full = due.len() == free;
+        for id in due {
+            let Ok(permit) = permits.clone().acquire_owned().await else {
+                break;
+            };
+            let job = refresh_one(grantry.clone(), id, owner.clone(), limiter.clone());
+            tasks.spawn(async move {
+                job.await;
+                drop(permit);
+            });
+        }
+        if full {
+            tick.reset_immediately();
+        }
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
+async fn refresh_one(
+    grantry: Arc<Grantry>,
+    id: ConnectionId,
+    owner: String,
+    limiter: Arc<ProfileRateLimiter>,
+) {
+    let row = match grantry.store.connection(&id).await {
+        Ok(Some(row)) if row.lease_owner.as_deref() == Some(owner.as_str()) => row,
+        Ok(_) => return,
+        Err(error) => {
+            tracing::warn!(%error, connection.id = %id, "the refresher could not read a connection");
+            let _ = grantry.store.release_lease(&id, &owner).await;
+            return;
+        }
+    };
+    let wait = limiter.reserve(&row.profile_id);
+    if wait > Duration::from_secs(grantry.settings.refresh.lease / 3) {
+        // Too long a queue for this profile: hand the row back; it stays due.
+        let _ = grantry.store.release_lease(&id, &owner).await;
+        return;
+    }
+    tokio::time::sleep(wait).await;
+    if let Err(error) = grantry
+        .refresh_leased(row, &owner, Trigger::Background)
+        .await
+    {
+        tracing::debug!(%error, connection.id = %id, "background refresh did not succeed");
+    }
+}
+
+async fn purge_sessions(grantry: &Grantry) {
+    let before = grantry.clock.now() - 86_400;
+    match grantry.store.purge_sessions(before).await {
+        Ok(0) => {}
+        Ok(purged) => tracing::info!(purged, "purged old connect sessions"),
+        Err(error) => tracing::warn!(%error, "could not purge old connect sessions"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rate_limiter_spaces_out_a_burst() {
+        let limiter = ProfileRateLimiter::new(10);
+        let profile = ProfileId::generate();
+        let waits: Vec<Duration> = (0..12).map(|_| limiter.reserve(&profile)).collect();
+        assert!(
+            waits[..10].iter().all(|w| w.is_zero()),
+            "a full bucket passes at once"
+        );
+        assert!(waits[10] > Duration::from_millis(50) && waits[11] > waits[10]);
+        assert!(
+            limiter.reserve(&ProfileId::generate()).is_zero(),
+            "profiles do not share"
+        );
+    }
+}

@@ -1,0 +1,86 @@
+//! When the refresher should next look at a connection, and how long to back off after failures.
+
+use rand::RngExt;
+
+use crate::app::RefreshSettings;
+use crate::clock::Timestamp;
+use crate::store::CredentialKind;
+
+/// Renew ahead of expiry by `lead` plus up to half as much jitter, so connections that expire
+/// together are renewed spread out; never more than a quarter of the token's lifetime ahead.
+/// Rotating refresh tokens are also renewed before they sit unused for `keepalive`.
+pub fn next_refresh_at(
+    credential: CredentialKind,
+    issued_at: Timestamp,
+    expires_at: Option<Timestamp>,
+    refresh_token_at: Option<Timestamp>,
+    settings: &RefreshSettings,
+) -> Option<Timestamp> {
+    if !credential.renewable() {
+        return None;
+    }
+    let by_expiry = expires_at.map(|expires_at| {
+        let lifetime = (expires_at - issued_at).max(0);
+        let lead = (settings.lead as i64).min(lifetime / 4);
+        let jitter = if lead > 1 {
+            rand::rng().random_range(0..=lead / 2)
+        } else {
+            0
+        };
+        expires_at - lead - jitter
+    });
+    let by_keepalive = refresh_token_at.map(|at| at + settings.keepalive as i64);
+    let next = match (by_expiry, by_keepalive) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    next.map(|at| at.max(issued_at + 1))
+}
+
+/// Exponential backoff with jitter: base·2^(failures−1), capped, times 0.5–1.0; at least what the
+/// provider asked for with `Retry-After`.
+pub fn backoff(failures: i64, retry_after: Option<u64>, settings: &RefreshSettings) -> u64 {
+    let exponent = failures.clamp(1, 20) as u32 - 1;
+    let raw = settings
+        .backoff_base
+        .saturating_mul(1u64 << exponent)
+        .min(settings.backoff_max);
+    let jittered = (raw as f64 * rand::rng().random_range(0.5..=1.0)).round() as u64;
+    jittered.max(1).max(retry_after.unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renewal_lands_ahead_of_expiry_with_jitter() {
+        let settings = RefreshSettings::default();
+        for _ in 0..100 {
+            let at =
+                next_refresh_at(CredentialKind::Oauth2, 0, Some(7200), Some(0), &settings).unwrap();
+            assert!((7200 - 900..=7200 - 600).contains(&at), "{at}");
+        }
+        let short = next_refresh_at(CredentialKind::Oauth2, 0, Some(60), None, &settings).unwrap();
+        assert!((60 - 23..=60 - 15).contains(&short), "{short}");
+        assert_eq!(
+            next_refresh_at(CredentialKind::ApiToken, 0, Some(60), None, &settings),
+            None
+        );
+    }
+
+    #[test]
+    fn idle_refresh_tokens_are_kept_alive() {
+        let settings = RefreshSettings::default();
+        let at = next_refresh_at(CredentialKind::Oauth2, 0, None, Some(100), &settings).unwrap();
+        assert_eq!(at, 100 + 30 * 86_400);
+    }
+
+    #[test]
+    fn backoff_grows_caps_and_honours_retry_after() {
+        let settings = RefreshSettings::default();
+        assert!((3..=5).contains(&backoff(1, None, &settings)));
+        assert!((300..=600).contains(&backoff(30, None, &settings)));
+        assert_eq!(backoff(1, Some(120), &settings), 120);
+    }
+}
