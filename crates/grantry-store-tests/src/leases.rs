@@ -1,0 +1,270 @@
+//! The refresh lease, guarded token writes, and the refresher's claims.
+
+use grantry_core::store::*;
+
+use crate::fixtures::*;
+
+pub async fn leases_are_exclusive_and_expire(store: &dyn Store) {
+    let profile = stored_profile(store, "P").await;
+    let c = connection(&profile, "alice");
+    store.insert_connection(&c).await.unwrap();
+
+    let leased = store
+        .take_lease(&c.id, "node-a/1", NOW + 30, NOW)
+        .await
+        .unwrap()
+        .expect("free lease");
+    assert_eq!(leased.lease_owner.as_deref(), Some("node-a/1"));
+    assert_eq!(
+        store
+            .take_lease(&c.id, "node-b/1", NOW + 31, NOW + 1)
+            .await
+            .unwrap(),
+        None,
+        "held by another"
+    );
+    assert!(
+        store
+            .take_lease(&c.id, "node-a/1", NOW + 40, NOW + 2)
+            .await
+            .unwrap()
+            .is_some(),
+        "re-entrant"
+    );
+
+    store.release_lease(&c.id, "node-b/1").await.unwrap();
+    assert_eq!(
+        store
+            .connection(&c.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .lease_owner
+            .as_deref(),
+        Some("node-a/1"),
+        "only the owner releases"
+    );
+
+    let taken_over = store
+        .take_lease(&c.id, "node-b/1", NOW + 100, NOW + 41)
+        .await
+        .unwrap();
+    assert_eq!(
+        taken_over.unwrap().lease_owner.as_deref(),
+        Some("node-b/1"),
+        "an expired lease is free"
+    );
+    store.release_lease(&c.id, "node-b/1").await.unwrap();
+    assert_eq!(
+        store.connection(&c.id).await.unwrap().unwrap().lease_owner,
+        None
+    );
+}
+
+pub async fn token_writes_are_guarded_by_version_and_lease(store: &dyn Store) {
+    let profile = stored_profile(store, "P").await;
+    let c = connection(&profile, "alice");
+    store.insert_connection(&c).await.unwrap();
+    store.take_lease(&c.id, "me", NOW + 30, NOW).await.unwrap();
+
+    assert!(
+        !store
+            .write_tokens(&c.id, c.version + 1, "me", &token_write(5))
+            .await
+            .unwrap(),
+        "stale version"
+    );
+    assert!(
+        !store
+            .write_tokens(&c.id, c.version, "someone-else", &token_write(5))
+            .await
+            .unwrap(),
+        "not the lease owner"
+    );
+    assert!(
+        store
+            .write_tokens(&c.id, c.version, "me", &token_write(5))
+            .await
+            .unwrap()
+    );
+
+    let stored = store.connection(&c.id).await.unwrap().unwrap();
+    assert_eq!(stored.version, c.version + 1);
+    assert_eq!(stored.access_token, vec![5; 40]);
+    assert_eq!(
+        stored.refresh_token, c.refresh_token,
+        "no new refresh token keeps the stored one"
+    );
+    assert_eq!(
+        (stored.lease_owner, stored.lease_until),
+        (None, None),
+        "the write releases the lease"
+    );
+    assert_eq!(stored.granted_scopes, vec!["account".to_owned()]);
+
+    store.take_lease(&c.id, "me", NOW + 30, NOW).await.unwrap();
+    let mut rotated = token_write(6);
+    rotated.refresh_token = Some(vec![4; 60]);
+    assert!(
+        store
+            .write_tokens(&c.id, stored.version, "me", &rotated)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .connection(&c.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .refresh_token,
+        Some(vec![4; 60])
+    );
+    assert!(
+        !store
+            .write_tokens(&c.id, stored.version, "me", &rotated)
+            .await
+            .unwrap(),
+        "a replay does not apply"
+    );
+}
+
+pub async fn outcomes_release_the_lease(store: &dyn Store) {
+    let profile = stored_profile(store, "P").await;
+    let c = connection(&profile, "alice");
+    store.insert_connection(&c).await.unwrap();
+    store.take_lease(&c.id, "me", NOW + 30, NOW).await.unwrap();
+    let outcome = OutcomeWrite {
+        status: ConnectionStatus::NeedsReauth,
+        status_reason: Some("refused".into()),
+        failures: 1,
+        last_error: Some("HTTP 400".into()),
+        next_refresh_at: None,
+    };
+    store
+        .record_outcome(&c.id, "someone-else", &outcome)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.connection(&c.id).await.unwrap().unwrap().status,
+        ConnectionStatus::Active,
+        "not the owner"
+    );
+    store.record_outcome(&c.id, "me", &outcome).await.unwrap();
+    let stored = store.connection(&c.id).await.unwrap().unwrap();
+    assert_eq!(stored.status, ConnectionStatus::NeedsReauth);
+    assert_eq!(stored.status_reason.as_deref(), Some("refused"));
+    assert_eq!(
+        (stored.failures, stored.next_refresh_at, stored.lease_owner),
+        (1, None, None)
+    );
+}
+
+pub async fn claiming_shares_out_due_connections(store: &dyn Store) {
+    let profile = stored_profile(store, "P").await;
+    let mut due = Vec::new();
+    for n in 0..5 {
+        let mut c = connection(&profile, &format!("due{n}"));
+        c.next_refresh_at = Some(NOW - 10 + n);
+        store.insert_connection(&c).await.unwrap();
+        due.push(c.id);
+    }
+    let mut later = connection(&profile, "later");
+    later.next_refresh_at = Some(NOW + 100);
+    let mut dead = connection(&profile, "dead");
+    dead.next_refresh_at = Some(NOW - 100);
+    dead.status = ConnectionStatus::NeedsReauth;
+    let mut static_token = connection(&profile, "static");
+    static_token.next_refresh_at = None;
+    for c in [&later, &dead, &static_token] {
+        store.insert_connection(c).await.unwrap();
+    }
+    store
+        .take_lease(&due[0], "busy", NOW + 30, NOW)
+        .await
+        .unwrap();
+
+    let first = store.claim_due(NOW, "node-a", NOW + 30, 3).await.unwrap();
+    assert_eq!(first, due[1..4], "oldest due first, leased ones skipped");
+    let second = store.claim_due(NOW, "node-b", NOW + 30, 10).await.unwrap();
+    assert_eq!(second, due[4..], "nothing claimed twice");
+    for id in &first {
+        assert_eq!(
+            store
+                .connection(id)
+                .await
+                .unwrap()
+                .unwrap()
+                .lease_owner
+                .as_deref(),
+            Some("node-a")
+        );
+    }
+    assert!(
+        store
+            .claim_due(NOW, "node-c", NOW + 30, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let after_expiry = store
+        .claim_due(NOW + 31, "node-c", NOW + 61, 10)
+        .await
+        .unwrap();
+    assert_eq!(after_expiry.len(), 5, "expired claims are claimable again");
+}
+
+pub async fn fixing_a_profile_retries_its_failing_connections(store: &dyn Store) {
+    let profile = stored_profile(store, "P").await;
+    let mut failing = connection(&profile, "a");
+    failing.status = ConnectionStatus::Failing;
+    failing.next_refresh_at = Some(NOW + 600);
+    let healthy = connection(&profile, "b");
+    store.insert_connection(&failing).await.unwrap();
+    store.insert_connection(&healthy).await.unwrap();
+    assert_eq!(store.retry_failing_now(&profile.id, NOW).await.unwrap(), 1);
+    assert_eq!(
+        store
+            .connection(&failing.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .next_refresh_at,
+        Some(NOW)
+    );
+    assert_eq!(
+        store
+            .connection(&healthy.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .next_refresh_at,
+        healthy.next_refresh_at
+    );
+}
+
+pub async fn kept_tokens_are_written_by_version_alone(store: &dyn Store) {
+    let profile = stored_profile(store, "P").await;
+    let c = connection(&profile, "alice");
+    store.insert_connection(&c).await.unwrap();
+    store
+        .take_lease(&c.id, "someone-now", NOW + 30, NOW)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .write_pending_tokens(&c.id, c.version, &token_write(3))
+            .await
+            .unwrap(),
+        "whoever holds the lease"
+    );
+    let stored = store.connection(&c.id).await.unwrap().unwrap();
+    assert_eq!((stored.version, stored.lease_owner), (c.version + 1, None));
+    assert!(
+        !store
+            .write_pending_tokens(&c.id, c.version, &token_write(4))
+            .await
+            .unwrap(),
+        "but only over the version it came from"
+    );
+}
