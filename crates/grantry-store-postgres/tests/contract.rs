@@ -1,0 +1,35 @@
+//! The store contract against PostgreSQL, each test in a database of its own, dropped afterwards.
+//! The server is `TEST_POSTGRES_URL` (default: the machine's, postgres@127.0.0.1:5432).
+
+use std::sync::Arc;
+
+use grantry_core::store::Store;
+use grantry_store_postgres::PgStore;
+use grantry_store_postgres::testing::TestDatabase;
+
+async fn fresh() -> (TestDatabase, Arc<dyn Store>) {
+    let database = TestDatabase::create().await;
+    let store = PgStore::connect(database.options(), 4).await.unwrap();
+    store.migrate().await.unwrap();
+    (database, Arc::new(store))
+}
+
+grantry_store_tests::store_contract!(fresh());
+
+#[tokio::test]
+async fn a_newer_schema_is_refused_and_migrating_twice_is_harmless() {
+    let (database, _) = fresh().await;
+    let store = PgStore::connect(database.options(), 2).await.unwrap();
+    store.migrate().await.unwrap();
+    assert_eq!(
+        store.schema_version().await.unwrap(),
+        grantry_store_postgres::SCHEMA_VERSION
+    );
+    sqlx::query("INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (99, 'future', TRUE, decode('00', 'hex'), 0)")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let error = store.migrate().await.unwrap_err().to_string();
+    assert!(error.contains("newer than this Grantry"), "{error}");
+    store.close().await;
+}
