@@ -1,0 +1,167 @@
+//! `/v1/connections`: list, read, delete, refresh, test, and `GET …/token`, the hot path.
+
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Json, Response};
+use grantry_core::clock::Timestamp;
+use grantry_core::connections::{NewConnection, NewCredential};
+use grantry_core::ids::ConnectionId;
+use grantry_core::store::{ConnectionFilter, ConnectionStatus};
+use secrecy::SecretString;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{next_cursor, page_request};
+use crate::extract::{Body, Caller, PathParam, Query};
+use crate::problem::Problem;
+use crate::state::AppState;
+use crate::views::{ConnectionView, Page, TokenView};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Profile id or name.
+    profile: Option<String>,
+    end_user_id: Option<String>,
+    status: Option<String>,
+    cursor: Option<String>,
+    limit: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum CredentialBody {
+    ClientCredentials,
+    ApiToken {
+        email: String,
+        token: SecretString,
+    },
+    AccessToken {
+        token: SecretString,
+        expires_at: Option<Timestamp>,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBody {
+    profile: String,
+    end_user_id: Option<String>,
+    credential: CredentialBody,
+}
+
+fn id(raw: &str) -> Result<ConnectionId, Problem> {
+    Ok(ConnectionId::parse(raw)?)
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<Page<ConnectionView>>, Problem> {
+    let status = match query.status.as_deref() {
+        Some(text) => Some(ConnectionStatus::parse(text).ok_or_else(|| {
+            Problem::bad_request(format!(
+                "status `{text}` is not one of active, needs_reauth, insufficient_scopes, failing"
+            ))
+        })?),
+        None => None,
+    };
+    let profile_id = match query.profile {
+        Some(reference) => Some(state.grantry.find_profile(&reference).await?.id),
+        None => None,
+    };
+    let filter = ConnectionFilter {
+        profile_id,
+        end_user_id: query.end_user_id,
+        status,
+    };
+    let page = page_request(query.cursor, query.limit)?;
+    let connections = state.grantry.list_connections(&filter, &page).await?;
+    let next_cursor = next_cursor(&connections, page.limit, |c| c.id.to_string());
+    Ok(Json(Page {
+        items: connections.into_iter().map(ConnectionView::from).collect(),
+        next_cursor,
+    }))
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Body(body): Body<CreateBody>,
+) -> Result<Response, Problem> {
+    let credential = match body.credential {
+        CredentialBody::ClientCredentials => NewCredential::ClientCredentials,
+        CredentialBody::ApiToken { email, token } => NewCredential::ApiToken { email, token },
+        CredentialBody::AccessToken { token, expires_at } => {
+            NewCredential::AccessToken { token, expires_at }
+        }
+    };
+    let new = NewConnection {
+        profile: body.profile,
+        end_user_id: body.end_user_id,
+        credential,
+    };
+    let connection = state
+        .grantry
+        .create_connection(new, &caller.actor())
+        .await?;
+    Ok((StatusCode::CREATED, Json(ConnectionView::from(connection))).into_response())
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    _caller: Caller,
+    PathParam(raw): PathParam,
+) -> Result<Json<ConnectionView>, Problem> {
+    Ok(Json(state.grantry.connection(&id(&raw)?).await?.into()))
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathParam(raw): PathParam,
+) -> Result<StatusCode, Problem> {
+    state
+        .grantry
+        .delete_connection(&id(&raw)?, &caller.actor())
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn refresh(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathParam(raw): PathParam,
+) -> Result<Json<ConnectionView>, Problem> {
+    let id = id(&raw)?;
+    state.grantry.force_refresh(&id, &caller.actor()).await?;
+    Ok(Json(state.grantry.connection(&id).await?.into()))
+}
+
+pub async fn test(
+    State(state): State<AppState>,
+    _caller: Caller,
+    PathParam(raw): PathParam,
+) -> Result<Response, Problem> {
+    let answer = state.grantry.test_connection(&id(&raw)?).await?;
+    Ok(Json(json!({"status": answer.status, "body": answer.body})).into_response())
+}
+
+/// The hot path: a fresh token comes from memory, with no database and no decryption.
+pub async fn token(
+    State(state): State<AppState>,
+    _caller: Caller,
+    PathParam(raw): PathParam,
+) -> Result<Response, Problem> {
+    let token = state.grantry.token(&id(&raw)?).await?;
+    let body = TokenView::json(&token, state.grantry.clock.now());
+    let headers = [
+        (
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        ),
+        (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+    ];
+    Ok((headers, body).into_response())
+}

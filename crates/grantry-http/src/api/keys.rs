@@ -1,0 +1,62 @@
+//! `/v1/api-keys`: keys for applications, shown once.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Json, Response};
+use grantry_core::ids::ApiKeyId;
+use grantry_core::store::Role;
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::extract::{AdminCaller, Body, PathParam};
+use crate::problem::Problem;
+use crate::state::AppState;
+use crate::views::ApiKeyView;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyBody {
+    name: String,
+    role: Role,
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    AdminCaller(caller): AdminCaller,
+    Body(body): Body<KeyBody>,
+) -> Result<Response, Problem> {
+    let created = state
+        .grantry
+        .create_api_key(&body.name, body.role, &caller.actor())
+        .await?;
+    let mut view = ApiKeyView::from(created.record);
+    view.key = Some(created.secret.expose_secret().to_owned());
+    let mut response = (StatusCode::CREATED, Json(view)).into_response();
+    response.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        "no-store".parse().expect("valid header"),
+    );
+    Ok(response)
+}
+
+pub async fn list(State(state): State<AppState>, _admin: AdminCaller) -> Result<Response, Problem> {
+    let keys: Vec<ApiKeyView> = state
+        .grantry
+        .list_api_keys()
+        .await?
+        .into_iter()
+        .map(ApiKeyView::from)
+        .collect();
+    Ok(Json(json!({ "items": keys })).into_response())
+}
+
+pub async fn revoke(
+    State(state): State<AppState>,
+    AdminCaller(caller): AdminCaller,
+    PathParam(id): PathParam,
+) -> Result<StatusCode, Problem> {
+    let id = ApiKeyId::parse(&id)?;
+    state.grantry.revoke_api_key(&id, &caller.actor()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,55 @@
+//! `POST /v1/connect-sessions`: a single-use link for an end user's browser.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Json, Response};
+use grantry_core::clock::rfc3339;
+use grantry_core::connect::NewSession;
+use grantry_core::ids::ConnectionId;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::extract::{Body, Caller};
+use crate::problem::Problem;
+use crate::state::AppState;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionBody {
+    /// Profile id or name.
+    profile: String,
+    end_user_id: Option<String>,
+    return_url: Option<String>,
+    /// Reconnect this connection instead of making a new one.
+    connection_id: Option<String>,
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Body(body): Body<SessionBody>,
+) -> Result<Response, Problem> {
+    let connection_id = body
+        .connection_id
+        .as_deref()
+        .map(ConnectionId::parse)
+        .transpose()?;
+    let new = NewSession {
+        profile: body.profile,
+        end_user_id: body.end_user_id,
+        return_url: body.return_url,
+        connection_id,
+    };
+    let created = state.grantry.create_session(new, &caller.actor()).await?;
+    let session = created.record;
+    let answer = json!({
+        "id": session.id.to_string(),
+        "url": created.url,
+        "expires_at": rfc3339(session.expires_at),
+        "profile_id": session.profile_id.to_string(),
+        "end_user_id": session.end_user_id,
+        "return_url": session.return_url,
+        "connection_id": session.connection_id.map(|c| c.to_string()),
+    });
+    Ok((StatusCode::CREATED, Json(answer)).into_response())
+}

@@ -1,0 +1,140 @@
+//! Signing in and out, and the first run: creating the first admin through the one-time link.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::Response;
+use grantry_core::CoreError;
+use maud::{Markup, html};
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use super::layout::{self, field};
+use super::session::{self, Form, Posted, cleared_cookie, session_cookie};
+use crate::state::AppState;
+
+#[derive(Deserialize)]
+pub struct LoginQuery {
+    expired: Option<String>,
+}
+
+fn login_form(username: &str, message: Option<(&str, bool)>) -> Markup {
+    html! {
+        h1 { "Sign in to Grantry" }
+        @if let Some((text, bad)) = message {
+            @if bad { p.flash.bad role="alert" { (text) } } @else { p.flash.ok role="status" { (text) } }
+        }
+        form.stack method="post" action="/ui/login" {
+            (field("username", "User name", html! { input type="text" id="username" name="username" value=(username) autocomplete="username" required; }, None, None))
+            (field("password", "Password", html! { input type="password" id="password" name="password" autocomplete="current-password" required; }, None, None))
+            button.primary type="submit" { "Sign in" }
+        }
+    }
+}
+
+pub async fn login_page(Query(query): Query<LoginQuery>) -> Response {
+    let message = query
+        .expired
+        .is_some()
+        .then_some(("Your session expired. Sign in again.", false));
+    layout::public_page(StatusCode::OK, "Sign in", login_form("", message))
+}
+
+fn signed_in(state: &AppState, token: &SecretString, to: &str) -> Response {
+    use secrecy::ExposeSecret;
+    let mut response = layout::see_other(to);
+    let cookie = session_cookie(token.expose_secret(), state.http.secure_cookies);
+    response.headers_mut().insert(header::SET_COOKIE, cookie);
+    response
+}
+
+pub async fn login(State(state): State<AppState>, form: Form) -> Response {
+    let username = form.text("username");
+    let password = SecretString::from(form.text("password"));
+    match state.grantry.sign_in(&username, &password).await {
+        Ok(Some(session)) => signed_in(&state, &session.token, "/ui/profiles"),
+        Ok(None) => {
+            tracing::info!("console: a sign-in was refused");
+            let message = Some(("Incorrect user name or password.", true));
+            layout::public_page(
+                StatusCode::UNAUTHORIZED,
+                "Sign in",
+                login_form(&username, message),
+            )
+        }
+        Err(error) => session::unavailable(error),
+    }
+}
+
+pub async fn logout(State(state): State<AppState>, Posted { admin, .. }: Posted) -> Response {
+    if let Err(error) = state.grantry.sign_out(&admin.token).await {
+        return session::unavailable(error);
+    }
+    let mut response = layout::see_other("/ui/login");
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, cleared_cookie());
+    response
+}
+
+fn setup_form(token: &str, username: &str, errors: (Option<&str>, Option<&str>)) -> Markup {
+    html! {
+        h1 { "Create the first admin" }
+        p { "Grantry has no console admin yet. This link works once." }
+        form.stack method="post" action={"/ui/setup/" (token)} {
+            (field("username", "User name", html! { input type="text" id="username" name="username" value=(username) autocomplete="username" required; }, None, errors.0))
+            (field("password", "Password", html! { input type="password" id="password" name="password" autocomplete="new-password" required; }, Some("At least 12 characters."), errors.1))
+            button.primary type="submit" { "Create admin and sign in" }
+        }
+    }
+}
+
+fn setup_gone() -> Response {
+    let body = html! {
+        h1 { "This setup link cannot be used" }
+        p role="alert" { "It was used already, has expired, or an admin exists. Sign in, or restart the server for a new link." }
+        p { a href="/ui/login" { "Sign in" } }
+    };
+    layout::public_page(StatusCode::GONE, "Setup", body)
+}
+
+pub async fn setup_page(State(state): State<AppState>, Path(token): Path<String>) -> Response {
+    match state.grantry.setup_link_valid(&token).await {
+        Ok(true) => layout::public_page(
+            StatusCode::OK,
+            "Setup",
+            setup_form(&token, "", (None, None)),
+        ),
+        Ok(false) => setup_gone(),
+        Err(error) => session::unavailable(error),
+    }
+}
+
+pub async fn setup(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    form: Form,
+) -> Response {
+    let username = form.text("username");
+    let password = SecretString::from(form.text("password"));
+    match state
+        .grantry
+        .finish_setup(&token, &username, &password)
+        .await
+    {
+        Ok(session) => signed_in(&state, &session.token, "/ui/profiles"),
+        Err(CoreError::Invalid { field, message }) => {
+            let errors = if field == "username" {
+                (Some(message.as_str()), None)
+            } else {
+                (None, Some(message.as_str()))
+            };
+            layout::public_page(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Setup",
+                setup_form(&token, &username, errors),
+            )
+        }
+        Err(CoreError::Conflict(_)) => setup_gone(),
+        Err(error) => session::unavailable(error),
+    }
+}

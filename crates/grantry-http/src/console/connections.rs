@@ -1,0 +1,235 @@
+//! A profile's connections in the console: the table, Test, Refresh, Delete, and the landing page
+//! after "Connect an account".
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use grantry_core::ids::ConnectionId;
+use grantry_core::store::{ConnectionRecord, ProfileRecord};
+use grantry_core::{CoreError, Grantry};
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use super::layout::{self, Section, csrf, status_badge};
+use super::profiles::expiry;
+use super::session::{self, Admin, Posted};
+use crate::state::AppState;
+
+pub fn table(
+    state: &AppState,
+    admin: &Admin,
+    profile: &ProfileRecord,
+    connections: &[ConnectionRecord],
+) -> Markup {
+    html! {
+        @if connections.is_empty() {
+            p.muted { "No account connected yet. Use “Connect an account” to run the flow in this browser." }
+        } @else {
+            div.table-wrap {
+                table {
+                    thead { tr {
+                        th { "Account" } th { "Status" } th { "Granted scopes" } th { "Missing scopes" }
+                        th { "Token expires" } th { "Last refresh" } th { "Last problem" } th { "Actions" }
+                    } }
+                    tbody {
+                        @for c in connections {
+                            @let missing = state.grantry.missing_scopes(profile, &c.granted_scopes);
+                            tr id={"connection-" (c.id)} {
+                                td {
+                                    (c.account_display_name.as_deref().unwrap_or("—"))
+                                    br; span.muted { (c.account_username.as_deref().unwrap_or("")) " · " (c.credential.as_str()) }
+                                }
+                                td { (status_badge(c.status.as_str())) }
+                                                                td { (layout::scopes(&c.granted_scopes)) }
+                                td { @if missing.is_empty() { span.muted { "none" } } @else { (layout::scopes(&missing)) } }
+                                td { (expiry(c.expires_at)) }
+                                td { (expiry(c.refreshed_at)) }
+                                td { (c.status_reason.as_deref().or(c.last_error.as_deref()).unwrap_or("—")) }
+                                td {
+                                    form method="post" action={"/ui/connections/" (c.id) "/test"} {
+                                        (csrf(admin)) button type="submit" aria-label={"Test " (c.id)} { "Test" }
+                                    } " "
+                                    @if c.credential.renewable() {
+                                        form method="post" action={"/ui/connections/" (c.id) "/refresh"} {
+                                            (csrf(admin)) button type="submit" aria-label={"Refresh " (c.id)} { "Refresh" }
+                                        } " "
+                                    }
+                                    a.button.danger href={"/ui/connections/" (c.id) "/delete"} aria-label={"Delete " (c.id)} { "Delete" }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn find(grantry: &Grantry, raw: &str) -> Result<ConnectionRecord, Response> {
+    let Ok(id) = ConnectionId::parse(raw) else {
+        return Err(super::not_found("That connection does not exist."));
+    };
+    match grantry.connection(&id).await {
+        Ok(connection) => Ok(connection),
+        Err(CoreError::NotFound(_)) => Err(super::not_found("That connection does not exist.")),
+        Err(error) => Err(session::unavailable(error)),
+    }
+}
+
+pub async fn test(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Posted { admin, .. }: Posted,
+) -> Response {
+    let connection = match find(&state.grantry, &id).await {
+        Ok(connection) => connection,
+        Err(response) => return response,
+    };
+    let outcome = state.grantry.test_connection(&connection.id).await;
+    let body = html! {
+        h1 { "Test of " (connection.account_username.as_deref().unwrap_or("the connection")) }
+        p { "Grantry called Bitbucket's identity endpoint with this connection's token." }
+        @match &outcome {
+            Ok(answer) => {
+                p { "Bitbucket answered " strong id="test-status" { "HTTP " (answer.status) } @if answer.status == 200 { " — the token works." } }
+                pre id="test-body" { (answer.body) }
+            }
+            Err(error) => p.flash.bad role="alert" id="test-status" { (error.to_string()) },
+        }
+        p { a.button href={"/ui/profiles/" (connection.profile_id)} { "Back to the profile" } }
+    };
+    layout::page(&admin, Section::Connections, "Test", None, body)
+}
+
+pub async fn refresh(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Posted { admin, .. }: Posted,
+) -> Response {
+    let connection = match find(&state.grantry, &id).await {
+        Ok(connection) => connection,
+        Err(response) => return response,
+    };
+    let back = format!("/ui/profiles/{}", connection.profile_id);
+    match state
+        .grantry
+        .force_refresh(&connection.id, &admin.actor())
+        .await
+    {
+        Ok(_) => layout::see_other(&format!("{back}?refreshed=1")),
+        Err(error) => {
+            let message = match &error {
+                CoreError::Store(_) | CoreError::Crypto(_) => {
+                    "Grantry could not complete the refresh; it has been logged.".to_owned()
+                }
+                other => other.to_string(),
+            };
+            tracing::info!(%error, connection.id = %connection.id, "console: refresh did not succeed");
+            let body = html! {
+                h1 { "Refresh did not succeed" }
+                p.flash.bad role="alert" { (message) }
+                p { a.button href=(back) { "Back to the profile" } }
+            };
+            let mut response = layout::page(&admin, Section::Connections, "Refresh", None, body);
+            *response.status_mut() = StatusCode::BAD_GATEWAY;
+            response
+        }
+    }
+}
+
+pub async fn confirm_delete(
+    State(state): State<AppState>,
+    admin: Admin,
+    Path(id): Path<String>,
+) -> Response {
+    let connection = match find(&state.grantry, &id).await {
+        Ok(connection) => connection,
+        Err(response) => return response,
+    };
+    let who = connection
+        .account_username
+        .as_deref()
+        .unwrap_or("this account");
+    let body = html! {
+        h1 { "Delete the connection of " (who) "?" }
+        p { "This deletes the connection " code { (connection.id) } " of " strong { (who) } " and its tokens. "
+            "Applications will get “not found” for it; the user would have to connect again." }
+        form method="post" action={"/ui/connections/" (connection.id) "/delete"} {
+            (csrf(&admin))
+            div.actions {
+                button.danger type="submit" { "Delete" }
+                a.button href={"/ui/profiles/" (connection.profile_id)} { "Cancel" }
+            }
+        }
+    };
+    layout::page(
+        &admin,
+        Section::Connections,
+        "Delete connection",
+        None,
+        body,
+    )
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Posted { admin, .. }: Posted,
+) -> Response {
+    let connection = match find(&state.grantry, &id).await {
+        Ok(connection) => connection,
+        Err(response) => return response,
+    };
+    match state
+        .grantry
+        .delete_connection(&connection.id, &admin.actor())
+        .await
+    {
+        Ok(_) => layout::see_other(&format!("/ui/profiles/{}?removed=1", connection.profile_id)),
+        Err(error) => session::unavailable(error),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct Landing {
+    profile: Option<String>,
+    status: Option<String>,
+    error: Option<String>,
+}
+
+/// Where a console-started connect flow lands. Coming from Bitbucket, the browser may not send
+/// the SameSite=Strict session cookie, so this page only forwards to the profile by a fresh,
+/// same-site navigation.
+pub async fn landed(Query(landing): Query<Landing>) -> Response {
+    let profile = landing
+        .profile
+        .filter(|p| grantry_core::ids::ProfileId::parse(p).is_ok())
+        .unwrap_or_default();
+    let outcome = match (&landing.error, &landing.status) {
+        (Some(error), _) => format!(
+            "error={}",
+            error
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect::<String>()
+        ),
+        (None, _) => "connected=1".to_owned(),
+    };
+    let next = if profile.is_empty() {
+        "/ui/profiles".to_owned()
+    } else {
+        format!("/ui/profiles/{profile}?{outcome}")
+    };
+    let page = html! {
+        (maud::DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta http-equiv="refresh" content={"0;url=" (next)};
+                title { "Back to the console · Grantry" }
+            }
+            body { p { "Back to the console… " a href=(next) { "continue" } } }
+        }
+    };
+    layout::respond(StatusCode::OK, page)
+}

@@ -1,0 +1,66 @@
+//! The web console under `/ui/`: server-rendered pages, every asset inside the binary, working
+//! without JavaScript (a little of our own improves it). It calls the same services as the API
+//! and the CLI, so every action leaves the same audit trail.
+
+mod activity;
+mod auth;
+mod connections;
+mod form;
+mod keys;
+mod layout;
+mod profiles;
+mod session;
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{get, post};
+use maud::html;
+
+use crate::state::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/ui", get(|| async { layout::see_other("/ui/profiles") }))
+        .route("/ui/", get(|| async { layout::see_other("/ui/profiles") }))
+        .route("/ui/assets/console.css", get(layout::css))
+        .route("/ui/assets/console.js", get(layout::js))
+        .route("/ui/login", get(auth::login_page).post(auth::login))
+        .route("/ui/logout", post(auth::logout))
+        .route("/ui/setup/{token}", get(auth::setup_page).post(auth::setup))
+        .route("/ui/profiles", get(profiles::list).post(profiles::create))
+        .route("/ui/profiles/new", get(profiles::new))
+        .route("/ui/profiles/selected", get(profiles::selected))
+        .route("/ui/profiles/{id}", get(profiles::show))
+        .route(
+            "/ui/profiles/{id}/edit",
+            get(profiles::edit).post(profiles::update),
+        )
+        .route(
+            "/ui/profiles/{id}/delete",
+            get(profiles::confirm_delete).post(profiles::delete),
+        )
+        .route("/ui/profiles/{id}/connect", post(profiles::connect))
+        .route("/ui/connected", get(connections::landed))
+        .route("/ui/connections/{id}/test", post(connections::test))
+        .route("/ui/connections/{id}/refresh", post(connections::refresh))
+        .route(
+            "/ui/connections/{id}/delete",
+            get(connections::confirm_delete).post(connections::delete),
+        )
+        .route("/ui/activity", get(activity::page))
+        .route("/ui/api-keys", get(keys::page).post(keys::create))
+        .route("/ui/api-keys/{id}/revoke", post(keys::revoke))
+}
+
+pub(crate) fn not_found(message: &str) -> Response {
+    let body =
+        html! { h1 { "Not found" } p { (message) } p { a href="/ui/" { "Back to the console" } } };
+    layout::public_page(StatusCode::NOT_FOUND, "Not found", body)
+}
+
+/// A time for people: `2026-11-24 09:12 UTC`.
+pub(crate) fn time(at: i64) -> String {
+    let text = grantry_core::clock::rfc3339(at);
+    format!("{} {} UTC", &text[..10], &text[11..16])
+}

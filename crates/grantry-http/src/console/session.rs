@@ -1,0 +1,168 @@
+//! Who is signed in: the session cookie (HttpOnly, SameSite=Strict, path `/ui`), the CSRF token
+//! every form must carry, and form bodies with repeated fields (checkbox groups).
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use grantry_core::admins::SessionCheck;
+use grantry_core::{Actor, Grantry};
+use maud::html;
+
+use super::layout;
+use crate::state::AppState;
+
+pub const COOKIE: &str = "grantry_console";
+
+/// A signed-in console admin.
+pub struct Admin {
+    pub username: String,
+    /// The CSRF token this session's forms carry.
+    pub csrf: String,
+    pub token: String,
+}
+
+impl Admin {
+    pub fn actor(&self) -> Actor {
+        Actor::Admin {
+            username: self.username.clone(),
+        }
+    }
+}
+
+pub fn cookie_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == COOKIE)
+        .map(|(_, value)| value.to_owned())
+        .filter(|value| !value.is_empty() && value.len() <= 100)
+}
+
+/// The `Set-Cookie` value for a new session.
+pub fn session_cookie(token: &str, secure: bool) -> HeaderValue {
+    let secure = if secure { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{COOKIE}={token}; Path=/ui; HttpOnly; SameSite=Strict{secure}"
+    ))
+    .expect("a random token is a valid header value")
+}
+
+pub fn cleared_cookie() -> HeaderValue {
+    HeaderValue::from_static("grantry_console=; Path=/ui; HttpOnly; SameSite=Strict; Max-Age=0")
+}
+
+pub fn unavailable(error: impl std::fmt::Display) -> Response {
+    tracing::error!(%error, "console: the database is unavailable");
+    let body = html! { h1 { "Try again in a moment" } p { "Grantry cannot reach its database right now." } };
+    layout::public_page(StatusCode::SERVICE_UNAVAILABLE, "Unavailable", body)
+}
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let Some(token) = cookie_token(&parts.headers) else {
+            return Err(layout::see_other("/ui/login"));
+        };
+        match state.grantry.check_console_session(&token).await {
+            Ok(SessionCheck::Valid(session)) => Ok(Admin {
+                username: session.username,
+                csrf: Grantry::csrf_token(&token),
+                token,
+            }),
+            Ok(SessionCheck::Expired) => {
+                let mut response = layout::see_other("/ui/login?expired=1");
+                response
+                    .headers_mut()
+                    .insert(header::SET_COOKIE, cleared_cookie());
+                Err(response)
+            }
+            Ok(SessionCheck::Unknown) => Err(layout::see_other("/ui/login")),
+            Err(error) => Err(unavailable(error)),
+        }
+    }
+}
+
+/// A urlencoded form body; repeated names are kept (checkbox groups).
+pub struct Form(Vec<(String, String)>);
+
+impl Form {
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// A field's text, empty when absent.
+    pub fn text(&self, name: &str) -> String {
+        self.get(name).unwrap_or_default().to_owned()
+    }
+
+    pub fn all(&self, name: &str) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
+    pub fn checked(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+
+    /// Refuses a form without this session's CSRF token.
+    fn check_csrf(&self, admin: &Admin) -> Result<(), Response> {
+        match self.get("csrf") {
+            Some(token) if grantry_crypto::same(token, &admin.csrf) => Ok(()),
+            _ => Err(forged()),
+        }
+    }
+}
+
+/// The answer to a form posted without its CSRF token (or with another session's).
+pub fn forged() -> Response {
+    let body = html! {
+        h1 { "This form was not accepted" }
+        p role="alert" { "It was stale or was not sent from this console. Go back, reload the page and try again." }
+        p { a href="/ui/" { "Back to the console" } }
+    };
+    layout::public_page(StatusCode::FORBIDDEN, "Refused", body)
+}
+
+impl<S: Send + Sync> FromRequest<S> for Form {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Response> {
+        let body = Bytes::from_request(request, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        Ok(Form(
+            url::form_urlencoded::parse(&body).into_owned().collect(),
+        ))
+    }
+}
+
+/// A form a signed-in admin posted, with this session's CSRF token checked: every console
+/// handler that changes something takes one, so none can forget the check.
+pub struct Posted {
+    pub admin: Admin,
+    pub form: Form,
+}
+
+impl FromRequest<AppState> for Posted {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Response> {
+        let (mut parts, body) = request.into_parts();
+        let admin = Admin::from_request_parts(&mut parts, state).await?;
+        let form = Form::from_request(Request::from_parts(parts, body), state).await?;
+        form.check_csrf(&admin)?;
+        Ok(Posted { admin, form })
+    }
+}

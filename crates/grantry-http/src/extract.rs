@@ -1,0 +1,112 @@
+//! Extractors whose rejections are problem+json: the API key, JSON bodies, query strings, ids.
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header;
+use axum::http::request::Parts;
+use grantry_core::Actor;
+use grantry_core::store::{ApiKeyRecord, Role};
+use secrecy::SecretString;
+use serde::de::DeserializeOwned;
+
+use crate::problem::Problem;
+use crate::state::AppState;
+
+/// An application (or admin) authenticated by its API key: `Authorization: Bearer gry_…`.
+pub struct Caller {
+    pub key: ApiKeyRecord,
+}
+
+impl Caller {
+    pub fn actor(&self) -> Actor {
+        Actor::ApiKey {
+            id: self.key.id.clone(),
+            role: self.key.role,
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
+        let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+            return Err(Problem::unauthorized(
+                "send an API key: `Authorization: Bearer gry_…`",
+            ));
+        };
+        let presented = value
+            .to_str()
+            .ok()
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(|key| SecretString::from(key.trim().to_owned()));
+        let Some(presented) = presented else {
+            return Err(Problem::unauthorized(
+                "the Authorization header must be `Bearer` and an API key",
+            ));
+        };
+        match state.grantry.authenticate(&presented).await? {
+            Some(key) => Ok(Caller { key }),
+            None => Err(Problem::unauthorized(
+                "the API key is not valid (unknown or revoked)",
+            )),
+        }
+    }
+}
+
+/// A caller with the admin role.
+pub struct AdminCaller(pub Caller);
+
+impl FromRequestParts<AppState> for AdminCaller {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        if caller.key.role != Role::Admin {
+            return Err(Problem::forbidden(
+                "this needs an API key with the admin role",
+            ));
+        }
+        Ok(AdminCaller(caller))
+    }
+}
+
+/// A JSON body whose every rejection is a problem naming what is wrong.
+pub struct Body<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for Body<T> {
+    type Rejection = Problem;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Problem> {
+        let axum::Json(value) = axum::Json::<T>::from_request(request, state).await?;
+        Ok(Body(value))
+    }
+}
+
+/// A query string, rejected as a problem.
+pub struct Query<T>(pub T);
+
+impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for Query<T> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
+        let axum::extract::Query(value) =
+            axum::extract::Query::<T>::from_request_parts(parts, state).await?;
+        Ok(Query(value))
+    }
+}
+
+/// A single path parameter, rejected as a problem.
+pub struct PathParam(pub String);
+
+impl FromRequestParts<AppState> for PathParam {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
+        let axum::extract::Path(value) =
+            axum::extract::Path::<String>::from_request_parts(parts, state).await?;
+        Ok(PathParam(value))
+    }
+}

@@ -1,0 +1,63 @@
+//! Grantry's HTTP layer (axum): the `/v1` JSON API, the connect flow (`/connect/{token}`,
+//! `/oauth/callback`, `/connect/complete`), `/healthz`, `/readyz` and `/metrics`.
+//!
+//! A handler extracts (API key, body, path), calls one service on `Grantry`, and maps the result
+//! to a response type; errors are RFC 9457 problems.
+
+pub mod api;
+pub mod connect;
+pub mod console;
+pub mod extract;
+pub mod health;
+pub mod html;
+pub mod metrics;
+pub mod middleware;
+pub mod problem;
+pub mod state;
+pub mod views;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{StatusCode, header};
+use axum::routing::get;
+use grantry_core::Grantry;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::timeout::TimeoutLayer;
+
+pub use state::{AppState, HttpSettings};
+
+/// The whole application.
+pub fn router(grantry: Arc<Grantry>, settings: HttpSettings) -> Router {
+    let timeout = settings.request_timeout;
+    let body_limit = settings.body_limit;
+    let state = AppState {
+        grantry,
+        http: Arc::new(settings),
+    };
+    Router::new()
+        .merge(api::routes())
+        .merge(console::routes())
+        .route("/connect/complete", get(connect::complete))
+        .route("/connect/{token}", get(connect::begin))
+        .route("/oauth/callback", get(connect::callback))
+        .route("/healthz", get(health::live))
+        .route("/readyz", get(health::ready))
+        .route("/metrics", get(metrics::render))
+        .fallback(middleware::not_found)
+        .method_not_allowed_fallback(middleware::method_not_allowed)
+        .layer(axum::middleware::from_fn(middleware::observe))
+        .layer(CatchPanicLayer::custom(middleware::panic_to_problem))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            header::AUTHORIZATION,
+            header::COOKIE,
+        ]))
+        .with_state(state)
+}

@@ -1,0 +1,79 @@
+//! Request ids, one log line per request with the matched route (never the query string, which
+//! may carry OAuth codes and states), and the cause of any 5xx logged once.
+
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use tracing::Instrument;
+
+use crate::problem::{InternalCause, Problem};
+
+const REQUEST_ID: &str = "x-request-id";
+
+fn request_id(request: &Request) -> String {
+    request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            (1..=64).contains(&v.len())
+                && v.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c))
+        })
+        .map_or_else(|| grantry_crypto::random_token(12), str::to_owned)
+}
+
+pub async fn observe(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let id = request_id(&request);
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str)
+        .to_owned();
+    let span = tracing::info_span!("request", request.id = %id, http.method = %method, http.route = %route);
+    let mut response = next.run(request).instrument(span.clone()).await;
+    let status = response.status();
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let _entered = span.enter();
+    if let Some(InternalCause(cause)) = response.extensions().get::<InternalCause>() {
+        tracing::error!(http.status = status.as_u16(), latency_ms, %cause, "request failed");
+    } else if status.is_server_error() {
+        tracing::error!(http.status = status.as_u16(), latency_ms, "request failed");
+    } else if status.is_client_error() {
+        tracing::info!(http.status = status.as_u16(), latency_ms, "request refused");
+    } else {
+        tracing::debug!(http.status = status.as_u16(), latency_ms, "request served");
+    }
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
+    response
+}
+
+/// A panic in a handler becomes a logged, generic 500 (no input should ever cause one).
+pub fn panic_to_problem(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic".to_owned());
+    Problem::internal(format!("handler panicked: {message}")).into_response()
+}
+
+pub async fn not_found() -> Problem {
+    Problem::not_found("no such route; the API lives under /v1")
+}
+
+pub async fn method_not_allowed() -> Problem {
+    Problem::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+        "Method not allowed",
+        "this route does not take that method",
+    )
+}

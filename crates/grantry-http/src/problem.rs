@@ -1,0 +1,249 @@
+//! RFC 9457 problem details: every error the API answers, with a stable `type` and `code`, a
+//! status, and a message a user can act on. 5xx bodies stay generic; their cause travels in the
+//! response's extensions to the logging middleware, which logs it once.
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use grantry_core::CoreError;
+use grantry_core::ids::BadId;
+use grantry_core::store::StoreError;
+use serde_json::{Map, Value, json};
+
+/// The cause of a 5xx, for the log only.
+#[derive(Debug, Clone)]
+pub struct InternalCause(pub String);
+
+#[derive(Debug)]
+pub struct Problem {
+    status: StatusCode,
+    code: &'static str,
+    title: &'static str,
+    detail: String,
+    extensions: Map<String, Value>,
+    retry_after: Option<u64>,
+    cause: Option<String>,
+}
+
+impl Problem {
+    pub fn new(
+        status: StatusCode,
+        code: &'static str,
+        title: &'static str,
+        detail: impl Into<String>,
+    ) -> Problem {
+        Problem {
+            status,
+            code,
+            title,
+            detail: detail.into(),
+            extensions: Map::new(),
+            retry_after: None,
+            cause: None,
+        }
+    }
+
+    pub fn with(mut self, name: &str, value: impl Into<Value>) -> Problem {
+        self.extensions.insert(name.to_owned(), value.into());
+        self
+    }
+
+    pub fn retry_after(mut self, seconds: u64) -> Problem {
+        self.retry_after = Some(seconds.max(1));
+        self
+    }
+
+    /// A 500 whose cause is logged, never shown.
+    pub fn internal(cause: impl std::fmt::Display) -> Problem {
+        let mut problem = Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Internal error",
+            "Something went wrong on our side; it has been logged.",
+        );
+        problem.cause = Some(cause.to_string());
+        problem
+    }
+
+    pub fn unauthorized(detail: &str) -> Problem {
+        Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Unauthorized",
+            detail,
+        )
+    }
+
+    pub fn forbidden(detail: &str) -> Problem {
+        Problem::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden", detail)
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> Problem {
+        Problem::new(StatusCode::NOT_FOUND, "not-found", "Not found", detail)
+    }
+
+    pub fn bad_request(detail: impl Into<String>) -> Problem {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+            "Bad request",
+            detail,
+        )
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let mut body = json!({
+            "type": format!("urn:grantry:problem:{}", self.code),
+            "title": self.title,
+            "status": self.status.as_u16(),
+            "detail": self.detail,
+            "code": self.code,
+        });
+        if let Value::Object(map) = &mut body {
+            map.extend(self.extensions);
+        }
+        let mut response = (self.status, Json(body)).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if let Some(seconds) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if self.status == StatusCode::UNAUTHORIZED {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"grantry\""),
+            );
+        }
+        if let Some(cause) = self.cause {
+            response.extensions_mut().insert(InternalCause(cause));
+        }
+        response
+    }
+}
+
+impl From<CoreError> for Problem {
+    fn from(error: CoreError) -> Self {
+        match error {
+            CoreError::NotFound(what) => Problem::not_found(format!("{what} not found")),
+            CoreError::Invalid { field, message } => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-field",
+                "Invalid field",
+                format!("{field}: {message}"),
+            )
+            .with("field", field),
+            CoreError::Conflict(detail) => Problem::new(StatusCode::CONFLICT, "conflict", "Conflict", detail),
+            CoreError::Forbidden => Problem::forbidden("this needs an admin API key"),
+            CoreError::NeedsReauth { connection, reason } => Problem::new(
+                StatusCode::CONFLICT,
+                "needs-reauth",
+                "The user must reconnect",
+                format!(
+                    "The provider no longer accepts this connection's grant. Send the user through a \
+                     connect session with connection_id `{connection}` to reconnect it (it keeps its id)."
+                ),
+            )
+            .with("connection_id", connection.to_string())
+            .with("reason", reason),
+            CoreError::ProfileMisconfigured { profile, problem } => Problem::new(
+                StatusCode::BAD_GATEWAY,
+                "profile-misconfigured",
+                "The profile's OAuth client is refused",
+                format!("{problem}. An admin must fix the profile's key and secret."),
+            )
+            .with("profile_id", profile.to_string()),
+            CoreError::ProviderUnavailable { retry_after, cause } => Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "provider-unavailable",
+                "The provider is unavailable",
+                format!("The provider could not renew the token ({cause}) and no valid token is at hand."),
+            )
+            .retry_after(retry_after),
+            CoreError::Provider(failure) => Problem::new(
+                StatusCode::BAD_GATEWAY,
+                "provider-error",
+                "The provider refused",
+                failure.to_string(),
+            ),
+            CoreError::Store(error) => error.into(),
+            CoreError::Crypto(error) => Problem::internal(format!("sealed value: {error}")),
+        }
+    }
+}
+
+impl From<StoreError> for Problem {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Unavailable(cause) => {
+                let mut problem = Problem::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "database-unavailable",
+                    "The database is unavailable",
+                    "Grantry cannot reach its database right now; try again shortly.",
+                )
+                .retry_after(5);
+                problem.cause = Some(cause);
+                problem
+            }
+            StoreError::Conflict(detail) => {
+                Problem::new(StatusCode::CONFLICT, "conflict", "Conflict", detail)
+            }
+            other => Problem::internal(other),
+        }
+    }
+}
+
+impl From<BadId> for Problem {
+    fn from(error: BadId) -> Self {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-id",
+            "Invalid id",
+            error.to_string(),
+        )
+    }
+}
+
+impl From<JsonRejection> for Problem {
+    fn from(rejection: JsonRejection) -> Self {
+        let status = rejection.status();
+        let code = match status {
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported-media-type",
+            StatusCode::PAYLOAD_TOO_LARGE => "too-large",
+            _ => "invalid-json",
+        };
+        Problem::new(status, code, "Invalid request body", rejection.body_text())
+    }
+}
+
+impl From<QueryRejection> for Problem {
+    fn from(rejection: QueryRejection) -> Self {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-query",
+            "Invalid query",
+            rejection.body_text(),
+        )
+    }
+}
+
+impl From<PathRejection> for Problem {
+    fn from(rejection: PathRejection) -> Self {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-path",
+            "Invalid path",
+            rejection.body_text(),
+        )
+    }
+}
