@@ -1,0 +1,180 @@
+//! The `grantry` command line, run as a user would: profiles, connections, tokens, API keys,
+//! master key rotation while a server runs, and a second server refused on one SQLite file.
+
+#[path = "common/process.rs"]
+mod process;
+
+use bitbucket_sim::{Mode, Seed, SimBuilder};
+use process::{Server, environment, free_port, run};
+use serde_json::{Value, json};
+
+const WORLD: &str = r#"
+[settings]
+auto_approve = "alice"
+[[users]]
+username = "alice"
+[[workspaces]]
+slug = "acme"
+members = ["alice"]
+"#;
+
+async fn json_of(env: &[(String, String)], args: &[&str], stdin: Option<&str>) -> Value {
+    let mut all = args.to_vec();
+    all.extend(["--output", "json"]);
+    let (ok, out, err) = run(env, &all, stdin).await;
+    assert!(ok, "grantry {args:?} failed: {err}");
+    serde_json::from_str(&out)
+        .unwrap_or_else(|e| panic!("grantry {args:?} printed no JSON ({e}): {out}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_can_do_everything_from_the_command_line() {
+    let sim = SimBuilder::new()
+        .mode(Mode::Rotating)
+        .seed(Seed::parse("w", WORLD).unwrap())
+        .start()
+        .await
+        .unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let env = environment(data.path(), port, sim.url());
+    let http = reqwest::Client::new();
+    let consumer: Value = http
+        .post(format!("{}/_sim/consumers", sim.url()))
+        .json(&json!({"workspace": "acme", "name": "c", "callback_url": format!("http://127.0.0.1:{port}/oauth/callback"),
+                      "permissions": ["account.read", "repositories.read"]}))
+        .send().await.unwrap().json().await.unwrap();
+    let secret = format!("{}\n", consumer["secret"].as_str().unwrap());
+
+    let profile = json_of(
+        &env,
+        &[
+            "profiles",
+            "create",
+            "--name",
+            "Backups",
+            "--provider",
+            "bitbucket-cloud",
+            "--key",
+            consumer["key"].as_str().unwrap(),
+            "--scope",
+            "repository",
+        ],
+        Some(&secret),
+    )
+    .await;
+    assert_eq!(
+        profile["setup"]["tick"],
+        json!(["Account → Read", "Repositories → Read"])
+    );
+    let (ok, text, _) = run(&env, &["profiles", "show", "Backups"], None).await;
+    assert!(
+        ok && text.contains("Under Permissions, tick: Account → Read, Repositories → Read."),
+        "{text}"
+    );
+    let (ok, _, err) = run(&env, &["profiles", "delete", "Backups"], None).await;
+    assert!(
+        !ok && err.contains("--yes"),
+        "deleting asks for confirmation: {err}"
+    );
+
+    let server = Server::start(&env, data.path().join("serve.log")).await;
+    let link = json_of(&env, &["connect", "Backups", "--end-user", "u1"], None).await;
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::limited(10))
+        .build()
+        .unwrap();
+    let landed = browser
+        .get(link["url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert!(landed.url().path().ends_with("/connect/complete"));
+    assert!(landed.text().await.unwrap().contains("Connected"));
+
+    let listed = json_of(&env, &["connections", "list", "--profile", "Backups"], None).await;
+    let connection = listed[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(listed[0]["account"]["username"], "alice");
+    let (ok, token, _) = run(&env, &["token", &connection], None).await;
+    assert!(ok && token.trim().len() > 2500, "a bare token for scripts");
+    let (ok, header, _) = run(&env, &["token", &connection, "--header"], None).await;
+    assert!(ok && header.starts_with("Bearer "));
+    let tested = json_of(&env, &["connections", "test", &connection], None).await;
+    assert_eq!(tested["status"], 200);
+
+    let before = json_of(&env, &["keys", "status"], None).await;
+    let rotated = json_of(&env, &["keys", "rotate"], None).await;
+    assert!(rotated["resealed"].as_u64().unwrap() >= 3, "{rotated}");
+    assert_eq!(rotated["left_under_older_keys"], 0);
+    assert_ne!(before["primary"], rotated["primary"]);
+    let key = json_of(
+        &env,
+        &["api-keys", "create", "--name", "app", "--role", "app"],
+        None,
+    )
+    .await;
+    let served = http
+        .get(format!(
+            "http://127.0.0.1:{port}/v1/connections/{connection}/token"
+        ))
+        .bearer_auth(key["key"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        served.status(),
+        200,
+        "the running server opens values re-sealed under the new key"
+    );
+    let events = json_of(&env, &["events", "--kind", "keys.rotated"], None).await;
+    assert_eq!(events.as_array().unwrap().len(), 1);
+
+    let second = process::environment(data.path(), free_port(), sim.url());
+    let (ok, _, err) = run(&second, &["serve"], None).await;
+    assert!(
+        !ok && err.contains("is already using the SQLite database"),
+        "{err}"
+    );
+
+    let revoked = json_of(
+        &env,
+        &["api-keys", "revoke", key["id"].as_str().unwrap()],
+        None,
+    )
+    .await;
+    assert_eq!(revoked["revoked"], key["id"]);
+    let deleted = json_of(&env, &["profiles", "delete", "Backups", "--yes"], None).await;
+    assert_eq!(deleted["connections_deleted"], 1);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn configuration_mistakes_are_named() {
+    let data = tempfile::tempdir().unwrap();
+    let file = data.path().join("grantry.toml");
+    std::fs::write(&file, "listen = \"127.0.0.1:1\"\n[refresh]\nmargin = 5\n").unwrap();
+    let (ok, _, err) = run(&[], &["--config", file.to_str().unwrap(), "config"], None).await;
+    assert!(!ok && err.contains("margin"), "{err}");
+
+    let env = vec![
+        (
+            "GRANTRY_DATA_DIR".to_owned(),
+            data.path().display().to_string(),
+        ),
+        (
+            "GRANTRY_DATABASE_URL".to_owned(),
+            "postgres://grantry:hunter2@db.example/grantry".to_owned(),
+        ),
+    ];
+    let (ok, out, err) = run(&env, &["config"], None).await;
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("postgres://grantry:***@db.example/grantry") && !out.contains("hunter2"),
+        "{out}"
+    );
+
+    let (ok, out, _) = run(&[], &["--help"], None).await;
+    assert!(ok && out.contains("connection broker") && out.contains("api-keys"));
+    let (ok, _, err) = run(&env, &["token", "con_nope"], None).await;
+    assert!(!ok && err.contains("error:"), "{err}");
+}

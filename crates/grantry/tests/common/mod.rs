@@ -1,0 +1,477 @@
+//! `TestApp`: the real router from a real `Config` on port 0, a fresh SQLite store per test, the
+//! Bitbucket simulator as the provider, and a clock moved forward together with the simulator's.
+//! Logs are shown only with `TEST_LOG=1`.
+
+#![allow(dead_code)]
+
+pub mod throwaway_postgres;
+pub mod webdriver;
+
+use std::sync::Arc;
+
+use bitbucket_sim::{Mode, RunningSim, Seed, SimBuilder};
+use grantry::config::Config;
+use grantry::runtime::{self, Schema};
+use grantry_core::clock::ManualClock;
+use grantry_core::store::Role;
+use grantry_core::{Actor, Grantry};
+use grantry_store_postgres::testing::TestDatabase;
+use reqwest::{Method, StatusCode};
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use url::Url;
+
+pub const WORLD: &str = r#"
+[settings]
+auto_approve = "alice"
+dc_auto_approve = "carol"
+
+[[users]]
+username = "alice"
+display_name = "Alice Liddell"
+password = "alice-pw"
+
+[[users]]
+username = "bob"
+display_name = "Bob Builder"
+password = "bob-pw"
+
+[[workspaces]]
+slug = "acme"
+members = ["alice", "bob"]
+
+[[repositories]]
+workspace = "acme"
+slug = "widget"
+
+[[dc.users]]
+username = "carol"
+display_name = "Carol Danvers"
+
+[[dc.projects]]
+key = "PRJ"
+
+[[dc.repositories]]
+project = "PRJ"
+slug = "api"
+
+[[dc.permissions]]
+user = "carol"
+project = "PRJ"
+permission = "PROJECT_WRITE"
+"#;
+
+pub fn init_logging() {
+    if std::env::var_os("TEST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("debug")
+            .with_test_writer()
+            .try_init();
+    }
+}
+
+pub struct TestApp {
+    pub sim: Arc<RunningSim>,
+    pub grantry: Arc<Grantry>,
+    pub clock: Arc<ManualClock>,
+    pub config: Config,
+    pub base: String,
+    pub admin_key: String,
+    pub app_key: String,
+    /// Does not follow redirects.
+    pub http: reqwest::Client,
+    pub dir: Arc<tempfile::TempDir>,
+    /// The PostgreSQL database, when the test runs on one (kept until every node is gone).
+    pub postgres: Option<Arc<TestDatabase>>,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestApp {
+    pub async fn start(mode: Mode) -> TestApp {
+        TestApp::with(mode, |_| {}).await
+    }
+
+    /// Starts with the background refresher off (tests that want it turn it on) and lets a test
+    /// adjust the configuration first.
+    pub async fn with(mode: Mode, tweak: impl FnOnce(&mut Config)) -> TestApp {
+        TestApp::begin(mode, None, tweak).await
+    }
+
+    /// As [`TestApp::with`], on a PostgreSQL database of the test's own.
+    pub async fn on_postgres(mode: Mode, tweak: impl FnOnce(&mut Config)) -> TestApp {
+        let database = TestDatabase::create().await;
+        TestApp::begin(mode, Some(Arc::new(database)), tweak).await
+    }
+
+    async fn begin(
+        mode: Mode,
+        postgres: Option<Arc<TestDatabase>>,
+        tweak: impl FnOnce(&mut Config),
+    ) -> TestApp {
+        init_logging();
+        let sim = SimBuilder::new()
+            .mode(mode)
+            .seed(Seed::parse("test world", WORLD).unwrap())
+            .start()
+            .await
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let mut config =
+            Config::against_simulator(address, dir.path().to_owned(), &sim.url().parse().unwrap())
+                .unwrap();
+        config.refresh.enabled = false;
+        config.refresh.interval_ms = 100;
+        if let Some(database) = &postgres {
+            config.database_url = Some(database.url().into());
+        }
+        tweak(&mut config);
+        let clock = Arc::new(ManualClock::default());
+        let runtime = runtime::open_with_clock(&config, Schema::Migrate, clock.clone())
+            .await
+            .unwrap();
+        let grantry = runtime.grantry.clone();
+        let admin = grantry
+            .create_api_key("tests-admin", Role::Admin, &Actor::Cli)
+            .await
+            .unwrap();
+        let app = grantry
+            .create_api_key("tests-app", Role::App, &Actor::Cli)
+            .await
+            .unwrap();
+        let keys = (
+            admin.secret.expose_secret().to_owned(),
+            app.secret.expose_secret().to_owned(),
+        );
+        let shared = Shared {
+            sim: Arc::new(sim),
+            dir: Arc::new(dir),
+            postgres,
+            clock,
+            keys,
+        };
+        TestApp::serve(runtime, listener, config, shared)
+    }
+
+    /// Another node on the same PostgreSQL database, simulator, master key and clock.
+    pub async fn another_node(&self) -> TestApp {
+        assert!(
+            self.postgres.is_some(),
+            "only nodes on PostgreSQL share a database"
+        );
+        TestApp::node(self.config.clone(), self.shared()).await
+    }
+
+    /// What another node would share with this one.
+    pub fn shared(&self) -> Shared {
+        Shared {
+            sim: self.sim.clone(),
+            dir: self.dir.clone(),
+            postgres: self.postgres.clone(),
+            clock: self.clock.clone(),
+            keys: (self.admin_key.clone(), self.app_key.clone()),
+        }
+    }
+
+    /// A node from `config` (moved to a port of its own) on an existing database.
+    pub async fn node(mut config: Config, shared: Shared) -> TestApp {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        config.listen = address;
+        config.public_url = format!("http://{address}").parse().unwrap();
+        let runtime = runtime::open_with_clock(&config, Schema::Expect, shared.clock.clone())
+            .await
+            .unwrap();
+        TestApp::serve(runtime, listener, config, shared)
+    }
+
+    fn serve(
+        runtime: runtime::Runtime,
+        listener: tokio::net::TcpListener,
+        config: Config,
+        shared: Shared,
+    ) -> TestApp {
+        let grantry = runtime.grantry.clone();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server_config = config.clone();
+        let server = tokio::spawn(async move {
+            grantry::serve::run(runtime, listener, &server_config, async {
+                let _ = stopped.await;
+            })
+            .await
+        });
+        TestApp {
+            base: config.base_url(),
+            admin_key: shared.keys.0,
+            app_key: shared.keys.1,
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            sim: shared.sim,
+            grantry,
+            clock: shared.clock,
+            config,
+            dir: shared.dir,
+            postgres: shared.postgres,
+            stop: Some(stop),
+            server: Some(server),
+        }
+    }
+
+    /// Stops the server, letting refreshes in flight finish; hands back the data directory.
+    pub async fn stop(mut self) -> Arc<tempfile::TempDir> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.unwrap().unwrap();
+        }
+        self.dir
+    }
+
+    /// Moves Grantry's clock and the simulator's forward together.
+    pub async fn advance(&self, seconds: i64) {
+        self.clock.advance(seconds);
+        self.sim_post("/_sim/clock/advance", json!({ "seconds": seconds }))
+            .await;
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    pub async fn admin(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        self.call(method, path, Some(&self.admin_key.clone()), body)
+            .await
+    }
+
+    pub async fn app(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        self.call(method, path, Some(&self.app_key.clone()), body)
+            .await
+    }
+
+    pub async fn sim_post(&self, path: &str, body: Value) -> Value {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.sim.url()))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.status().is_success(),
+            "{path}: {}",
+            response.status()
+        );
+        response.json().await.unwrap_or(Value::Null)
+    }
+
+    pub async fn sim_fault(&self, group: &str, spec: Value) {
+        let url = format!("{}/_sim/faults/{group}", self.sim.url());
+        let response = self.http.put(url).json(&spec).send().await.unwrap();
+        assert!(response.status().is_success());
+    }
+
+    pub async fn sim_clear_faults(&self) {
+        self.http
+            .delete(format!("{}/_sim/faults", self.sim.url()))
+            .send()
+            .await
+            .unwrap();
+    }
+
+    pub async fn sim_stats(&self) -> Value {
+        self.http
+            .get(format!("{}/_sim/stats", self.sim.url()))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Refresh grants the simulator answered successfully.
+    pub async fn refreshes_seen(&self) -> u64 {
+        let stats = self.sim_stats().await;
+        stats["counts"]["token"]["refresh_token"]["ok"]
+            .as_u64()
+            .unwrap_or(0)
+            + stats["counts"]["dc_token"]["refresh_token"]["ok"]
+                .as_u64()
+                .unwrap_or(0)
+    }
+
+    /// An OAuth consumer in the simulator, made the way Bitbucket's form makes it.
+    pub async fn consumer(&self, permissions: &[&str], private: bool) -> (String, String) {
+        let body = json!({"workspace": "acme", "name": "Grantry test", "callback_url": format!("{}/oauth/callback", self.base),
+                          "private": private, "permissions": permissions});
+        let consumer = self.sim_post("/_sim/consumers", body).await;
+        (
+            consumer["key"].as_str().unwrap().to_owned(),
+            consumer["secret"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// A consumer and a Cloud profile requiring `scopes`; answers the profile id.
+    pub async fn cloud_profile(&self, name: &str, permissions: &[&str], scopes: &[&str]) -> String {
+        let (key, secret) = self.consumer(permissions, false).await;
+        let body = json!({"name": name, "provider": "bitbucket-cloud", "key": key, "secret": secret,
+                          "required_scopes": scopes, "allowed_return_urls": ["https://app.example.com/done"]});
+        let (status, profile) = self.admin(Method::POST, "/v1/profiles", Some(body)).await;
+        assert_eq!(status, StatusCode::CREATED, "{profile}");
+        profile["id"].as_str().unwrap().to_owned()
+    }
+
+    /// A Data Center link and profile; answers the profile id.
+    pub async fn dc_profile(&self, name: &str, link_scopes: &[&str], scopes: &[&str]) -> String {
+        let link = json!({"name": "Grantry", "redirect_url": format!("{}/oauth/callback", self.base), "scopes": link_scopes});
+        let link = self.sim_post("/_sim/dc/links", link).await;
+        let body = json!({"name": name, "provider": "bitbucket-datacenter", "key": link["client_id"],
+                          "secret": link["client_secret"], "base_url": format!("{}/dc", self.sim.url()),
+                          "required_scopes": scopes, "allowed_return_urls": ["https://app.example.com/done"]});
+        let (status, profile) = self.admin(Method::POST, "/v1/profiles", Some(body)).await;
+        assert_eq!(status, StatusCode::CREATED, "{profile}");
+        profile["id"].as_str().unwrap().to_owned()
+    }
+
+    /// A connect session's link.
+    pub async fn session(&self, body: Value) -> String {
+        let (status, session) = self
+            .app(Method::POST, "/v1/connect-sessions", Some(body))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{session}");
+        session["url"].as_str().unwrap().to_owned()
+    }
+
+    /// Follows redirects from `url` like a browser, stopping at the first address off this
+    /// machine (an application's return URL) without fetching it. Answers the last URL and, when
+    /// it was fetched, its response.
+    pub async fn browse(&self, url: &str) -> (Url, Option<reqwest::Response>) {
+        let mut url = Url::parse(url).unwrap();
+        for _ in 0..10 {
+            if !matches!(url.host_str(), Some("127.0.0.1" | "localhost")) {
+                return (url, None);
+            }
+            let response = self.http.get(url.clone()).send().await.unwrap();
+            match response.headers().get("location") {
+                Some(next) if response.status().is_redirection() => {
+                    url = url.join(next.to_str().unwrap()).unwrap()
+                }
+                _ => return (url, Some(response)),
+            }
+        }
+        panic!("too many redirects");
+    }
+
+    /// Follows redirects until the simulator sends the browser back to Grantry's callback;
+    /// answers that callback URL without visiting it.
+    pub async fn until_callback(&self, url: &str) -> Url {
+        let mut url = Url::parse(url).unwrap();
+        for _ in 0..10 {
+            if url.path() == "/oauth/callback" {
+                return url;
+            }
+            let response = self.http.get(url.clone()).send().await.unwrap();
+            let next = response
+                .headers()
+                .get("location")
+                .unwrap_or_else(|| panic!("{url} did not redirect"));
+            url = url.join(next.to_str().unwrap()).unwrap();
+        }
+        panic!("never reached the callback");
+    }
+
+    /// Connects an account (auto-approved by the simulator) and answers the connection id.
+    pub async fn connect(&self, profile: &str, end_user: &str) -> String {
+        let link = self
+            .session(json!({"profile": profile, "end_user_id": end_user}))
+            .await;
+        let (landed, _) = self.browse(&link).await;
+        query(&landed, "connection_id").unwrap_or_else(|| panic!("no connection in {landed}"))
+    }
+
+    /// Turns the simulator's auto-approval off (consent is then given or refused by form).
+    pub async fn manual_consent(&self) {
+        let url = format!("{}/_sim/settings", self.sim.url());
+        let body = json!({"auto_approve": null, "dc_auto_approve": null});
+        assert!(
+            self.http
+                .patch(url)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .is_success()
+        );
+    }
+
+    pub async fn token(&self, connection: &str) -> (StatusCode, Value) {
+        self.app(
+            Method::GET,
+            &format!("/v1/connections/{connection}/token"),
+            None,
+        )
+        .await
+    }
+
+    pub async fn connection(&self, connection: &str) -> Value {
+        let (status, body) = self
+            .app(Method::GET, &format!("/v1/connections/{connection}"), None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+}
+
+/// What the nodes of one test share.
+pub struct Shared {
+    pub sim: Arc<RunningSim>,
+    /// The data directory, with the master key file.
+    pub dir: Arc<tempfile::TempDir>,
+    pub postgres: Option<Arc<TestDatabase>>,
+    pub clock: Arc<ManualClock>,
+    /// The admin and app API keys.
+    pub keys: (String, String),
+}
+
+pub fn query(url: &Url, name: &str) -> Option<String> {
+    url.query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}

@@ -1,0 +1,135 @@
+//! Running the real `grantry` binary as a child process, for tests that kill it.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+pub const BINARY: &str = env!("CARGO_BIN_EXE_grantry");
+
+/// Environment for a `grantry` process in front of `simulator`, keeping its data in `data_dir`.
+pub fn environment(data_dir: &Path, port: u16, simulator: &str) -> Vec<(String, String)> {
+    vec![
+        ("GRANTRY_DATA_DIR".into(), data_dir.display().to_string()),
+        ("GRANTRY_LISTEN".into(), format!("127.0.0.1:{port}")),
+        (
+            "GRANTRY_PUBLIC_URL".into(),
+            format!("http://127.0.0.1:{port}"),
+        ),
+        (
+            "GRANTRY_BITBUCKET_CLOUD__WEB_URL".into(),
+            simulator.to_owned(),
+        ),
+        (
+            "GRANTRY_BITBUCKET_CLOUD__API_URL".into(),
+            simulator.to_owned(),
+        ),
+        ("GRANTRY_LOG__LEVEL".into(), "info".into()),
+    ]
+}
+
+/// Runs a `grantry` command to completion; answers (success, stdout, stderr).
+pub async fn run(
+    env: &[(String, String)],
+    args: &[&str],
+    stdin: Option<&str>,
+) -> (bool, String, String) {
+    let mut command = Command::new(BINARY);
+    command
+        .args(args)
+        .envs(env.iter().cloned())
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().expect("grantry runs");
+    if let Some(mut input) = child.stdin.take() {
+        use tokio::io::AsyncWriteExt;
+        input
+            .write_all(stdin.unwrap_or_default().as_bytes())
+            .await
+            .unwrap();
+    }
+    let output = child.wait_with_output().await.unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// A `grantry serve` process; killed when dropped.
+pub struct Server {
+    pub child: Child,
+    pub log: PathBuf,
+}
+
+impl Server {
+    /// Starts `grantry serve` and waits until it listens; its stderr goes to `log`.
+    pub async fn start(env: &[(String, String)], log: PathBuf) -> Server {
+        let file = std::fs::File::create(&log).unwrap();
+        let mut child = Command::new(BINARY)
+            .arg("serve")
+            .envs(env.iter().cloned())
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("grantry serve starts");
+        let stderr = child.stderr.take().unwrap();
+        let mut lines = BufReader::new(stderr).lines();
+        let mut copy = std::io::BufWriter::new(file);
+        let ready = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                use std::io::Write;
+                let _ = writeln!(copy, "{line}");
+                if line.contains("grantry listening on") {
+                    return true;
+                }
+            }
+            false
+        })
+        .await;
+        assert!(
+            matches!(ready, Ok(true)),
+            "grantry serve did not start; see {}",
+            log.display()
+        );
+        tokio::spawn(async move {
+            use std::io::Write;
+            while let Ok(Some(line)) = lines.next_line().await {
+                let _ = writeln!(copy, "{line}");
+                let _ = copy.flush();
+            }
+        });
+        Server { child, log }
+    }
+
+    /// Waits for the process to end by itself; answers whether it died of a signal (e.g. abort).
+    pub async fn wait_for_death(&mut self) -> bool {
+        use std::os::unix::process::ExitStatusExt;
+        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .expect("the process ended")
+            .unwrap();
+        status.signal().is_some()
+    }
+
+    pub async fn stop(mut self) {
+        let _ = self.child.kill().await;
+    }
+}
+
+/// A free local port.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

@@ -1,0 +1,318 @@
+//! Connecting accounts: the browser's trip through Grantry and the simulator, and every way it
+//! can go wrong without storing anything.
+
+mod common;
+
+use bitbucket_sim::Mode;
+use common::{TestApp, query};
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+const RETURN: &str = "https://app.example.com/done?state_of_app=7";
+
+#[tokio::test]
+async fn a_cloud_account_connects_and_lands_back_with_its_connection() {
+    let app = TestApp::start(Mode::Rotating).await;
+    let profile = app
+        .cloud_profile(
+            "Backups",
+            &["account.read", "repositories.read"],
+            &["repository"],
+        )
+        .await;
+    let link = app
+        .session(json!({"profile": profile, "end_user_id": "user-42", "return_url": RETURN}))
+        .await;
+    assert!(link.starts_with(&format!("{}/connect/", app.base)));
+
+    let (landed, _) = app.browse(&link).await;
+    assert_eq!(landed.host_str(), Some("app.example.com"));
+    assert_eq!(
+        query(&landed, "state_of_app").as_deref(),
+        Some("7"),
+        "the application's own parameters survive"
+    );
+    assert_eq!(query(&landed, "status").as_deref(), Some("active"));
+    let connection = query(&landed, "connection_id").unwrap();
+
+    let view = app.connection(&connection).await;
+    assert_eq!(view["account"]["username"], "alice");
+    assert_eq!(view["end_user_id"], "user-42");
+    assert_eq!(view["credential"], "oauth2");
+    assert_eq!(
+        view["granted_scopes"],
+        json!(["account", "email", "repository"])
+    );
+
+    let (status, token) = app.token(&connection).await;
+    assert_eq!(status, StatusCode::OK, "{token}");
+    assert_eq!(token["token_type"], "bearer");
+    assert!(token["access_token"].as_str().unwrap().len() > 2500);
+    assert_eq!(
+        token["authorization"],
+        format!("Bearer {}", token["access_token"].as_str().unwrap())
+    );
+    assert_eq!(token["expires_in"], 7200);
+    assert_eq!(token["account"]["display_name"], "Alice Liddell");
+}
+
+#[tokio::test]
+async fn connecting_the_same_account_again_updates_its_connection() {
+    let app = TestApp::start(Mode::Rotating).await;
+    let profile = app.cloud_profile("P", &["account.read"], &[]).await;
+    let first = app.connect(&profile, "user-1").await;
+    let again = app.connect(&profile, "user-1b").await;
+    assert_eq!(first, again);
+    let (_, list) = app
+        .app(
+            Method::GET,
+            &format!("/v1/connections?profile={profile}"),
+            None,
+        )
+        .await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    assert_eq!(list["items"][0]["end_user_id"], "user-1b");
+}
+
+#[tokio::test]
+async fn denied_consent_returns_access_denied_and_stores_nothing() {
+    let app = TestApp::start(Mode::Rotating).await;
+    app.manual_consent().await;
+    let profile = app.cloud_profile("P", &["account.read"], &[]).await;
+    let link = app
+        .session(json!({"profile": profile, "return_url": RETURN}))
+        .await;
+    let response = app.http.get(&link).send().await.unwrap();
+    let authorize = response.headers()["location"].to_str().unwrap().to_owned();
+    assert!(authorize.starts_with(&format!("{}/site/oauth2/authorize?", app.sim.url())));
+
+    let form: Vec<(String, String)> = url::Url::parse(&authorize)
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect();
+    let mut form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    form.extend([
+        ("username", "alice"),
+        ("password", "alice-pw"),
+        ("decision", "deny"),
+    ]);
+    let denied = app
+        .http
+        .post(format!("{}/site/oauth2/authorize", app.sim.url()))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    let callback = denied.headers()["location"].to_str().unwrap().to_owned();
+    let (landed, _) = app.browse(&callback).await;
+    assert_eq!(landed.host_str(), Some("app.example.com"));
+    assert_eq!(query(&landed, "error").as_deref(), Some("access_denied"));
+    assert!(query(&landed, "connection_id").is_none());
+    let (_, list) = app.app(Method::GET, "/v1/connections", None).await;
+    assert_eq!(list["items"], json!([]));
+}
+
+#[tokio::test]
+async fn a_replayed_or_unknown_state_gets_an_error_page_and_nothing_stored() {
+    let app = TestApp::start(Mode::Rotating).await;
+    let profile = app.cloud_profile("P", &["account.read"], &[]).await;
+    let link = app.session(json!({"profile": profile})).await;
+    let callback = app.until_callback(&link).await;
+
+    let first = app.http.get(callback.clone()).send().await.unwrap();
+    assert_eq!(first.status(), StatusCode::SEE_OTHER);
+    assert_eq!(first.headers()["referrer-policy"], "no-referrer");
+    let replay = app.http.get(callback.clone()).send().await.unwrap();
+    assert_eq!(replay.status(), StatusCode::BAD_REQUEST);
+    assert!(replay.text().await.unwrap().contains("already used"));
+
+    let mut forged = callback.clone();
+    forged.set_query(Some("code=abc&state=made-up"));
+    let unknown = app.http.get(forged).send().await.unwrap();
+    assert_eq!(unknown.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        unknown
+            .text()
+            .await
+            .unwrap()
+            .contains("does not belong to any connect session")
+    );
+    let bare = app
+        .http
+        .get(format!("{}/oauth/callback", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bare.status(), StatusCode::BAD_REQUEST);
+
+    let (_, list) = app.app(Method::GET, "/v1/connections", None).await;
+    assert_eq!(
+        list["items"].as_array().unwrap().len(),
+        1,
+        "only the first callback connected"
+    );
+}
+
+#[tokio::test]
+async fn links_are_single_use_and_expire() {
+    let app = TestApp::start(Mode::Rotating).await;
+    let profile = app.cloud_profile("P", &["account.read"], &[]).await;
+
+    let link = app.session(json!({"profile": profile})).await;
+    assert_eq!(
+        app.http.get(&link).send().await.unwrap().status(),
+        StatusCode::SEE_OTHER
+    );
+    let again = app.http.get(&link).send().await.unwrap();
+    assert_eq!(again.status(), StatusCode::GONE);
+    assert!(again.text().await.unwrap().contains("already used"));
+
+    let stale = app.session(json!({"profile": profile})).await;
+    app.advance(601).await;
+    let expired = app.http.get(&stale).send().await.unwrap();
+    assert_eq!(expired.status(), StatusCode::GONE);
+    assert!(expired.text().await.unwrap().contains("expired"));
+
+    let slow = app.session(json!({"profile": profile})).await;
+    let callback = app.until_callback(&slow).await;
+    app.advance(601).await;
+    assert_eq!(
+        app.http.get(callback).send().await.unwrap().status(),
+        StatusCode::GONE,
+        "a session can expire mid-flow"
+    );
+
+    let unknown = app
+        .http
+        .get(format!("{}/connect/nonsense", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn missing_scopes_are_reported_in_words_an_admin_can_act_on() {
+    let app = TestApp::start(Mode::Rotating).await;
+    let profile = app
+        .cloud_profile(
+            "Reviews",
+            &["account.read", "repositories.read"],
+            &["pullrequest:write"],
+        )
+        .await;
+    let link = app
+        .session(json!({"profile": profile, "return_url": RETURN}))
+        .await;
+    let (landed, _) = app.browse(&link).await;
+    assert_eq!(
+        query(&landed, "status").as_deref(),
+        Some("insufficient_scopes")
+    );
+    assert_eq!(
+        query(&landed, "error").as_deref(),
+        Some("insufficient_scopes")
+    );
+    assert_eq!(
+        query(&landed, "missing_scopes").as_deref(),
+        Some("pullrequest:write")
+    );
+
+    let connection = app
+        .connection(&query(&landed, "connection_id").unwrap())
+        .await;
+    assert_eq!(connection["status"], "insufficient_scopes");
+    let reason = connection["status_reason"].as_str().unwrap();
+    assert!(
+        reason.contains("tick Pull requests → Write on the OAuth consumer"),
+        "{reason}"
+    );
+}
+
+#[tokio::test]
+async fn return_urls_must_be_allowed() {
+    let app = TestApp::start(Mode::Rotating).await;
+    let profile = app.cloud_profile("P", &["account.read"], &[]).await;
+    let body = json!({"profile": profile, "return_url": "https://evil.example.net/steal"});
+    let (status, problem) = app
+        .app(Method::POST, "/v1/connect-sessions", Some(body))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(problem["field"], "return_url");
+    let body = json!({"profile": "nope"});
+    assert_eq!(
+        app.app(Method::POST, "/v1/connect-sessions", Some(body))
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn data_center_connects_with_pkce_and_the_link_scopes() {
+    let app = TestApp::start(Mode::Rotating).await;
+    let profile = app.dc_profile("DC", &["REPO_WRITE"], &["REPO_READ"]).await;
+    let link = app.session(json!({"profile": profile})).await;
+    let authorize = app.http.get(&link).send().await.unwrap().headers()["location"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let authorize = url::Url::parse(&authorize).unwrap();
+    assert_eq!(
+        query(&authorize, "code_challenge_method").as_deref(),
+        Some("S256")
+    );
+    assert_eq!(query(&authorize, "scope").as_deref(), Some("REPO_READ"));
+
+    let connection = app.connect(&profile, "dc-user").await;
+    let view = app.connection(&connection).await;
+    assert_eq!(
+        (
+            view["account"]["username"].as_str(),
+            view["status"].as_str()
+        ),
+        (Some("carol"), Some("active"))
+    );
+    let (status, token) = app.token(&connection).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(token["expires_in"], 3600);
+}
+
+#[tokio::test]
+async fn a_link_missing_scopes_flags_the_data_center_profile() {
+    let app = TestApp::start(Mode::Rotating).await;
+    let profile = app.dc_profile("DC", &["REPO_READ"], &["REPO_ADMIN"]).await;
+    let link = app
+        .session(json!({"profile": profile, "return_url": RETURN}))
+        .await;
+    let (landed, _) = app.browse(&link).await;
+    assert_eq!(query(&landed, "error").as_deref(), Some("invalid_scope"));
+    let (_, shown) = app
+        .admin(Method::GET, &format!("/v1/profiles/{profile}"), None)
+        .await;
+    assert!(
+        shown["problem"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("invalid_scope"),
+        "{shown}"
+    );
+}
+
+#[tokio::test]
+async fn legacy_bitbucket_connects_too() {
+    let app = TestApp::start(Mode::Legacy).await;
+    let profile = app
+        .cloud_profile(
+            "Legacy",
+            &["account.read", "repositories.read"],
+            &["repository"],
+        )
+        .await;
+    let connection = app.connect(&profile, "u").await;
+    assert_eq!(
+        app.connection(&connection).await["granted_scopes"],
+        json!(["account", "email", "repository"])
+    );
+}

@@ -1,0 +1,203 @@
+//! PostgreSQL stopped under load, then started again, with a Grantry node in front of it that is
+//! never restarted. While the database is down, fresh cached tokens keep being served, requests
+//! that need the database answer 503 with Retry-After, and `/readyz` fails. A refresh Bitbucket
+//! answered after the database went away is kept in memory and written when it is back: nothing
+//! Bitbucket returned is lost.
+//!
+//! The test runs its own throwaway PostgreSQL cluster (`initdb` on a free port), since it must
+//! stop it; `.config/nextest.toml` gives it the machine to itself.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bitbucket_sim::Mode;
+use common::TestApp;
+use common::throwaway_postgres::ThrowawayPostgres;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+fn access_token(body: &Value) -> String {
+    body["access_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no token in {body}"))
+        .to_owned()
+}
+
+/// A connection of its own profile (the simulator approves alice at once).
+async fn connection(app: &TestApp, name: &str) -> String {
+    let profile = app.cloud_profile(name, &["account.read"], &[]).await;
+    app.connect(&profile, name).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_stopped_and_started_under_load_loses_nothing() {
+    let postgres = ThrowawayPostgres::create(&[]);
+    let url = postgres.url();
+    let app = Arc::new(
+        TestApp::with(Mode::Rotating, |config| {
+            config.database_url = Some(url.into());
+            config.outbound.timeout_secs = 10;
+        })
+        .await,
+    );
+    // Three connections whose tokens will be inside the refresh margin (300 s) when the database
+    // stops: one to be refreshed during the outage, one never read before, one cached.
+    let refreshing = connection(&app, "refreshing").await;
+    let unread = connection(&app, "unread").await;
+    let aging = connection(&app, "aging").await;
+    app.grantry.forget_everything();
+    let aging_token = access_token(&app.token(&aging).await.1);
+    app.advance(7200 - 200).await;
+    // And one with a fresh token, which clients read throughout, through two nodes.
+    let fresh = connection(&app, "fresh").await;
+    let fresh_token = access_token(&app.token(&fresh).await.1);
+    let second = Arc::new(TestApp::node(app.config.clone(), app.shared()).await);
+    assert_eq!(access_token(&second.token(&fresh).await.1), fresh_token);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let (served, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let mut readers = tokio::task::JoinSet::new();
+    for n in 0..20 {
+        let node = if n % 2 == 0 { &app } else { &second };
+        let (app, stop, fresh) = (node.clone(), stop.clone(), fresh.clone());
+        let (served, failed) = (served.clone(), failed.clone());
+        readers.spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let (status, body) = app.token(&fresh).await;
+                if status == StatusCode::OK && body["access_token"].is_string() {
+                    served.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    eprintln!("a cached read failed: {status} {body}");
+                    failed.fetch_add(1, Ordering::Relaxed);
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        });
+    }
+
+    // A read that refreshes is waiting on Bitbucket (slowed to 2 s) when PostgreSQL stops.
+    app.sim_fault("token", json!({"latency_ms": 2000})).await;
+    let read = {
+        let (app, id) = (app.clone(), refreshing.clone());
+        tokio::spawn(async move { app.token(&id).await })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let stopped_at = Instant::now();
+    postgres.stop();
+    eprintln!("PostgreSQL stopped");
+    let (status, body) = read.await.unwrap();
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "Bitbucket's answer is handed out: {body}"
+    );
+    let kept = access_token(&body);
+    assert!(
+        body["expires_in"].as_i64().unwrap() > 7000,
+        "a new token: {body}"
+    );
+    assert_eq!(
+        app.grantry.pending_write_count(),
+        1,
+        "and kept for the database"
+    );
+    app.sim_clear_faults().await;
+
+    // During the outage: tokens in memory are served, the rest is a quick 503.
+    assert_eq!(access_token(&app.token(&refreshing).await.1), kept);
+    assert_eq!(
+        access_token(&app.token(&aging).await.1),
+        aging_token,
+        "a cached token inside the margin, still valid, beats a 503"
+    );
+    let asked = Instant::now();
+    let response = app
+        .http
+        .get(format!("{}/v1/connections/{unread}/token", app.base))
+        .bearer_auth(&app.app_key)
+        .send()
+        .await
+        .unwrap();
+    let took = asked.elapsed();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(response.headers().contains_key("retry-after"));
+    let problem: Value = response.json().await.unwrap();
+    assert_eq!(problem["code"], "database-unavailable", "{problem}");
+    eprintln!(
+        "a read that needs the database: 503 after {} ms",
+        took.as_millis()
+    );
+    let body = json!({"name": "S", "provider": "bitbucket-cloud", "key": "k", "secret": "s"});
+    let (status, _) = app.admin(Method::POST, "/v1/profiles", Some(body)).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let ready = app
+        .http
+        .get(format!("{}/readyz", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(ready.headers().contains_key("retry-after"));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(access_token(&app.token(&fresh).await.1), fresh_token);
+
+    postgres.start();
+    eprintln!(
+        "PostgreSQL started again after {:.1} s",
+        stopped_at.elapsed().as_secs_f64()
+    );
+    let back = Instant::now();
+    loop {
+        let mut ready = app.grantry.pending_write_count() == 0;
+        for node in [&app, &second] {
+            let answer = node
+                .http
+                .get(format!("{}/readyz", node.base))
+                .send()
+                .await
+                .unwrap();
+            ready &= answer.status() == StatusCode::OK;
+        }
+        if ready {
+            break;
+        }
+        assert!(back.elapsed() < Duration::from_secs(20), "never recovered");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!(
+        "both nodes ready again, the kept refresh written, {} ms after PostgreSQL started",
+        back.elapsed().as_millis()
+    );
+    let (status, body) = second.token(&unread).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    stop.store(true, Ordering::Relaxed);
+    while readers.join_next().await.is_some() {}
+    eprintln!(
+        "reads of the fresh token: {} served, {} failed",
+        served.load(Ordering::Relaxed),
+        failed.load(Ordering::Relaxed)
+    );
+    assert_eq!(
+        failed.load(Ordering::Relaxed),
+        0,
+        "fresh tokens were served throughout"
+    );
+
+    // The database holds what Bitbucket answered during the outage: the new access token, and
+    // the new refresh token, which the next refresh presents (not the one it replaced).
+    app.grantry.forget_everything();
+    assert_eq!(access_token(&app.token(&refreshing).await.1), kept);
+    let (status, body) = app
+        .app(
+            Method::POST,
+            &format!("/v1/connections/{refreshing}/refresh"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let reuse = app.sim_stats().await["refresh_token_reuse"].clone();
+    assert_eq!(reuse, json!([]), "no refresh token was presented twice");
+}

@@ -1,0 +1,448 @@
+//! API keys and roles, bad input of every kind (a clear 4xx, never a 500), and sealed values that
+//! refuse to open anywhere but where they were sealed.
+
+mod common;
+
+use bitbucket_sim::Mode;
+use common::TestApp;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn every_v1_route_needs_a_valid_key_and_the_right_role() {
+    let app = TestApp::start(Mode::Rotating).await;
+    let routes = [
+        (Method::GET, "/v1/profiles"),
+        (Method::POST, "/v1/profiles"),
+        (Method::POST, "/v1/connect-sessions"),
+        (Method::GET, "/v1/connections"),
+        (
+            Method::GET,
+            "/v1/connections/con_00000000000000000000000000/token",
+        ),
+        (Method::GET, "/v1/api-keys"),
+        (Method::GET, "/v1/events"),
+    ];
+    for (method, path) in &routes {
+        let (status, problem) = app.call(method.clone(), path, None, Some(json!({}))).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {path}");
+        assert_eq!(problem["type"], "urn:grantry:problem:unauthorized");
+        let (status, _) = app
+            .call(
+                method.clone(),
+                path,
+                Some("gry_not-a-real-key"),
+                Some(json!({})),
+            )
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::UNAUTHORIZED,
+            "{method} {path} with a wrong key"
+        );
+    }
+    let response = app
+        .http
+        .get(format!("{}/v1/profiles", app.base))
+        .header("authorization", "Basic Zm9vOmJhcg==")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        response.headers()["www-authenticate"],
+        "Bearer realm=\"grantry\""
+    );
+
+    for (method, path, body) in [
+        (Method::POST, "/v1/profiles", json!({})),
+        (Method::PATCH, "/v1/profiles/x", json!({})),
+        (Method::DELETE, "/v1/profiles/x", json!(null)),
+        (
+            Method::POST,
+            "/v1/api-keys",
+            json!({"name": "x", "role": "admin"}),
+        ),
+        (Method::GET, "/v1/api-keys", json!(null)),
+        (Method::GET, "/v1/events", json!(null)),
+    ] {
+        let (status, problem) = app.app(method.clone(), path, Some(body)).await;
+        assert_eq!(
+            status,
+            StatusCode::FORBIDDEN,
+            "app key on {method} {path}: {problem}"
+        );
+        assert_eq!(problem["type"], "urn:grantry:problem:forbidden");
+    }
+}
+
+#[tokio::test]
+async fn api_keys_are_shown_once_and_revocation_bites_at_once() {
+    let app = TestApp::start(Mode::Rotating).await;
+    let (status, created) = app
+        .admin(
+            Method::POST,
+            "/v1/api-keys",
+            Some(json!({"name": "ci", "role": "app"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let key = created["key"].as_str().unwrap().to_owned();
+    assert!(key.starts_with("gry_"));
+    assert_eq!(
+        app.call(Method::GET, "/v1/connections", Some(&key), None)
+            .await
+            .0,
+        StatusCode::OK
+    );
+
+    let (_, listed) = app.admin(Method::GET, "/v1/api-keys", None).await;
+    assert!(
+        !listed.to_string().contains(&key),
+        "listings never show keys"
+    );
+    let id = created["id"].as_str().unwrap();
+    assert_eq!(
+        app.admin(Method::DELETE, &format!("/v1/api-keys/{id}"), None)
+            .await
+            .0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        app.call(Method::GET, "/v1/connections", Some(&key), None)
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.admin(Method::DELETE, &format!("/v1/api-keys/{id}"), None)
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+    let (status, problem) = app
+        .admin(
+            Method::POST,
+            "/v1/api-keys",
+            Some(json!({"name": "x", "role": "owner"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+}
+
+/// Method, path, content type, body, expected status, words the problem's detail must contain.
+type Case = (
+    Method,
+    &'static str,
+    &'static str,
+    Vec<u8>,
+    StatusCode,
+    &'static str,
+);
+
+async fn raw(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    content_type: &str,
+    body: Vec<u8>,
+) -> (StatusCode, String, String) {
+    let response = app
+        .http
+        .request(method, format!("{}{path}", app.base))
+        .bearer_auth(&app.admin_key)
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let kind = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (status, kind, response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_4xx_that_names_the_problem() {
+    let app = TestApp::start(Mode::Rotating).await;
+    let json_type = "application/json";
+    let cases: Vec<Case> = vec![
+        (
+            Method::POST,
+            "/v1/profiles",
+            json_type,
+            b"{".to_vec(),
+            StatusCode::BAD_REQUEST,
+            "EOF",
+        ),
+        (
+            Method::POST,
+            "/v1/profiles",
+            json_type,
+            b"[]".to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Failed to deserialize",
+        ),
+        (
+            Method::POST,
+            "/v1/profiles",
+            "text/plain",
+            b"{}".to_vec(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Content-Type",
+        ),
+        (
+            Method::POST,
+            "/v1/profiles",
+            json_type,
+            vec![b' '; 200 * 1024],
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "length limit",
+        ),
+        (
+            Method::POST,
+            "/v1/connect-sessions",
+            json_type,
+            br#"{"profile":"x","sneaky":1}"#.to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown field `sneaky`",
+        ),
+        (
+            Method::POST,
+            "/v1/connect-sessions",
+            json_type,
+            br#"{"profile":"x","connection_id":"nope"}"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+            "not a valid connection id",
+        ),
+        (
+            Method::GET,
+            "/v1/connections/con_!!/token",
+            json_type,
+            vec![],
+            StatusCode::BAD_REQUEST,
+            "not a valid connection id",
+        ),
+        (
+            Method::GET,
+            "/v1/connections/prf_00000000000000000000000000",
+            json_type,
+            vec![],
+            StatusCode::BAD_REQUEST,
+            "not a valid connection id",
+        ),
+        (
+            Method::GET,
+            "/v1/connections?limit=abc",
+            json_type,
+            vec![],
+            StatusCode::BAD_REQUEST,
+            "limit",
+        ),
+        (
+            Method::GET,
+            "/v1/connections?bogus=1",
+            json_type,
+            vec![],
+            StatusCode::BAD_REQUEST,
+            "bogus",
+        ),
+        (
+            Method::DELETE,
+            "/v1/api-keys/key_x",
+            json_type,
+            vec![],
+            StatusCode::BAD_REQUEST,
+            "API key id",
+        ),
+        (
+            Method::GET,
+            "/v2/anything",
+            json_type,
+            vec![],
+            StatusCode::NOT_FOUND,
+            "/v1",
+        ),
+        (
+            Method::PUT,
+            "/v1/profiles",
+            json_type,
+            vec![],
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method",
+        ),
+        (
+            Method::POST,
+            "/v1/profiles",
+            json_type,
+            "{\"name\": \"\u{0}\"}".as_bytes().to_vec(),
+            StatusCode::BAD_REQUEST,
+            "control character",
+        ),
+        (
+            Method::POST,
+            "/v1/profiles",
+            json_type,
+            br#"{"name": "\u0000"}"#.to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "missing field `provider`",
+        ),
+    ];
+    for (method, path, content_type, body, expected, needle) in cases {
+        let (status, kind, text) = raw(&app, method.clone(), path, content_type, body).await;
+        assert_eq!(status, expected, "{method} {path}: {text}");
+        assert_eq!(kind, "application/problem+json", "{method} {path}");
+        let problem: Value = serde_json::from_str(&text).unwrap();
+        assert!(
+            problem["type"]
+                .as_str()
+                .unwrap()
+                .starts_with("urn:grantry:problem:")
+        );
+        assert!(
+            problem["detail"].as_str().unwrap().contains(needle),
+            "{method} {path}: `{}` lacks `{needle}`",
+            problem["detail"]
+        );
+    }
+}
+
+#[tokio::test]
+async fn no_input_makes_the_server_answer_500() {
+    let app = TestApp::start(Mode::Rotating).await;
+    let profile = app.cloud_profile("P", &["account.read"], &[]).await;
+    let weird = [
+        "",
+        "null",
+        "0",
+        "\"x\"",
+        "{\"name\":1e999}",
+        "{\"profile\":{}}",
+        "{\"profile\":\"\u{202e}\"}",
+        "{\"credential\":{\"type\":\"api_token\"}}",
+        "{\"required_scopes\":[null]}",
+        "{\"private\":\"yes\"}",
+    ];
+    let paths = [
+        "/v1/profiles",
+        "/v1/connect-sessions",
+        "/v1/connections",
+        "/v1/api-keys",
+        &format!("/v1/profiles/{profile}"),
+    ];
+    for path in paths {
+        for body in weird {
+            for method in [Method::POST, Method::PATCH] {
+                let (status, _, text) = raw(
+                    &app,
+                    method.clone(),
+                    path,
+                    "application/json",
+                    body.as_bytes().to_vec(),
+                )
+                .await;
+                assert!(
+                    status.as_u16() < 500,
+                    "{method} {path} {body}: {status} {text}"
+                );
+            }
+        }
+    }
+    for path in [
+        "/connect/%00",
+        "/connect/../../etc",
+        "/oauth/callback?state=%FF%FE",
+        "/oauth/callback?error=<script>&state=x",
+        "/connect/complete?error=<script>alert(1)</script>",
+    ] {
+        let response = app
+            .http
+            .get(format!("{}{path}", app.base))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.status().as_u16() < 500,
+            "{path}: {}",
+            response.status()
+        );
+        assert!(
+            !response.text().await.unwrap().contains("<script>"),
+            "{path} echoes markup unescaped"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_sealed_value_moved_to_another_row_does_not_open() {
+    let app = TestApp::start(Mode::Rotating).await;
+    let profile = app.cloud_profile("P", &["account.read"], &[]).await;
+    let mut ids = Vec::new();
+    for token in ["first-token", "second-token"] {
+        let body =
+            json!({"profile": profile, "credential": {"type": "access_token", "token": token}});
+        let (_, connection) = app.app(Method::POST, "/v1/connections", Some(body)).await;
+        ids.push(connection["id"].as_str().unwrap().to_owned());
+    }
+    let db = app.dir.path().join("grantry.db");
+    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!(
+        "sqlite://{}",
+        db.display()
+    ))
+    .await
+    .unwrap();
+    sqlx::query("UPDATE connections SET access_token = (SELECT access_token FROM connections WHERE id = $1) WHERE id = $2")
+        .bind(&ids[0])
+        .bind(&ids[1])
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    app.grantry.forget_everything();
+
+    let (status, problem) = app.token(&ids[1]).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(problem["type"], "urn:grantry:problem:internal");
+    assert!(
+        !problem.to_string().contains("token"),
+        "a generic body: {problem}"
+    );
+    let (status, token) = app.token(&ids[0]).await;
+    assert_eq!(
+        (status, token["access_token"].as_str()),
+        (StatusCode::OK, Some("first-token"))
+    );
+}
+
+#[tokio::test]
+async fn health_readiness_and_metrics_answer_without_a_key() {
+    let app = TestApp::start(Mode::Rotating).await;
+    let profile = app.cloud_profile("P", &["account.read"], &[]).await;
+    let connection = app.connect(&profile, "u").await;
+    app.token(&connection).await;
+    assert_eq!(
+        app.call(Method::GET, "/healthz", None, None).await,
+        (StatusCode::OK, json!({"status": "ok"}))
+    );
+    assert_eq!(
+        app.call(Method::GET, "/readyz", None, None).await.0,
+        StatusCode::OK
+    );
+    let metrics = app
+        .http
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("grantry_connections{status=\"active\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("grantry_token_reads_total{outcome=\"cache\"}"));
+    assert!(metrics.contains("grantry_provider_request_duration_seconds_count"));
+}
