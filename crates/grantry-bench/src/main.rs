@@ -1,0 +1,255 @@
+//! `grantry-bench`: benchmarks that print figures (never timed tests).
+//!
+//! - `token-reads`: requests per second of `GET /v1/connections/{id}/token` (a fresh token, so
+//!   from memory) beside `GET /healthz`, on the same server, at the same concurrency.
+//! - `herd`: many concurrent reads of one expired connection; counts refreshes at the simulator.
+//! - `mass-expiry`: many connections expiring together; times the background refresher renewing
+//!   them all and checks no refresh token was presented twice.
+
+mod harness;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::ensure;
+use clap::{Parser, Subcommand};
+use futures_util::StreamExt;
+use harness::{Bench, Setup};
+
+#[derive(Parser)]
+#[command(
+    name = "grantry-bench",
+    about = "Grantry benchmarks; each prints its figures"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Token reads of a fresh token against /healthz, side by side.
+    TokenReads {
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
+    /// Concurrent reads of one expired connection; how many refreshes reach Bitbucket.
+    Herd {
+        #[arg(long, default_value_t = 1000)]
+        readers: usize,
+    },
+    /// Connections expiring together, renewed by the background refresher.
+    MassExpiry {
+        #[arg(long, default_value_t = 10_000)]
+        connections: usize,
+    },
+}
+
+/// Requests per second of `path` with `concurrency` loops for `seconds`.
+async fn load(
+    bench: &Bench,
+    path: &str,
+    key: bool,
+    concurrency: usize,
+    seconds: u64,
+) -> anyhow::Result<f64> {
+    let done = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let url = format!("{}{path}", bench.base);
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (http, url, done, failed) = (
+            bench.http.clone(),
+            url.clone(),
+            done.clone(),
+            failed.clone(),
+        );
+        let key = key.then(|| bench.key.clone());
+        tasks.push(tokio::spawn(async move {
+            while Instant::now() < deadline {
+                let mut request = http.get(&url);
+                if let Some(key) = &key {
+                    request = request.bearer_auth(key);
+                }
+                let ok = match request.send().await {
+                    Ok(response) => {
+                        response.status().is_success() && response.bytes().await.is_ok()
+                    }
+                    Err(_) => false,
+                };
+                let counter = if ok { &done } else { &failed };
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
+    let started = Instant::now();
+    for task in tasks {
+        task.await?;
+    }
+    ensure!(
+        failed.load(Ordering::Relaxed) == 0,
+        "{} requests to {path} failed",
+        failed.load(Ordering::Relaxed)
+    );
+    Ok(done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64())
+}
+
+async fn token_reads(concurrency: usize, seconds: u64) -> anyhow::Result<()> {
+    let bench = Bench::start(Setup {
+        manual_clock: false,
+        refresher: false,
+        users: 0,
+    })
+    .await?;
+    let profile = bench.profile().await?;
+    let connection = bench.connect(&profile, None).await?;
+    let token = format!("/v1/connections/{connection}/token");
+    load(&bench, "/healthz", false, concurrency, 2).await?;
+    load(&bench, &token, true, concurrency, 2).await?;
+    let health = load(&bench, "/healthz", false, concurrency, seconds).await?;
+    let tokens = load(&bench, &token, true, concurrency, seconds).await?;
+    let metrics = bench
+        .http
+        .get(format!("{}/metrics", bench.base))
+        .send()
+        .await?
+        .text()
+        .await?;
+    let from_memory = metrics
+        .lines()
+        .find(|l| l.starts_with("grantry_token_reads_total{outcome=\"cache\"}"))
+        .unwrap_or("");
+    let refreshed: u64 = bench.stats().await?["counts"]["token"]["refresh_token"]["ok"]
+        .as_u64()
+        .unwrap_or(0);
+    println!(
+        "token reads vs /healthz: {concurrency} concurrent connections, {seconds} s each, same server"
+    );
+    println!("  /healthz                          {health:>9.0} requests/s");
+    println!(
+        "  /v1/connections/{{id}}/token        {tokens:>9.0} requests/s  ({:.0}% of /healthz)",
+        tokens / health * 100.0
+    );
+    println!("  {from_memory}   (answered from memory: no database, no decryption)");
+    println!("  refreshes at the simulator: {refreshed}");
+    Ok(())
+}
+
+async fn herd(readers: usize) -> anyhow::Result<()> {
+    let bench = Bench::start(Setup {
+        manual_clock: true,
+        refresher: false,
+        users: 0,
+    })
+    .await?;
+    let profile = bench.profile().await?;
+    let connection = bench.connect(&profile, None).await?;
+    bench.advance(8000).await?;
+    let url = format!("{}/v1/connections/{connection}/token", bench.base);
+    let started = Instant::now();
+    let answers = futures_util::future::join_all(
+        (0..readers).map(|_| bench.http.get(&url).bearer_auth(&bench.key).send()),
+    )
+    .await;
+    let elapsed = started.elapsed();
+    let ok = answers
+        .iter()
+        .filter(|a| a.as_ref().is_ok_and(|r| r.status().is_success()))
+        .count();
+    let stats = bench.stats().await?;
+    let refreshes = &stats["counts"]["token"]["refresh_token"]["ok"];
+    let reused = stats["refresh_token_reuse"].as_array().map_or(0, Vec::len);
+    println!("thundering herd: {readers} concurrent reads of one expired connection");
+    println!(
+        "  answered 200: {ok}/{readers} in {:.0} ms",
+        elapsed.as_secs_f64() * 1000.0
+    );
+    println!("  refreshes at the simulator: {refreshes}; refresh tokens presented twice: {reused}");
+    Ok(())
+}
+
+async fn mass_expiry(count: usize) -> anyhow::Result<()> {
+    let bench = Bench::start(Setup {
+        manual_clock: true,
+        refresher: true,
+        users: count,
+    })
+    .await?;
+    let profile = bench.profile().await?;
+    let started = Instant::now();
+    let users: Vec<String> = (0..count).map(|n| format!("user{n}")).collect();
+    let connected: Vec<anyhow::Result<String>> =
+        futures_util::stream::iter(users.iter().map(|user| bench.connect(&profile, Some(user))))
+            .buffer_unordered(32)
+            .collect()
+            .await;
+    let connected = connected.into_iter().collect::<anyhow::Result<Vec<_>>>()?;
+    ensure!(
+        connected.len() == count,
+        "connected {} of {count}",
+        connected.len()
+    );
+    println!(
+        "mass expiry: {count} connections made through the consent flow in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+
+    let settings = &bench.grantry.settings.refresh;
+    bench.advance(7200 - settings.lead as i64).await?;
+    let renewal_started = Instant::now();
+    let mut reported = 0;
+    let last = loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let last = bench.stats().await?["counts"]["token"]["refresh_token"]["ok"]
+            .as_u64()
+            .unwrap_or(0);
+        if last as usize >= count || renewal_started.elapsed() > Duration::from_secs(settings.lead)
+        {
+            break last;
+        }
+        if last / 1000 > reported {
+            reported = last / 1000;
+            eprintln!(
+                "  … {last} renewed after {:.0} s",
+                renewal_started.elapsed().as_secs_f64()
+            );
+        }
+    };
+    let took = renewal_started.elapsed().as_secs_f64();
+    let stats = bench.stats().await?;
+    let reused = stats["refresh_token_reuse"].as_array().map_or(0, Vec::len);
+    println!(
+        "  all due at once ({} s before expiry); renewed {last}/{count} in {took:.0} s ({:.0}/s)",
+        settings.lead,
+        last as f64 / took
+    );
+    println!(
+        "  time to spare before the tokens would have expired: {:.0} s",
+        settings.lead as f64 - took
+    );
+    println!(
+        "  refresh tokens presented twice: {reused}; per-profile limit {} refreshes/s, {} at once",
+        settings.per_profile_per_second, settings.concurrency
+    );
+    ensure!(
+        last as usize == count,
+        "not every connection was renewed before expiry"
+    );
+    Ok(())
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::TokenReads {
+            concurrency,
+            seconds,
+        } => token_reads(concurrency, seconds).await,
+        Command::Herd { readers } => herd(readers).await,
+        Command::MassExpiry { connections } => mass_expiry(connections).await,
+    }
+}
