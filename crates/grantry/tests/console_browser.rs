@@ -31,7 +31,7 @@ async fn sign_in(browser: &Browser, app: &TestApp, username: &str) {
 
 /// Submits the form around the first element matching `css` by clicking its submit button.
 async fn submit(browser: &Browser, button: &str) {
-    browser.find(button).await.click().await;
+    browser.click_and_wait_for_page(button).await;
 }
 
 async fn tick(browser: &Browser, value: &str) {
@@ -74,7 +74,7 @@ async fn an_admin_sets_up_bitbucket_cloud_in_the_browser() {
     assert!(browser.text("header .who").await.contains("root"));
     browser.screenshot("02-application-connections-empty").await;
 
-    browser.find("a.button.primary").await.click().await;
+    browser.click_and_wait_for_page("a.button.primary").await;
     browser.wait_for_url("/ui/profiles/new").await;
     assert_eq!(
         browser.text("#callback-url").await,
@@ -152,9 +152,7 @@ async fn an_admin_sets_up_bitbucket_cloud_in_the_browser() {
         .await;
 
     browser
-        .find(&format!("a[href=\"/ui/profiles/{profile_id}/edit\"]"))
-        .await
-        .click()
+        .click_and_wait_for_page(&format!("a[href=\"/ui/profiles/{profile_id}/edit\"]"))
         .await;
     browser
         .find("#key")
@@ -194,7 +192,7 @@ async fn an_admin_sets_up_bitbucket_cloud_in_the_browser() {
     assert_eq!(browser.text("#test-status").await, "HTTP 200");
     assert!(browser.text("#test-body").await.contains("Alice Liddell"));
     browser.screenshot("07-test-connection").await;
-    browser.find("a.button").await.click().await;
+    browser.click_and_wait_for_page("a.button").await;
     submit(&browser, "button[aria-label^=\"Refresh\"]").await;
     browser.wait_for_url("refreshed=1").await;
     assert!(browser.text(".flash.ok").await.contains("Token refreshed"));

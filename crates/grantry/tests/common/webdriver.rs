@@ -106,15 +106,57 @@ impl Browser {
     }
 
     async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        match self.try_call(method, path, body).await {
+            Ok(value) => value,
+            Err(error) => panic!("webdriver {path}: {error}"),
+        }
+    }
+
+    /// Like `call`, but hands back WebDriver's error (for polling while a page
+    /// is being replaced, when scripts may briefly have no document to run in).
+    async fn try_call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, String> {
         let mut request = self.http.request(method, format!("{}{path}", self.session));
         if let Some(body) = body {
             request = request.json(&body);
         }
         let answer: Value = request.send().await.unwrap().json().await.unwrap();
-        if let Some(error) = answer["value"]["error"].as_str() {
-            panic!("webdriver {path}: {error}: {}", answer["value"]["message"]);
+        match answer["value"]["error"].as_str() {
+            Some(error) => Err(format!("{error}: {}", answer["value"]["message"])),
+            None => Ok(answer["value"].clone()),
         }
-        answer["value"].clone()
+    }
+
+    /// Clicks the first element matching `css` and waits until the page the
+    /// click led to has loaded. Clicking a submit button only starts the
+    /// navigation, so reading the page straight after it may still read the
+    /// old one; every console form replaces the page, so tests submit with this.
+    pub async fn click_and_wait_for_page(&self, css: &str) {
+        self.execute("window.grantryOldPage = true").await;
+        self.find(css).await.click().await;
+        let check = json!({
+            "script": "return window.grantryOldPage === undefined && document.readyState === 'complete'",
+            "args": [],
+        });
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let loaded = self
+                .try_call(reqwest::Method::POST, "/execute/sync", Some(check.clone()))
+                .await;
+            if loaded == Ok(Value::Bool(true)) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "clicking `{css}` never loaded a new page; at {} ({loaded:?})",
+                self.url().await
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     pub async fn goto(&self, url: &str) {
