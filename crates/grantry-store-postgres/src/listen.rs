@@ -3,8 +3,10 @@
 //!
 //! A node that may have missed notifications must not answer from its caches, because another
 //! node may have deleted or reconnected a connection meanwhile. The listener sends itself a ping
-//! every second; if its own ping does not come back within three, or the listening connection
-//! drops, the node bypasses its caches until the listener is back (then forgets what it cached).
+//! four times a second over a connection of its own (so a busy pool cannot delay it); if nothing,
+//! not even its own ping, arrives for a second, or the listening connection drops, the node
+//! bypasses its caches until the listener is back (then forgets what it cached). So a feed that
+//! stalls without an error costs at most a second of possibly stale answers, as the issue asks.
 //! One exception: when the database itself is unreachable nothing can change, so fresh cached
 //! tokens keep being served through the outage.
 
@@ -13,14 +15,17 @@ use std::time::Duration;
 
 use grantry_core::Grantry;
 use grantry_core::changes::Change;
-use sqlx::postgres::{PgListener, PgPool};
+use sqlx::ConnectOptions;
+use sqlx::postgres::{PgConnection, PgListener, PgPool};
 use tokio::sync::watch;
 
 use crate::PgStore;
 
 pub const CHANNEL: &str = "grantry_changes";
-const PING_EVERY: Duration = Duration::from_secs(1);
-const SILENCE: Duration = Duration::from_secs(3);
+const PING_EVERY: Duration = Duration::from_millis(250);
+const SILENCE: Duration = Duration::from_secs(1);
+/// How long to wait before trying again after the database refused a connection.
+const RETRY_EVERY: Duration = Duration::from_secs(1);
 
 /// Announces a master key rotation to every node (they re-read the key file at once).
 pub async fn announce_key_rotation(pool: &PgPool) -> Result<(), sqlx::Error> {
@@ -48,7 +53,7 @@ pub async fn follow_changes(
         let Some(mut listener) = listener else {
             lost(&pool, &grantry).await;
             tokio::select! {
-                _ = tokio::time::sleep(PING_EVERY) => continue,
+                _ = tokio::time::sleep(RETRY_EVERY) => continue,
                 _ = shutdown.changed() => break,
             }
         };
@@ -105,14 +110,27 @@ async fn lost(pool: &PgPool, grantry: &Grantry) {
     }
 }
 
+/// Pings over a connection of its own, opened again whenever it breaks.
 async fn send_pings(pool: PgPool, ping: String) {
+    let options = pool.connect_options();
     let mut every = tokio::time::interval(PING_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut connection: Option<PgConnection> = None;
     loop {
         every.tick().await;
-        let _ = sqlx::query("SELECT pg_notify($1, $2)")
+        if connection.is_none() {
+            connection = options.connect().await.ok();
+        }
+        let Some(open) = connection.as_mut() else {
+            continue;
+        };
+        let sent = sqlx::query("SELECT pg_notify($1, $2)")
             .bind(CHANNEL)
             .bind(&ping)
-            .execute(&pool)
+            .execute(&mut *open)
             .await;
+        if sent.is_err() {
+            connection = None;
+        }
     }
 }
