@@ -113,6 +113,65 @@ impl Grantry {
         Ok(admin)
     }
 
+    /// Every console admin, by user name.
+    pub async fn list_admins(&self) -> CoreResult<Vec<AdminRecord>> {
+        Ok(self.store.admins().await?)
+    }
+
+    async fn admin_named(&self, username: &str) -> CoreResult<AdminRecord> {
+        self.store
+            .admin_by_username(username.trim())
+            .await?
+            .ok_or_else(|| CoreError::NotFound(format!("admin `{}`", username.trim())))
+    }
+
+    /// Sets a new password and signs the admin out of every console session, so a password
+    /// that leaked stops working at once, cookies included.
+    pub async fn change_admin_password(
+        &self,
+        username: &str,
+        password: &SecretString,
+        actor: &Actor,
+    ) -> CoreResult<()> {
+        check_password(password.expose_secret())?;
+        let admin = self.admin_named(username).await?;
+        let plain = password.expose_secret().to_owned();
+        let hash = blocking(move || grantry_crypto::hash_password(&plain)).await??;
+        if !self.store.set_admin_password(&admin.id, &hash).await? {
+            return Err(CoreError::NotFound(format!("admin `{}`", admin.username)));
+        }
+        let detail = format!(
+            "Password of console admin `{}` changed; their sessions ended",
+            admin.username
+        );
+        self.record(EventKind::AdminPasswordChanged, None, None, actor, detail)
+            .await;
+        Ok(())
+    }
+
+    /// Removes an admin and ends their console sessions. The last admin cannot be removed:
+    /// the console would be left to whoever next sees a setup link.
+    pub async fn remove_admin(&self, username: &str, actor: &Actor) -> CoreResult<()> {
+        let admin = self.admin_named(username).await?;
+        if self.store.admin_count().await? <= 1 {
+            return Err(CoreError::Conflict(format!(
+                "`{}` is the only admin; create another before removing this one, or change its \
+                 password with `grantry admin password`",
+                admin.username
+            )));
+        }
+        if !self.store.delete_admin(&admin.id).await? {
+            return Err(CoreError::NotFound(format!("admin `{}`", admin.username)));
+        }
+        let detail = format!(
+            "Console admin `{}` removed; their sessions ended",
+            admin.username
+        );
+        self.record(EventKind::AdminRemoved, None, None, actor, detail)
+            .await;
+        Ok(())
+    }
+
     /// Checks a user name and password; a wrong name costs as much time as a wrong password.
     pub async fn sign_in(
         &self,

@@ -26,10 +26,12 @@ pub enum EventKind {
     ApiKeyRevoked,
     KeysRotated,
     AdminCreated,
+    AdminPasswordChanged,
+    AdminRemoved,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 15] = [
+    pub const ALL: [EventKind; 17] = [
         EventKind::ProfileCreated,
         EventKind::ProfileUpdated,
         EventKind::ProfileDeleted,
@@ -45,6 +47,8 @@ impl EventKind {
         EventKind::ApiKeyRevoked,
         EventKind::KeysRotated,
         EventKind::AdminCreated,
+        EventKind::AdminPasswordChanged,
+        EventKind::AdminRemoved,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -64,6 +68,8 @@ impl EventKind {
             EventKind::ApiKeyRevoked => "api_key.revoked",
             EventKind::KeysRotated => "keys.rotated",
             EventKind::AdminCreated => "admin.created",
+            EventKind::AdminPasswordChanged => "admin.password_changed",
+            EventKind::AdminRemoved => "admin.removed",
         }
     }
 }

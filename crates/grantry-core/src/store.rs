@@ -458,6 +458,11 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Every admin, by user name.
     async fn admins(&self) -> StoreResult<Vec<AdminRecord>>;
     async fn admin_count(&self) -> StoreResult<u64>;
+    /// Replaces an admin's password hash and ends all their console sessions, in one
+    /// transaction; false if there is no such admin.
+    async fn set_admin_password(&self, id: &AdminId, password_hash: &str) -> StoreResult<bool>;
+    /// Deletes an admin and all their console sessions; false if there is no such admin.
+    async fn delete_admin(&self, id: &AdminId) -> StoreResult<bool>;
 
     // Console sessions and small settings.
     async fn insert_console_session(&self, session: &ConsoleSessionRecord) -> StoreResult<()>;

@@ -4,7 +4,7 @@
 use grantry_core::catalog::SetupGuide;
 use grantry_core::clock::{Timestamp, rfc3339};
 use grantry_core::store::{
-    ApiKeyRecord, ConnectionRecord, CredentialKind, EventRecord, ProfileRecord,
+    AdminRecord, ApiKeyRecord, ConnectionRecord, CredentialKind, EventRecord, ProfileRecord,
 };
 use grantry_core::tokens::CachedToken;
 use grantry_core::tokens::cache::Rendered;
@@ -204,6 +204,24 @@ pub struct ApiKeyView {
     /// Only when just created: the key itself, shown this once.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
+}
+
+/// A console admin; never the password hash.
+#[derive(Serialize)]
+pub struct AdminView {
+    pub id: String,
+    pub username: String,
+    pub created_at: String,
+}
+
+impl From<&AdminRecord> for AdminView {
+    fn from(a: &AdminRecord) -> Self {
+        AdminView {
+            id: a.id.to_string(),
+            username: a.username.clone(),
+            created_at: rfc3339(a.created_at),
+        }
+    }
 }
 
 impl From<ApiKeyRecord> for ApiKeyView {

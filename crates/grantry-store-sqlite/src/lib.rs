@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use grantry_core::clock::Timestamp;
-use grantry_core::ids::{ApiKeyId, ConnectionId, ProfileId, SessionId};
+use grantry_core::ids::{AdminId, ApiKeyId, ConnectionId, ProfileId, SessionId};
 use grantry_core::store::*;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::sqlite::{
@@ -317,6 +317,12 @@ impl Store for SqliteStore {
     }
     async fn admin_count(&self) -> StoreResult<u64> {
         misc::admin_count(self).await
+    }
+    async fn set_admin_password(&self, id: &AdminId, password_hash: &str) -> StoreResult<bool> {
+        misc::set_admin_password(self, id, password_hash).await
+    }
+    async fn delete_admin(&self, id: &AdminId) -> StoreResult<bool> {
+        misc::delete_admin(self, id).await
     }
     async fn insert_console_session(&self, session: &ConsoleSessionRecord) -> StoreResult<()> {
         misc::insert_console_session(self, session).await

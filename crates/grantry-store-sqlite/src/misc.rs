@@ -1,7 +1,7 @@
 //! API keys, console admins, audit events and re-sealing.
 
 use grantry_core::clock::Timestamp;
-use grantry_core::ids::ApiKeyId;
+use grantry_core::ids::{AdminId, ApiKeyId};
 use grantry_core::store::*;
 
 use crate::rows;
@@ -100,6 +100,48 @@ pub async fn admin_count(store: &SqliteStore) -> StoreResult<u64> {
         .await
         .map_err(db_error)?;
     Ok(n as u64)
+}
+
+pub async fn set_admin_password(
+    store: &SqliteStore,
+    id: &AdminId,
+    password_hash: &str,
+) -> StoreResult<bool> {
+    let mut tx = store.write().begin().await.map_err(db_error)?;
+    let updated = sqlx::query("UPDATE admins SET password_hash = $2 WHERE id = $1")
+        .bind(id.as_str())
+        .bind(password_hash)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+    end_console_sessions(&mut tx, id).await?;
+    tx.commit().await.map_err(db_error)?;
+    Ok(updated.rows_affected() == 1)
+}
+
+pub async fn delete_admin(store: &SqliteStore, id: &AdminId) -> StoreResult<bool> {
+    let mut tx = store.write().begin().await.map_err(db_error)?;
+    // The schema cascades too; ending the sessions here does not depend on it.
+    end_console_sessions(&mut tx, id).await?;
+    let deleted = sqlx::query("DELETE FROM admins WHERE id = $1")
+        .bind(id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+    tx.commit().await.map_err(db_error)?;
+    Ok(deleted.rows_affected() == 1)
+}
+
+async fn end_console_sessions(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    id: &AdminId,
+) -> StoreResult<()> {
+    sqlx::query("DELETE FROM console_sessions WHERE admin_id = $1")
+        .bind(id.as_str())
+        .execute(&mut **tx)
+        .await
+        .map_err(db_error)?;
+    Ok(())
 }
 
 pub async fn insert_console_session(

@@ -285,6 +285,68 @@ pub async fn sealed_bytes_and_long_tokens_round_trip(store: &dyn Store) {
     assert_eq!(stored.refresh_token, c.refresh_token);
 }
 
+pub async fn admin_passwords_change_and_admins_leave(store: &dyn Store) {
+    let admin = |name: &str| AdminRecord {
+        id: AdminId::generate(),
+        username: name.into(),
+        password_hash: format!("$argon2id$…{name}"),
+        created_at: NOW,
+    };
+    let session = |digest: &str, admin: &AdminRecord| ConsoleSessionRecord {
+        digest: digest.into(),
+        admin_id: admin.id.clone(),
+        username: admin.username.clone(),
+        created_at: NOW,
+        last_seen_at: NOW,
+        expires_at: NOW + 3600,
+    };
+    let (alice, bob) = (admin("alice"), admin("bob"));
+    for a in [&alice, &bob] {
+        store.insert_admin(a).await.unwrap();
+    }
+    for (digest, a) in [("alice-1", &alice), ("alice-2", &alice), ("bob-1", &bob)] {
+        store
+            .insert_console_session(&session(digest, a))
+            .await
+            .unwrap();
+    }
+
+    assert!(
+        store
+            .set_admin_password(&alice.id, "$argon2id$new")
+            .await
+            .unwrap()
+    );
+    let changed = store.admin_by_username("alice").await.unwrap().unwrap();
+    assert_eq!(changed.password_hash, "$argon2id$new");
+    for digest in ["alice-1", "alice-2"] {
+        assert_eq!(
+            store.console_session(digest).await.unwrap(),
+            None,
+            "a new password signs the admin out everywhere"
+        );
+    }
+    assert!(
+        store.console_session("bob-1").await.unwrap().is_some(),
+        "other admins stay signed in"
+    );
+    assert!(
+        !store
+            .set_admin_password(&AdminId::generate(), "$argon2id$x")
+            .await
+            .unwrap()
+    );
+
+    assert!(store.delete_admin(&bob.id).await.unwrap());
+    assert_eq!(store.console_session("bob-1").await.unwrap(), None);
+    assert_eq!(store.admin_by_username("bob").await.unwrap(), None);
+    assert_eq!(store.admins().await.unwrap(), vec![changed]);
+    assert!(
+        !store.delete_admin(&bob.id).await.unwrap(),
+        "deleting twice finds nothing"
+    );
+}
+
 pub async fn console_sessions_and_settings(store: &dyn Store) {
     let admin = AdminRecord {
         id: AdminId::generate(),

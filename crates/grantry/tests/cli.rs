@@ -178,3 +178,125 @@ async fn configuration_mistakes_are_named() {
     let (ok, _, err) = run(&env, &["token", "con_nope"], None).await;
     assert!(!ok && err.contains("error:"), "{err}");
 }
+
+/// Signs in to the console over HTTP; the session cookie, or None when refused.
+async fn console_sign_in(base: &str, username: &str, password: &str) -> Option<String> {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let answer = http
+        .post(format!("{base}/ui/login"))
+        .form(&[("username", username), ("password", password)])
+        .send()
+        .await
+        .unwrap();
+    let cookie = answer.headers().get("set-cookie")?.to_str().unwrap();
+    Some(cookie.split(';').next().unwrap().to_owned())
+}
+
+/// Where the console sends a request carrying `cookie`: the page itself (200) or the sign-in.
+async fn console_page(base: &str, cookie: &str) -> reqwest::StatusCode {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    http.get(format!("{base}/ui/profiles"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_admins_change_passwords_and_leave_from_the_command_line() {
+    let data = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let env = environment(data.path(), port, "http://127.0.0.1:9");
+    let base = format!("http://127.0.0.1:{port}");
+    let (first, second) = ("correct horse battery", "staple the battery again");
+    for name in ["alice", "bob"] {
+        json_of(
+            &env,
+            &["admin", "create", "--username", name],
+            Some(&format!("{first}\n")),
+        )
+        .await;
+    }
+    let server = Server::start(&env, data.path().join("serve.log")).await;
+    let bob = console_sign_in(&base, "bob", first)
+        .await
+        .expect("signed in");
+    assert_eq!(console_page(&base, &bob).await, reqwest::StatusCode::OK);
+
+    let (ok, _, err) = run(
+        &env,
+        &["admin", "password", "--username", "bob"],
+        Some("short\n"),
+    )
+    .await;
+    assert!(!ok && err.contains("password"), "{err}");
+    let changed = json_of(
+        &env,
+        &["admin", "password", "--username", "bob"],
+        Some(&format!("{second}\n")),
+    )
+    .await;
+    assert_eq!(changed["sessions_ended"], true);
+    assert_eq!(
+        console_page(&base, &bob).await,
+        reqwest::StatusCode::SEE_OTHER,
+        "the old session ended with the old password"
+    );
+    assert_eq!(console_sign_in(&base, "bob", first).await, None);
+    let bob = console_sign_in(&base, "bob", second)
+        .await
+        .expect("the new password works");
+
+    json_of(&env, &["admin", "remove", "--username", "bob"], None).await;
+    assert_eq!(
+        console_page(&base, &bob).await,
+        reqwest::StatusCode::SEE_OTHER,
+        "a removed admin is signed out at once"
+    );
+    assert_eq!(console_sign_in(&base, "bob", second).await, None);
+    let admins = json_of(&env, &["admin", "list"], None).await;
+    assert_eq!(
+        admins
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["username"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        ["alice"]
+    );
+    assert!(
+        admins[0].get("password_hash").is_none(),
+        "no hash is printed"
+    );
+
+    let (ok, _, err) = run(&env, &["admin", "remove", "--username", "alice"], None).await;
+    assert!(!ok && err.contains("only admin"), "{err}");
+    let (ok, _, err) = run(&env, &["admin", "remove", "--username", "carol"], None).await;
+    assert!(!ok && err.contains("admin `carol`"), "{err}");
+
+    let events = json_of(&env, &["events", "--kind", "admin."], None).await;
+    let kinds: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "admin.removed",
+            "admin.password_changed",
+            "admin.created",
+            "admin.created"
+        ],
+        "newest first"
+    );
+    server.stop().await;
+}

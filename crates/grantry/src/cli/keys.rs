@@ -7,7 +7,7 @@ use grantry_core::ids::{ApiKeyId, ConnectionId};
 use grantry_core::store::{EventFilter, PageRequest, Role};
 use grantry_core::{Actor, Grantry};
 use grantry_crypto::{KeyError, KeySource, KeyStore};
-use grantry_http::views::{ApiKeyView, EventView};
+use grantry_http::views::{AdminView, ApiKeyView, EventView};
 use indicatif::{ProgressBar, ProgressStyle};
 use secrecy::ExposeSecret;
 
@@ -54,6 +54,18 @@ pub enum AdminCommand {
         #[arg(long)]
         username: String,
     },
+    /// List console admins.
+    List,
+    /// Set a new password, read from standard input; the admin is signed out everywhere.
+    Password {
+        #[arg(long)]
+        username: String,
+    },
+    /// Remove an admin and end their console sessions (the last admin cannot be removed).
+    Remove {
+        #[arg(long)]
+        username: String,
+    },
     /// While no admin exists: print a new one-time link to create the first in the browser.
     SetupLink,
 }
@@ -72,6 +84,42 @@ pub async fn admins(
             let value = serde_json::json!({"id": admin.id.to_string(), "username": admin.username});
             print(output, &value, || {
                 format!("Admin `{}` created; sign in at /ui/login.", admin.username)
+            })
+        }
+        AdminCommand::List => {
+            let views: Vec<AdminView> = grantry
+                .list_admins()
+                .await?
+                .iter()
+                .map(Into::into)
+                .collect();
+            let rows = views
+                .iter()
+                .map(|a| vec![a.username.clone(), a.created_at.clone()])
+                .collect::<Vec<_>>();
+            print(output, &views, || table(&["USERNAME", "CREATED"], &rows))
+        }
+        AdminCommand::Password { username } => {
+            let password = super::profiles::read_secret(None, "New password")?;
+            grantry
+                .change_admin_password(&username, &password, &Actor::Cli)
+                .await?;
+            let value = serde_json::json!({"username": username.trim(), "sessions_ended": true});
+            print(output, &value, || {
+                format!(
+                    "Password of `{}` changed; they were signed out of the console everywhere.",
+                    username.trim()
+                )
+            })
+        }
+        AdminCommand::Remove { username } => {
+            grantry.remove_admin(&username, &Actor::Cli).await?;
+            let value = serde_json::json!({"username": username.trim(), "removed": true});
+            print(output, &value, || {
+                format!(
+                    "Admin `{}` removed; their console sessions ended.",
+                    username.trim()
+                )
             })
         }
         AdminCommand::SetupLink => match grantry.setup_link().await? {
