@@ -92,7 +92,7 @@ pub async fn page(
                 label for="kind" { "Kind" }
                 select id="kind" name="kind" {
                     option value="" { "All" }
-                    @for prefix in ["profile.", "connection.", "api_key."] { option value=(prefix) selected[chosen_kind == prefix] { (prefix) "*" } }
+                    @for prefix in ["profile.", "connection.", "api_key.", "admin."] { option value=(prefix) selected[chosen_kind == prefix] { (prefix) "*" } }
                     @for kind in EventKind::ALL { option value=(kind.as_str()) selected[chosen_kind == kind.as_str()] { (kind.as_str()) } }
                 }
             }
