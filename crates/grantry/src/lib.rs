@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod git_credential;
 pub mod logging;
 pub mod migrate_store;
 pub mod runtime;

@@ -4,7 +4,7 @@ use clap::Parser;
 use grantry::cli::{self, Cli, Command};
 use grantry::config::{Config, LogConfig, redact_url};
 use grantry::runtime::{self, Schema};
-use grantry::{demo, logging, migrate_store, serve};
+use grantry::{demo, git_credential, logging, migrate_store, serve};
 use secrecy::ExposeSecret;
 
 fn show_config(config: &Config) {
@@ -47,6 +47,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             ..LogConfig::default()
         });
         return demo::run(args).await;
+    }
+    if let Command::GitCredential(args) = cli.command {
+        // Quiet: git shows what a helper writes to stderr, so only errors go there.
+        return git_credential::run(args, cli.config.as_deref()).await;
     }
     let mut config = Config::load(cli.config.as_deref())?;
     logging::init(&config.log);
@@ -104,6 +108,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 Command::Admin(command) => cli::keys::admins(grantry, command, output).await,
                 Command::Serve(_)
                 | Command::Demo(_)
+                | Command::GitCredential(_)
                 | Command::Migrate
                 | Command::MigrateStore(_)
                 | Command::Config => Err(anyhow::anyhow!("this command does not use the store")),

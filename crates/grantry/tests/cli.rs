@@ -300,3 +300,215 @@ async fn console_admins_change_passwords_and_leave_from_the_command_line() {
     );
     server.stop().await;
 }
+
+const WORLD_WITH_A_REPOSITORY: &str = r#"
+[settings]
+auto_approve = "alice"
+[[users]]
+username = "alice"
+[[workspaces]]
+slug = "acme"
+members = ["alice"]
+[[repositories]]
+workspace = "acme"
+slug = "widget"
+"#;
+
+/// Runs `git` with no user or system configuration, the helper given, and `env` added.
+async fn git(
+    dir: &std::path::Path,
+    helper: &str,
+    env: &[(String, String)],
+    args: &[&str],
+) -> (bool, String) {
+    let output = tokio::process::Command::new("git")
+        .arg("-c")
+        .arg(format!("credential.helper={helper}"))
+        .args(args)
+        .current_dir(dir)
+        .envs(env.iter().cloned())
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_AUTHOR_NAME", "Backup")
+        .env("GIT_AUTHOR_EMAIL", "backup@example.com")
+        .env("GIT_COMMITTER_NAME", "Backup")
+        .env("GIT_COMMITTER_EMAIL", "backup@example.com")
+        .output()
+        .await
+        .expect("git runs");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn git_clones_and_pushes_with_tokens_from_the_credential_helper() {
+    let sim = SimBuilder::new()
+        .mode(Mode::Rotating)
+        .seed(Seed::parse("w", WORLD_WITH_A_REPOSITORY).unwrap())
+        .start()
+        .await
+        .unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let env = environment(data.path(), port, sim.url());
+    let consumer: Value = reqwest::Client::new()
+        .post(format!("{}/_sim/consumers", sim.url()))
+        .json(&json!({"workspace": "acme", "name": "backups", "callback_url": format!("http://127.0.0.1:{port}/oauth/callback"),
+                      "permissions": ["account.read", "repositories.write"]}))
+        .send().await.unwrap().json().await.unwrap();
+    json_of(
+        &env,
+        &[
+            "profiles",
+            "create",
+            "--name",
+            "Backups",
+            "--provider",
+            "bitbucket-cloud",
+            "--key",
+            consumer["key"].as_str().unwrap(),
+            "--scope",
+            "repository:write",
+        ],
+        Some(&format!("{}\n", consumer["secret"].as_str().unwrap())),
+    )
+    .await;
+    let server = Server::start(&env, data.path().join("serve.log")).await;
+    let link = json_of(&env, &["connect", "Backups", "--end-user", "u1"], None).await;
+    let landed = reqwest::get(link["url"].as_str().unwrap()).await.unwrap();
+    assert!(landed.url().path().ends_with("/connect/complete"));
+    let listed = json_of(&env, &["connections", "list", "--profile", "Backups"], None).await;
+    let connection = listed[0]["id"].as_str().unwrap().to_owned();
+    let key = json_of(
+        &env,
+        &[
+            "api-keys",
+            "create",
+            "--name",
+            "backup-job",
+            "--role",
+            "app",
+        ],
+        None,
+    )
+    .await;
+    let key = key["key"].as_str().unwrap().to_owned();
+
+    let remote = format!("{}/acme/widget.git", sim.url());
+    let work = tempfile::tempdir().unwrap();
+    let binary = process::BINARY;
+    let from_server = format!(
+        "!{binary} git-credential --connection {connection} --server http://127.0.0.1:{port}"
+    );
+    let with_key = vec![("GRANTRY_API_KEY".to_owned(), key.clone())];
+    let (ok, log) = git(
+        work.path(),
+        &from_server,
+        &with_key,
+        &["clone", &remote, "a"],
+    )
+    .await;
+    assert!(ok, "clone with a token from the server: {log}");
+    let clone = work.path().join("a");
+    assert!(clone.join("README.md").exists());
+    std::fs::write(clone.join("backup.txt"), "kept\n").unwrap();
+    for step in [
+        vec!["checkout", "-b", "backup"],
+        vec!["add", "backup.txt"],
+        vec!["commit", "-m", "Backed up"],
+    ] {
+        assert!(git(&clone, &from_server, &with_key, &step).await.0);
+    }
+    let (ok, log) = git(
+        &clone,
+        &from_server,
+        &with_key,
+        &["push", "origin", "backup"],
+    )
+    .await;
+    assert!(ok, "push with a token from the server: {log}");
+
+    let (ok, _) = git(
+        work.path(),
+        &from_server,
+        &[],
+        &["clone", &remote, "no-key"],
+    )
+    .await;
+    assert!(
+        !ok,
+        "without an API key the helper gives git nothing, and the clone fails"
+    );
+
+    // Without --server the helper reads the local database, like `grantry token`.
+    let local = format!("!{binary} git-credential --connection {connection}");
+    let (ok, log) = git(work.path(), &local, &env, &["clone", &remote, "b"]).await;
+    assert!(ok, "clone with a token from the local database: {log}");
+    assert!(work.path().join("b").join("README.md").exists());
+
+    // Refusals name their cause, and git sees no token.
+    let helper = |args: Vec<String>, extra: Vec<(String, String)>| async move {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run(
+            &extra,
+            &args,
+            Some("protocol=http\nhost=bitbucket.example.com\n\n"),
+        )
+        .await
+    };
+    let get = |server: &str| {
+        vec![
+            "git-credential".to_owned(),
+            "--connection".to_owned(),
+            connection.clone(),
+            "--server".to_owned(),
+            server.to_owned(),
+            "get".to_owned(),
+        ]
+    };
+    let server_url = format!("http://127.0.0.1:{port}");
+    let (ok, out, err) = helper(get(&server_url), with_key.clone()).await;
+    assert!(!ok && out.is_empty() && err.contains("only https"), "{err}");
+    let (ok, out, err) = run(
+        &[("GRANTRY_API_KEY".to_owned(), "gry_wrong".to_owned())],
+        &get(&server_url)
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+        Some("protocol=https\nhost=bitbucket.org\n\n"),
+    )
+    .await;
+    assert!(!ok && out.is_empty() && err.contains("401"), "{err}");
+    let (ok, out, _) = run(
+        &with_key,
+        &[
+            "git-credential",
+            "--connection",
+            &connection,
+            "--server",
+            &server_url,
+            "erase",
+        ],
+        Some("protocol=https\nhost=bitbucket.org\n\n"),
+    )
+    .await;
+    assert!(ok && out.is_empty(), "erase leaves Grantry's token alone");
+    let (ok, out, _) = run(
+        &with_key,
+        &get(&server_url)
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+        Some("protocol=https\nhost=bitbucket.org\n\n"),
+    )
+    .await;
+    assert!(
+        ok && out.starts_with("username=x-token-auth\npassword=")
+            && out.contains("password_expiry_utc="),
+        "{out}"
+    );
+    server.stop().await;
+}

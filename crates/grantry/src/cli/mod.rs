@@ -57,6 +57,9 @@ pub enum Command {
     Connect(connections::ConnectArgs),
     /// Print a valid access token for a connection (refreshing it first if needed), for scripts.
     Token(connections::TokenArgs),
+    /// A git credential helper: git gets a fresh token of one connection for Bitbucket remotes.
+    #[command(name = "git-credential")]
+    GitCredential(GitCredentialArgs),
     /// API keys that applications present to Grantry.
     #[command(subcommand, name = "api-keys")]
     ApiKeys(keys::ApiKeyCommand),
@@ -85,6 +88,34 @@ pub struct MigrateStoreArgs {
     /// The database to fill, e.g. postgres://grantry@db.internal/grantry (its schema is created).
     #[arg(long, value_name = "URL")]
     pub to: String,
+}
+
+#[derive(Args)]
+#[command(
+    after_help = "Set it up once per machine (or per repository without --global):\n\n  \
+    git config --global credential.https://bitbucket.org.helper \\\n    \
+    '!grantry git-credential --connection CONNECTION_ID --server https://grantry.internal'\n\n\
+    with an app API key in GRANTRY_API_KEY. git then asks Grantry for a token whenever it talks to \
+    bitbucket.org, and never stores it. Without --server the local database is read, as \
+    `grantry token` does. Tokens go only to https remotes, or http ones on this machine."
+)]
+pub struct GitCredentialArgs {
+    /// The connection whose token git uses.
+    #[arg(long, value_name = "ID")]
+    pub connection: String,
+    /// A Grantry server to ask, with an API key in GRANTRY_API_KEY.
+    #[arg(long, env = "GRANTRY_SERVER", value_name = "URL")]
+    pub server: Option<url::Url>,
+    /// What git asks for (git passes this itself).
+    #[arg(value_enum)]
+    pub operation: GitOperation,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GitOperation {
+    Get,
+    Store,
+    Erase,
 }
 
 #[derive(Args)]
