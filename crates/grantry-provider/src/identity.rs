@@ -68,7 +68,7 @@ fn failed(answer: &Answer) -> ProviderFailure {
     }
 }
 
-fn api(target: &ProviderTarget<'_>, segments: &[&str]) -> Url {
+pub(crate) fn api(target: &ProviderTarget<'_>, segments: &[&str]) -> Url {
     let mut url = target.endpoints.api.clone();
     url.path_segments_mut()
         .expect("API bases are http(s) URLs")

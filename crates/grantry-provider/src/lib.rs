@@ -6,13 +6,15 @@
 
 mod identity;
 mod oauth;
+mod proxy;
 mod transport;
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use grantry_core::provider::{
-    ApiAnswer, Identity, Presented, ProviderClient, ProviderFailure, ProviderTarget, TokenGrant,
+    ApiAnswer, ApiRequest, ApiResponse, Identity, Presented, ProviderClient, ProviderFailure,
+    ProviderTarget, TokenGrant,
 };
 use secrecy::SecretString;
 
@@ -91,5 +93,14 @@ impl ProviderClient for HttpProvider {
         credential: Presented<'_>,
     ) -> Result<ApiAnswer, ProviderFailure> {
         identity::probe(&self.http, target, credential).await
+    }
+
+    async fn forward(
+        &self,
+        target: &ProviderTarget<'_>,
+        credential: Presented<'_>,
+        request: &ApiRequest,
+    ) -> Result<ApiResponse, ProviderFailure> {
+        proxy::forward(&self.http, target, credential, request).await
     }
 }

@@ -5,10 +5,11 @@ mod connections;
 mod events;
 mod keys;
 mod profiles;
+mod proxy;
 mod sessions;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use grantry_core::store::PageRequest;
 use serde::Deserialize;
 
@@ -39,6 +40,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/api-keys", post(keys::create).get(keys::list))
         .route("/v1/api-keys/{id}", axum::routing::delete(keys::revoke))
         .route("/v1/events", get(events::list))
+        .route("/v1/proxy/{id}/{*path}", any(proxy::proxy))
 }
 
 /// `?cursor=…&limit=…`

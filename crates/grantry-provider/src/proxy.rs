@@ -1,0 +1,77 @@
+//! `/v1/proxy`: an application's call made to the provider's REST API with a connection's
+//! credential. The URL is always the profile's REST base plus the caller's path segments (each
+//! one percent-encoded again), so no path can reach another host; only allow-listed headers
+//! travel either way, and redirects are not followed (the client never follows them).
+
+use grantry_core::provider::{
+    ApiRequest, ApiResponse, FORWARDED_RESPONSE_HEADERS, Presented, ProviderFailure, ProviderTarget,
+};
+use reqwest::Method;
+use secrecy::ExposeSecret;
+
+use crate::identity::api;
+use crate::transport::network;
+
+/// The largest answer passed back whole; Bitbucket's pages are far smaller.
+const MAX_ANSWER: usize = 32 * 1024 * 1024;
+
+pub async fn forward(
+    http: &reqwest::Client,
+    target: &ProviderTarget<'_>,
+    credential: Presented<'_>,
+    request: &ApiRequest,
+) -> Result<ApiResponse, ProviderFailure> {
+    let method = Method::from_bytes(request.method.as_bytes()).map_err(|_| {
+        ProviderFailure::Protocol(format!("`{}` is no HTTP method", request.method))
+    })?;
+    let segments: Vec<&str> = request.segments.iter().map(String::as_str).collect();
+    let mut url = api(target, &segments);
+    url.set_query(request.query.as_deref());
+    let mut call = http.request(method, url);
+    for (name, value) in &request.headers {
+        call = call.header(name, value);
+    }
+    call = match credential {
+        Presented::Bearer(token) => call.bearer_auth(token.expose_secret()),
+        Presented::Basic { username, password } => {
+            call.basic_auth(username, Some(password.expose_secret()))
+        }
+    };
+    let mut response = call
+        .body(request.body.clone())
+        .send()
+        .await
+        .map_err(|e| ProviderFailure::from(network(&e)))?;
+    let status = response.status().as_u16();
+    let headers = FORWARDED_RESPONSE_HEADERS
+        .iter()
+        .flat_map(|name| {
+            response
+                .headers()
+                .get_all(*name)
+                .iter()
+                .filter_map(|value| value.to_str().ok())
+                .map(|value| ((*name).to_owned(), value.to_owned()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| ProviderFailure::from(network(&e)))?
+    {
+        if body.len() + chunk.len() > MAX_ANSWER {
+            return Err(ProviderFailure::Protocol(format!(
+                "the answer is larger than {} MiB",
+                MAX_ANSWER / (1024 * 1024)
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(ApiResponse {
+        status,
+        headers,
+        body,
+    })
+}
