@@ -148,3 +148,17 @@ async fn a_refused_token_is_refreshed_once_and_the_call_repeated() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(app.refreshes_seen().await, 1, "no refresh storm");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_center_calls_go_below_its_rest_base() {
+    let app = TestApp::start(Mode::Rotating).await;
+    let profile = app.dc_profile("DC", &["REPO_READ"], &["REPO_READ"]).await;
+    let connection = app.connect(&profile, "u").await;
+    let (status, _, projects) =
+        through(&app, Method::GET, &format!("{connection}/projects"), None).await;
+    assert_eq!(status, StatusCode::OK, "{projects}");
+    assert!(
+        projects["values"].as_array().is_some_and(|v| !v.is_empty()),
+        "the user's projects, from {{base}}/rest/api/latest/projects: {projects}"
+    );
+}
