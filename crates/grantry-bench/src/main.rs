@@ -5,6 +5,8 @@
 //! - `herd`: many concurrent reads of one expired connection; counts refreshes at the simulator.
 //! - `mass-expiry`: many connections expiring together; times the background refresher renewing
 //!   them all and checks no refresh token was presented twice.
+//! - `proxy`: `GET /2.0/user` made directly at the simulator with a token, beside the same call
+//!   through `/v1/proxy`; what the extra hop costs.
 
 mod harness;
 
@@ -46,9 +48,17 @@ enum Command {
         #[arg(long, default_value_t = 10_000)]
         connections: usize,
     },
+    /// A REST call straight to the simulator, and the same call through /v1/proxy.
+    Proxy {
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
 }
 
-/// Requests per second of `path` with `concurrency` loops for `seconds`.
+/// Requests per second of Grantry's `path` with `concurrency` loops for `seconds`; with `key`,
+/// the bench's API key is sent.
 async fn load(
     bench: &Bench,
     path: &str,
@@ -56,19 +66,31 @@ async fn load(
     concurrency: usize,
     seconds: u64,
 ) -> anyhow::Result<f64> {
+    let url = format!("{}{path}", bench.base);
+    let bearer = key.then(|| bench.key.clone());
+    load_url(bench, &url, bearer, concurrency, seconds).await
+}
+
+/// Requests per second of GET `url`, sending `bearer` if given.
+async fn load_url(
+    bench: &Bench,
+    url: &str,
+    bearer: Option<String>,
+    concurrency: usize,
+    seconds: u64,
+) -> anyhow::Result<f64> {
     let done = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + Duration::from_secs(seconds);
-    let url = format!("{}{path}", bench.base);
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
         let (http, url, done, failed) = (
             bench.http.clone(),
-            url.clone(),
+            url.to_owned(),
             done.clone(),
             failed.clone(),
         );
-        let key = key.then(|| bench.key.clone());
+        let key = bearer.clone();
         tasks.push(tokio::spawn(async move {
             while Instant::now() < deadline {
                 let mut request = http.get(&url);
@@ -92,7 +114,7 @@ async fn load(
     }
     ensure!(
         failed.load(Ordering::Relaxed) == 0,
-        "{} requests to {path} failed",
+        "{} requests to {url} failed",
         failed.load(Ordering::Relaxed)
     );
     Ok(done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64())
@@ -136,6 +158,49 @@ async fn token_reads(concurrency: usize, seconds: u64) -> anyhow::Result<()> {
     );
     println!("  {from_memory}   (answered from memory: no database, no decryption)");
     println!("  refreshes at the simulator: {refreshed}");
+    Ok(())
+}
+
+async fn proxy(concurrency: usize, seconds: u64) -> anyhow::Result<()> {
+    let bench = Bench::start(Setup {
+        manual_clock: false,
+        refresher: false,
+        users: 0,
+    })
+    .await?;
+    let profile = bench.profile().await?;
+    let connection = bench.connect(&profile, None).await?;
+    let token = bench
+        .api(
+            reqwest::Method::GET,
+            &format!("/v1/connections/{connection}/token"),
+            None,
+        )
+        .await?["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let direct = format!("{}/2.0/user", bench.sim.url());
+    let proxied = format!("{}/v1/proxy/{connection}/user", bench.base);
+    load_url(&bench, &direct, Some(token.clone()), concurrency, 2).await?;
+    load_url(&bench, &proxied, Some(bench.key.clone()), concurrency, 2).await?;
+    let straight = load_url(&bench, &direct, Some(token), concurrency, seconds).await?;
+    let through = load_url(
+        &bench,
+        &proxied,
+        Some(bench.key.clone()),
+        concurrency,
+        seconds,
+    )
+    .await?;
+    println!(
+        "GET /2.0/user: {concurrency} concurrent connections, {seconds} s each, simulator and Grantry in one process"
+    );
+    println!("  straight to the simulator         {straight:>9.0} requests/s");
+    println!(
+        "  through /v1/proxy/{{id}}/user       {through:>9.0} requests/s  ({:.0}% of straight)",
+        through / straight * 100.0
+    );
     Ok(())
 }
 
@@ -251,5 +316,9 @@ async fn main() -> anyhow::Result<()> {
         } => token_reads(concurrency, seconds).await,
         Command::Herd { readers } => herd(readers).await,
         Command::MassExpiry { connections } => mass_expiry(connections).await,
+        Command::Proxy {
+            concurrency,
+            seconds,
+        } => proxy(concurrency, seconds).await,
     }
 }
