@@ -172,12 +172,13 @@ impl Grantry {
         Ok(())
     }
 
-    /// Checks a user name and password; a wrong name costs as much time as a wrong password.
-    pub async fn sign_in(
+    /// The admin whose user name and password these are; a wrong name costs as much time as a
+    /// wrong password.
+    pub async fn check_admin_password(
         &self,
         username: &str,
         password: &SecretString,
-    ) -> CoreResult<Option<SignedIn>> {
+    ) -> CoreResult<Option<AdminRecord>> {
         let admin = self.store.admin_by_username(username.trim()).await?;
         let hash = admin.as_ref().map_or_else(
             || grantry_crypto::decoy_password_hash().to_owned(),
@@ -185,9 +186,18 @@ impl Grantry {
         );
         let plain = password.expose_secret().to_owned();
         let verified = blocking(move || grantry_crypto::verify_password(&plain, &hash)).await?;
-        match admin {
-            Some(admin) if verified => Ok(Some(self.open_console_session(&admin).await?)),
-            _ => Ok(None),
+        Ok(admin.filter(|_| verified))
+    }
+
+    /// Signs in with a user name and password: a new console session, or None.
+    pub async fn sign_in(
+        &self,
+        username: &str,
+        password: &SecretString,
+    ) -> CoreResult<Option<SignedIn>> {
+        match self.check_admin_password(username, password).await? {
+            Some(admin) => Ok(Some(self.open_console_session(&admin).await?)),
+            None => Ok(None),
         }
     }
 

@@ -1,8 +1,8 @@
 //! The web console in real headless Chromium: first-run setup, a Bitbucket Cloud profile set up
 //! by following the steps it shows against the simulator, a connected account, Test, Refresh, API
-//! keys, Activity, deletion; a Data Center profile with PKCE; and the refusals (wrong password,
-//! expired session, a form without its CSRF token). Screenshots of each main page go to
-//! `screenshots/`.
+//! keys, Activity, deletion; a Data Center profile with PKCE; admins added, removed and changing
+//! their password; and the refusals (wrong password, expired session, a form without its CSRF
+//! token). Screenshots of each main page go to `screenshots/`.
 
 mod common;
 
@@ -477,4 +477,110 @@ async fn wrong_passwords_expired_sessions_and_forged_forms_are_refused() {
         StatusCode::FORBIDDEN,
         "a form without the CSRF token is refused"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admins_are_added_removed_and_change_their_own_password() {
+    let app = TestApp::start(Mode::Rotating).await;
+    let browser = Browser::start(1280, 900).await;
+    sign_in(&browser, &app, "root").await;
+    browser.goto(&format!("{}/ui/admins", app.base)).await;
+
+    browser.find("#username").await.fill("dana").await;
+    browser.find("#password").await.fill("too-short").await;
+    submit(&browser, "form[action=\"/ui/admins\"] button").await;
+    assert!(
+        browser
+            .text("#password-error")
+            .await
+            .contains("12 characters"),
+        "the error sits next to its field"
+    );
+    assert_eq!(
+        browser.find("#username").await.property("value").await,
+        "dana",
+        "what was typed is kept"
+    );
+    browser
+        .find("#password")
+        .await
+        .fill("a long enough password")
+        .await;
+    submit(&browser, "form[action=\"/ui/admins\"] button").await;
+    assert!(browser.text(".flash.ok").await.contains("“dana” added"));
+    let table = browser.text("table tbody").await;
+    assert!(
+        table.contains("dana") && table.contains("root (you)"),
+        "{table}"
+    );
+    assert!(
+        !browser.exists("button[aria-label=\"Remove root\"]").await,
+        "no one removes themselves here"
+    );
+    browser.screenshot("17-admins").await;
+
+    submit(&browser, "button[aria-label=\"Remove dana\"]").await;
+    assert!(browser.text(".flash.ok").await.contains("“dana” removed"));
+    assert!(!browser.text("table tbody").await.contains("dana"));
+
+    browser.find("#current").await.fill("not my password").await;
+    browser
+        .find("#new_password")
+        .await
+        .fill("a brand new passphrase")
+        .await;
+    submit(&browser, "form[action=\"/ui/admins/password\"] button").await;
+    assert!(
+        browser
+            .text("#current-error")
+            .await
+            .contains("not your current password")
+    );
+    browser.find("#current").await.fill(PASSWORD).await;
+    browser
+        .find("#new_password")
+        .await
+        .fill("a brand new passphrase")
+        .await;
+    submit(&browser, "form[action=\"/ui/admins/password\"] button").await;
+    browser.wait_for_url("/ui/login?password_changed=1").await;
+    assert!(browser.text(".flash").await.contains("Password changed"));
+    browser.goto(&format!("{}/ui/profiles", app.base)).await;
+    browser.wait_for_url("/ui/login").await;
+
+    browser.find("#username").await.fill("root").await;
+    browser
+        .find("#password")
+        .await
+        .fill("a brand new passphrase")
+        .await;
+    submit(&browser, "button.primary").await;
+    browser.wait_for_url("/ui/profiles").await;
+    let kinds: Vec<String> = app
+        .grantry
+        .list_events(
+            &grantry_core::store::EventFilter {
+                kind: Some("admin.".into()),
+                ..Default::default()
+            },
+            &grantry_core::store::PageRequest {
+                after: None,
+                limit: 10,
+            },
+        )
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| format!("{} by {}", e.kind, e.actor))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "admin.password_changed by admin:root",
+            "admin.removed by admin:root",
+            "admin.created by admin:root",
+            "admin.created by cli"
+        ]
+    );
+    browser.quit().await;
 }

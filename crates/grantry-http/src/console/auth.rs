@@ -15,6 +15,7 @@ use crate::state::AppState;
 #[derive(Deserialize)]
 pub struct LoginQuery {
     expired: Option<String>,
+    password_changed: Option<String>,
 }
 
 fn login_form(username: &str, message: Option<(&str, bool)>) -> Markup {
@@ -32,10 +33,17 @@ fn login_form(username: &str, message: Option<(&str, bool)>) -> Markup {
 }
 
 pub async fn login_page(Query(query): Query<LoginQuery>) -> Response {
-    let message = query
-        .expired
-        .is_some()
-        .then_some(("Your session expired. Sign in again.", false));
+    let message = if query.password_changed.is_some() {
+        Some((
+            "Password changed, and you were signed out everywhere. Sign in with the new one.",
+            false,
+        ))
+    } else {
+        query
+            .expired
+            .is_some()
+            .then_some(("Your session expired. Sign in again.", false))
+    };
     layout::public_page(StatusCode::OK, "Sign in", login_form("", message))
 }
 

@@ -13,6 +13,7 @@ pub enum Section {
     Connections,
     Activity,
     ApiKeys,
+    Admins,
 }
 
 /// A message shown once at the top of a page.
@@ -75,6 +76,7 @@ fn navigation(admin: &Admin, section: Section) -> Markup {
                     (link("/ui/profiles", "Application connections", Section::Connections))
                     (link("/ui/activity", "Activity", Section::Activity))
                     (link("/ui/api-keys", "API keys", Section::ApiKeys))
+                    (link("/ui/admins", "Admins", Section::Admins))
                     span.who { "Signed in as " (admin.username) }
                     form method="post" action="/ui/logout" {
                         input type="hidden" name="csrf" value=(admin.csrf);

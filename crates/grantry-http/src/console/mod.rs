@@ -3,6 +3,7 @@
 //! and the CLI, so every action leaves the same audit trail.
 
 mod activity;
+mod admins;
 mod auth;
 mod connections;
 mod form;
@@ -51,6 +52,9 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/activity", get(activity::page))
         .route("/ui/api-keys", get(keys::page).post(keys::create))
         .route("/ui/api-keys/{id}/revoke", post(keys::revoke))
+        .route("/ui/admins", get(admins::page).post(admins::create))
+        .route("/ui/admins/password", post(admins::change_password))
+        .route("/ui/admins/{username}/remove", post(admins::remove))
 }
 
 pub(crate) fn not_found(message: &str) -> Response {
