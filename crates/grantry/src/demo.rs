@@ -270,6 +270,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     println!(
         "  curl -s -H 'Authorization: Bearer {app_key}' {base}/v1/connections/{connection}/token"
     );
+    println!(
+        "  curl -s -H 'Authorization: Bearer {app_key}' {base}/v1/proxy/{connection}/repositories/acme   # Bitbucket's API, Grantry holding the token"
+    );
     println!("  curl -s -H 'Authorization: Bearer {app_key}' {base}/v1/connections");
     println!("  curl -s -H 'Authorization: Bearer {admin_key}' {base}/v1/events");
     println!("  curl -s {base}/metrics");
