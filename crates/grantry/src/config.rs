@@ -253,12 +253,14 @@ impl Config {
             Some(path) => figment = figment.merge(Toml::file_exact(path)),
             None => figment = figment.merge(Toml::file("grantry.toml")),
         }
-        // GRANTRY_CONFIG_FILE names the file itself and is read by the command line, not here.
-        figment = figment.merge(
-            Env::prefixed("GRANTRY_")
-                .split("__")
-                .ignore(&["config_file"]),
-        );
+        // GRANTRY_CONFIG_FILE names the file itself and is read by the command line, not here;
+        // GRANTRY_SERVER and GRANTRY_API_KEY are a client's (`grantry git-credential`), so a
+        // shell that exports them can still run every other command.
+        figment = figment.merge(Env::prefixed("GRANTRY_").split("__").ignore(&[
+            "config_file",
+            "server",
+            "api_key",
+        ]));
         let config: Config = figment
             .extract()
             .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;

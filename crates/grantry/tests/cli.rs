@@ -444,8 +444,10 @@ async fn git_clones_and_pushes_with_tokens_from_the_credential_helper() {
     );
 
     // Without --server the helper reads the local database, like `grantry token`.
+    // (with the client's GRANTRY_API_KEY still exported: the configuration must not trip on it).
     let local = format!("!{binary} git-credential --connection {connection}");
-    let (ok, log) = git(work.path(), &local, &env, &["clone", &remote, "b"]).await;
+    let exported: Vec<_> = env.iter().chain(&with_key).cloned().collect();
+    let (ok, log) = git(work.path(), &local, &exported, &["clone", &remote, "b"]).await;
     assert!(ok, "clone with a token from the local database: {log}");
     assert!(work.path().join("b").join("README.md").exists());
 
