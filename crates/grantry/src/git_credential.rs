@@ -122,7 +122,21 @@ pub async fn run(args: GitCredentialArgs, config_file: Option<&Path>) -> anyhow:
     Ok(())
 }
 
+/// The API key travels to the server: only over HTTPS, or plain HTTP on this machine.
+fn check_server(server: &url::Url) -> anyhow::Result<()> {
+    let host = server.host_str().unwrap_or_default();
+    match server.scheme() {
+        "https" => Ok(()),
+        "http" if is_loopback(host) => Ok(()),
+        scheme => bail!(
+            "refusing to send the API key to {server} over {scheme}: use an https:// server \
+             (or http on this machine)"
+        ),
+    }
+}
+
 async fn from_server(server: &url::Url, connection: &ConnectionId) -> anyhow::Result<GitToken> {
+    check_server(server)?;
     let key = std::env::var("GRANTRY_API_KEY").map_err(|_| {
         anyhow::anyhow!("set GRANTRY_API_KEY to an API key of the Grantry server at {server}")
     })?;
@@ -214,6 +228,17 @@ mod tests {
                 .is_err()
         );
         assert!(GitRequest::default().check_transport().is_err());
+    }
+
+    #[test]
+    fn api_keys_go_only_to_https_servers_or_this_machine() {
+        let server = |url: &str| check_server(&url::Url::parse(url).unwrap());
+        assert!(server("https://grantry.internal").is_ok());
+        assert!(server("http://127.0.0.1:8080").is_ok());
+        assert!(server("http://localhost:8080/").is_ok());
+        assert!(server("http://[::1]:8080/").is_ok());
+        let refused = server("http://grantry.internal").unwrap_err().to_string();
+        assert!(refused.contains("https://"), "{refused}");
     }
 
     #[test]
