@@ -105,6 +105,9 @@ async fn applications_call_bitbucket_without_holding_the_token() {
             "{problem}"
         );
     }
+    let (status, _, problem) =
+        through(&app, Method::TRACE, &format!("{connection}/user"), None).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{problem}");
     let (status, _) = app
         .call(
             Method::GET,

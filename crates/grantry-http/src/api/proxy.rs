@@ -14,6 +14,16 @@ use crate::extract::Caller;
 use crate::problem::Problem;
 use crate::state::AppState;
 
+/// The methods of Bitbucket's REST API; anything else (CONNECT, TRACE, …) stays here.
+const PROXIED_METHODS: [Method; 6] = [
+    Method::GET,
+    Method::HEAD,
+    Method::POST,
+    Method::PUT,
+    Method::PATCH,
+    Method::DELETE,
+];
+
 /// The two path parameters: the connection and the rest of the path.
 pub struct ProxyPath {
     connection: ConnectionId,
@@ -68,6 +78,14 @@ pub async fn proxy(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Problem> {
+    if !PROXIED_METHODS.contains(&method) {
+        return Err(Problem::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method-not-allowed",
+            "Method not proxied",
+            format!("{method} is not proxied; use GET, HEAD, POST, PUT, PATCH or DELETE"),
+        ));
+    }
     let request = ApiRequest {
         method: method.as_str().to_owned(),
         segments: path.segments,
