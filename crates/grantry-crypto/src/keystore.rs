@@ -33,6 +33,11 @@ pub enum KeyError {
          (`new,old`), restart, then run `grantry keys rotate` to re-seal under it"
     )]
     EnvCannotRotate,
+    #[error(
+        "keys come from GRANTRY_MASTER_KEY, which Grantry cannot edit: drop the older keys from \
+         the variable once `grantry keys status` shows no value sealed under them"
+    )]
+    EnvCannotRetire,
     #[error(transparent)]
     Crypto(#[from] CryptoError),
 }
@@ -210,6 +215,46 @@ impl KeyStore {
         self.reload()?;
         Ok(id)
     }
+
+    /// Removes the older keys `unused` names from the key file (never the primary) and answers
+    /// the keys removed, so a caller who finds one still in use can put it back with `restore`.
+    pub fn retire(&self, unused: &[KeyId]) -> Result<Vec<MasterKey>, KeyError> {
+        let KeySource::File(path) = &self.source else {
+            return Err(KeyError::EnvCannotRetire);
+        };
+        let current = read_file(path)?;
+        let primary = current.primary().id();
+        let (mut kept, mut removed) = (Vec::new(), Vec::new());
+        for key in current.keys() {
+            let copy = MasterKey::from_base64(&key.to_base64())?;
+            if key.id() != primary && unused.contains(&key.id()) {
+                removed.push(copy);
+            } else {
+                kept.push(copy);
+            }
+        }
+        if !removed.is_empty() {
+            write_file(path, &kept)?;
+            self.reload()?;
+        }
+        Ok(removed)
+    }
+
+    /// Puts keys `retire` removed back at the end of the key file.
+    pub fn restore(&self, keys: &[MasterKey]) -> Result<(), KeyError> {
+        let KeySource::File(path) = &self.source else {
+            return Err(KeyError::EnvCannotRetire);
+        };
+        let current = read_file(path)?;
+        let mut all = Vec::new();
+        for key in current.keys().iter().chain(keys) {
+            if !all.iter().any(|k: &MasterKey| k.id() == key.id()) {
+                all.push(MasterKey::from_base64(&key.to_base64())?);
+            }
+        }
+        write_file(path, &all)?;
+        self.reload()
+    }
 }
 
 #[cfg(test)]
@@ -277,5 +322,39 @@ mod tests {
             KeyStore::load(KeySource::Env(Zeroizing::new("nope".into()))),
             Err(KeyError::BadEnv(_))
         ));
+    }
+
+    #[test]
+    fn retiring_removes_only_older_unused_keys_and_can_be_undone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("master.key");
+        let (store, _) = KeyStore::load(KeySource::File(path.clone())).unwrap();
+        let oldest = store.primary_id();
+        let sealed = store.seal(b"kept", HERE).unwrap();
+        let older = store.add_primary().unwrap();
+        let primary = store.add_primary().unwrap();
+
+        let removed = store.retire(&[older, primary]).unwrap();
+        assert_eq!(
+            removed.iter().map(MasterKey::id).collect::<Vec<_>>(),
+            [older],
+            "the primary is never retired"
+        );
+        let (reread, _) = KeyStore::load(KeySource::File(path.clone())).unwrap();
+        let ids: Vec<KeyId> = reread.keyring().keys().iter().map(MasterKey::id).collect();
+        assert_eq!(ids, [primary, oldest]);
+        assert_eq!(&*store.open(&sealed, HERE).unwrap(), b"kept");
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+
+        store.restore(&removed).unwrap();
+        let ids: Vec<KeyId> = store.keyring().keys().iter().map(MasterKey::id).collect();
+        assert_eq!(ids, [primary, oldest, older]);
+        assert!(
+            store.retire(&[]).unwrap().is_empty(),
+            "nothing named, nothing removed"
+        );
     }
 }

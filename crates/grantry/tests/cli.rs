@@ -129,6 +129,23 @@ async fn an_admin_can_do_everything_from_the_command_line() {
     let events = json_of(&env, &["events", "--kind", "keys.rotated"], None).await;
     assert_eq!(events.as_array().unwrap().len(), 1);
 
+    let retired = json_of(&env, &["keys", "retire"], None).await;
+    assert_eq!(retired["removed"], json!([before["primary"]]), "{retired}");
+    assert_eq!(retired["kept"], json!([rotated["primary"]]));
+    let key_file = std::fs::read_to_string(data.path().join("master.key")).unwrap();
+    assert_eq!(
+        key_file.lines().filter(|l| !l.starts_with('#')).count(),
+        1,
+        "only the primary is left in the file"
+    );
+    let refreshed = json_of(&env, &["connections", "refresh", &connection], None).await;
+    assert_eq!(
+        refreshed["status"], "active",
+        "values still open: {refreshed}"
+    );
+    let again = json_of(&env, &["keys", "retire"], None).await;
+    assert_eq!(again["removed"], json!([]), "nothing left to retire");
+
     let second = process::environment(data.path(), free_port(), sim.url());
     let (ok, _, err) = run(&second, &["serve"], None).await;
     assert!(

@@ -6,7 +6,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use grantry_core::ids::{ApiKeyId, ConnectionId};
 use grantry_core::store::{EventFilter, PageRequest, Role};
 use grantry_core::{Actor, Grantry};
-use grantry_crypto::{KeyError, KeySource, KeyStore};
+use grantry_crypto::{KeyError, KeyId, KeySource, KeyStore, MasterKey};
 use grantry_http::views::{AdminView, ApiKeyView, EventView};
 use indicatif::{ProgressBar, ProgressStyle};
 use secrecy::ExposeSecret;
@@ -45,6 +45,8 @@ pub enum MasterKeyCommand {
     /// Write a new primary key to the key file and re-seal every secret under it, in batches,
     /// while servers keep running. With GRANTRY_MASTER_KEY, re-seal under its first key.
     Rotate,
+    /// Remove older keys that no sealed value uses any more from the key file (after `rotate`).
+    Retire,
 }
 
 #[derive(Subcommand)]
@@ -231,7 +233,68 @@ pub async fn master_keys(
             })
         }
         MasterKeyCommand::Rotate => rotate(grantry, keys, backend, output).await,
+        MasterKeyCommand::Retire => retire(grantry, keys, backend, output).await,
     }
+}
+
+/// Older keys no sealed value uses, by the store's count now.
+async fn unused_keys(grantry: &Grantry, keys: &KeyStore) -> anyhow::Result<Vec<KeyId>> {
+    let counts = grantry.sealed_by_key().await?;
+    let primary = keys.primary_id();
+    Ok(keys
+        .keyring()
+        .keys()
+        .iter()
+        .map(MasterKey::id)
+        .filter(|id| *id != primary && counts.get(&id.to_string()).copied().unwrap_or(0) == 0)
+        .collect())
+}
+
+async fn retire(
+    grantry: &Grantry,
+    keys: &KeyStore,
+    backend: &Backend,
+    output: Output,
+) -> anyhow::Result<()> {
+    let unused = unused_keys(grantry, keys).await?;
+    let mut removed = keys.retire(&unused)?;
+    if !removed.is_empty() {
+        backend.announce_key_rotation().await?;
+        // A node that had not yet picked up the newest primary may have sealed a value under an
+        // older key meanwhile: look again after a moment, and put back any key that is in use.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let counts = grantry.sealed_by_key().await?;
+        let (back, gone): (Vec<MasterKey>, Vec<MasterKey>) = removed
+            .into_iter()
+            .partition(|key| counts.get(&key.id().to_string()).copied().unwrap_or(0) > 0);
+        if !back.is_empty() {
+            keys.restore(&back)?;
+            backend.announce_key_rotation().await?;
+        }
+        removed = gone;
+    }
+    let removed: Vec<String> = removed.iter().map(|k| k.id().to_string()).collect();
+    let left: Vec<String> = keys
+        .keyring()
+        .keys()
+        .iter()
+        .map(|k| k.id().to_string())
+        .collect();
+    let value = serde_json::json!({"removed": removed, "kept": left});
+    print(output, &value, || {
+        let mut text = if removed.is_empty() {
+            "No key removed: every older key still seals a value (run `grantry keys rotate`), \
+             or there is none."
+                .to_owned()
+        } else {
+            format!(
+                "Removed {} from the key file. Back up the key file again.",
+                removed.join(", ")
+            )
+        };
+        text.push_str(&format!("\nKeys kept: {}.", left.join(", ")));
+        text
+    })
 }
 
 async fn rotate(
@@ -278,7 +341,7 @@ async fn rotate(
     print(output, &value, || {
         format!(
             "Re-sealed {} value(s) under {} in {} pass(es); {} left under older keys.\n\
-             Older keys stay in the key file until no node uses them; remove them by hand later.",
+             Once every node has picked up the new key, `grantry keys retire` removes the older ones.",
             report.resealed,
             keys.primary_id(),
             report.passes,
