@@ -204,7 +204,7 @@ pub trait ProviderClient: Send + Sync {
     /// success here (the application reads the status), only no answer is a failure.
     async fn forward(
         &self,
-        target: &ProviderTarget<'_>,
+        endpoints: &Endpoints,
         credential: Presented<'_>,
         request: &ApiRequest,
     ) -> Result<ApiResponse, ProviderFailure>;

@@ -1,7 +1,7 @@
 //! Who a credential belongs to: Cloud's `GET /2.0/user`; Data Center's `X-AUSERNAME` on any
 //! authenticated answer, then `GET /rest/api/latest/users/{slug}`.
 
-use grantry_core::catalog::IdentityLookup;
+use grantry_core::catalog::{Endpoints, IdentityLookup};
 use grantry_core::provider::{ApiAnswer, Identity, Presented, ProviderFailure, ProviderTarget};
 use reqwest::header::HeaderMap;
 use secrecy::ExposeSecret;
@@ -38,13 +38,7 @@ async fn get(
     url: Url,
     credential: &Presented<'_>,
 ) -> Result<Answer, ProviderFailure> {
-    let request = match credential {
-        Presented::Bearer(token) => http.get(url).bearer_auth(token.expose_secret()),
-        Presented::Basic { username, password } => http
-            .get(url)
-            .basic_auth(username, Some(password.expose_secret())),
-    };
-    let response = request
+    let response = present(http.get(url), credential)
         .send()
         .await
         .map_err(|e| ProviderFailure::from(network(&e)))?;
@@ -61,6 +55,19 @@ async fn get(
     })
 }
 
+/// Adds the credential's Authorization header.
+pub(crate) fn present(
+    request: reqwest::RequestBuilder,
+    credential: &Presented<'_>,
+) -> reqwest::RequestBuilder {
+    match credential {
+        Presented::Bearer(token) => request.bearer_auth(token.expose_secret()),
+        Presented::Basic { username, password } => {
+            request.basic_auth(username, Some(password.expose_secret()))
+        }
+    }
+}
+
 fn failed(answer: &Answer) -> ProviderFailure {
     ProviderFailure::Http {
         status: answer.status,
@@ -68,8 +75,13 @@ fn failed(answer: &Answer) -> ProviderFailure {
     }
 }
 
-pub(crate) fn api(target: &ProviderTarget<'_>, segments: &[&str]) -> Url {
-    let mut url = target.endpoints.api.clone();
+fn api(target: &ProviderTarget<'_>, segments: &[&str]) -> Url {
+    api_url(target.endpoints, segments)
+}
+
+/// The REST base plus `segments`, each percent-encoded: never another host.
+pub(crate) fn api_url(endpoints: &Endpoints, segments: &[&str]) -> Url {
+    let mut url = endpoints.api.clone();
     url.path_segments_mut()
         .expect("API bases are http(s) URLs")
         .pop_if_empty()

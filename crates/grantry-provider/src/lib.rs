@@ -12,6 +12,7 @@ mod transport;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use grantry_core::catalog::Endpoints;
 use grantry_core::provider::{
     ApiAnswer, ApiRequest, ApiResponse, Identity, Presented, ProviderClient, ProviderFailure,
     ProviderTarget, TokenGrant,
@@ -97,10 +98,10 @@ impl ProviderClient for HttpProvider {
 
     async fn forward(
         &self,
-        target: &ProviderTarget<'_>,
+        endpoints: &Endpoints,
         credential: Presented<'_>,
         request: &ApiRequest,
     ) -> Result<ApiResponse, ProviderFailure> {
-        proxy::forward(&self.http, target, credential, request).await
+        proxy::forward(&self.http, endpoints, credential, request).await
     }
 }

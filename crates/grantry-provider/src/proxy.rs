@@ -3,13 +3,13 @@
 //! one percent-encoded again), so no path can reach another host; only allow-listed headers
 //! travel either way, and redirects are not followed (the client never follows them).
 
+use grantry_core::catalog::Endpoints;
 use grantry_core::provider::{
-    ApiRequest, ApiResponse, FORWARDED_RESPONSE_HEADERS, Presented, ProviderFailure, ProviderTarget,
+    ApiRequest, ApiResponse, FORWARDED_RESPONSE_HEADERS, Presented, ProviderFailure,
 };
 use reqwest::Method;
-use secrecy::ExposeSecret;
 
-use crate::identity::api;
+use crate::identity::{api_url, present};
 use crate::transport::network;
 
 /// The largest answer passed back whole; Bitbucket's pages are far smaller.
@@ -17,7 +17,7 @@ const MAX_ANSWER: usize = 32 * 1024 * 1024;
 
 pub async fn forward(
     http: &reqwest::Client,
-    target: &ProviderTarget<'_>,
+    endpoints: &Endpoints,
     credential: Presented<'_>,
     request: &ApiRequest,
 ) -> Result<ApiResponse, ProviderFailure> {
@@ -25,19 +25,13 @@ pub async fn forward(
         ProviderFailure::Protocol(format!("`{}` is no HTTP method", request.method))
     })?;
     let segments: Vec<&str> = request.segments.iter().map(String::as_str).collect();
-    let mut url = api(target, &segments);
+    let mut url = api_url(endpoints, &segments);
     url.set_query(request.query.as_deref());
     let mut call = http.request(method, url);
     for (name, value) in &request.headers {
         call = call.header(name, value);
     }
-    call = match credential {
-        Presented::Bearer(token) => call.bearer_auth(token.expose_secret()),
-        Presented::Basic { username, password } => {
-            call.basic_auth(username, Some(password.expose_secret()))
-        }
-    };
-    let mut response = call
+    let mut response = present(call, &credential)
         .body(request.body.clone())
         .send()
         .await

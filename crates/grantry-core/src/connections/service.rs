@@ -233,11 +233,11 @@ impl Grantry {
         actor: &Actor,
     ) -> CoreResult<ApiResponse> {
         let token = self.token(id).await?;
-        let profile = self.profile_of(&token).await?;
-        let client = self.oauth_client(&profile)?;
+        // Only where to send it: the client secret is not needed, so not opened.
+        let endpoints = self.endpoints(&self.profile_of(&token).await?)?;
         let answer = self
             .provider
-            .forward(&client.target(), presented(&token), request)
+            .forward(&endpoints, presented(&token), request)
             .await
             .map_err(CoreError::Provider)?;
         let age = token.issued_at.map(|at| self.clock.now() - at);
@@ -249,7 +249,7 @@ impl Grantry {
         tracing::info!(connection = %id, "the provider refused a proxied call's token; refreshing once");
         let fresh = self.force_refresh(id, actor).await?;
         self.provider
-            .forward(&client.target(), presented(&fresh), request)
+            .forward(&endpoints, presented(&fresh), request)
             .await
             .map_err(CoreError::Provider)
     }

@@ -39,15 +39,20 @@ impl OAuthClient {
 }
 
 impl Grantry {
-    pub(crate) fn oauth_client(&self, profile: &ProfileRecord) -> CoreResult<OAuthClient> {
+    /// Where the profile's provider answers; needs no secret.
+    pub(crate) fn endpoints(&self, profile: &ProfileRecord) -> CoreResult<Endpoints> {
         let base = profile
             .base_url
             .as_deref()
             .map(Url::parse)
             .transpose()
             .map_err(|e| CoreError::invalid("base_url", e.to_string()))?;
-        let endpoints = Endpoints::of(profile.provider, &self.settings.cloud, base.as_ref())
-            .ok_or_else(|| CoreError::invalid("base_url", "the profile has no base URL"))?;
+        Endpoints::of(profile.provider, &self.settings.cloud, base.as_ref())
+            .ok_or_else(|| CoreError::invalid("base_url", "the profile has no base URL"))
+    }
+
+    pub(crate) fn oauth_client(&self, profile: &ProfileRecord) -> CoreResult<OAuthClient> {
+        let endpoints = self.endpoints(profile)?;
         let secret = self.open(
             "profiles",
             "client_secret",
