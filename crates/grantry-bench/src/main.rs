@@ -120,7 +120,8 @@ async fn load_url(
     Ok(done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64())
 }
 
-async fn token_reads(concurrency: usize, seconds: u64) -> anyhow::Result<()> {
+/// A server on real time, without its refresher, with one connected account.
+async fn one_connection() -> anyhow::Result<(Bench, String)> {
     let bench = Bench::start(Setup {
         manual_clock: false,
         refresher: false,
@@ -129,6 +130,11 @@ async fn token_reads(concurrency: usize, seconds: u64) -> anyhow::Result<()> {
     .await?;
     let profile = bench.profile().await?;
     let connection = bench.connect(&profile, None).await?;
+    Ok((bench, connection))
+}
+
+async fn token_reads(concurrency: usize, seconds: u64) -> anyhow::Result<()> {
+    let (bench, connection) = one_connection().await?;
     let token = format!("/v1/connections/{connection}/token");
     load(&bench, "/healthz", false, concurrency, 2).await?;
     load(&bench, &token, true, concurrency, 2).await?;
@@ -162,14 +168,7 @@ async fn token_reads(concurrency: usize, seconds: u64) -> anyhow::Result<()> {
 }
 
 async fn proxy(concurrency: usize, seconds: u64) -> anyhow::Result<()> {
-    let bench = Bench::start(Setup {
-        manual_clock: false,
-        refresher: false,
-        users: 0,
-    })
-    .await?;
-    let profile = bench.profile().await?;
-    let connection = bench.connect(&profile, None).await?;
+    let (bench, connection) = one_connection().await?;
     let token = bench
         .api(
             reqwest::Method::GET,

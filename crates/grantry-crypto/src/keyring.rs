@@ -144,6 +144,12 @@ impl MasterKey {
     }
 }
 
+impl Clone for MasterKey {
+    fn clone(&self) -> MasterKey {
+        MasterKey::from_bytes(self.material.clone())
+    }
+}
+
 impl fmt::Debug for MasterKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "MasterKey({}, [redacted])", self.id)

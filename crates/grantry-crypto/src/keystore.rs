@@ -209,7 +209,7 @@ impl KeyStore {
         let id = new.id();
         let mut keys = vec![new];
         for key in current.keys() {
-            keys.push(MasterKey::from_base64(&key.to_base64())?);
+            keys.push(key.clone());
         }
         write_file(path, &keys)?;
         self.reload()?;
@@ -226,7 +226,7 @@ impl KeyStore {
         let primary = current.primary().id();
         let (mut kept, mut removed) = (Vec::new(), Vec::new());
         for key in current.keys() {
-            let copy = MasterKey::from_base64(&key.to_base64())?;
+            let copy = key.clone();
             if key.id() != primary && unused.contains(&key.id()) {
                 removed.push(copy);
             } else {
@@ -249,7 +249,7 @@ impl KeyStore {
         let mut all = Vec::new();
         for key in current.keys().iter().chain(keys) {
             if !all.iter().any(|k: &MasterKey| k.id() == key.id()) {
-                all.push(MasterKey::from_base64(&key.to_base64())?);
+                all.push(key.clone());
             }
         }
         write_file(path, &all)?;
