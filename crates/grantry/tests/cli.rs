@@ -4,7 +4,7 @@
 #[path = "common/process.rs"]
 mod process;
 
-use bitbucket_sim::{Mode, Seed, SimBuilder};
+use bitbucket_sim::{Mode, RunningSim, Seed, SimBuilder};
 use process::{Server, environment, free_port, run};
 use serde_json::{Value, json};
 
@@ -16,7 +16,60 @@ username = "alice"
 [[workspaces]]
 slug = "acme"
 members = ["alice"]
+[[repositories]]
+workspace = "acme"
+slug = "widget"
 "#;
+
+/// A simulator in rotation mode holding `WORLD`, and the environment of a `grantry` in front of
+/// it with a data directory and port of its own.
+async fn set_up() -> (RunningSim, tempfile::TempDir, u16, Vec<(String, String)>) {
+    let sim = SimBuilder::new()
+        .mode(Mode::Rotating)
+        .seed(Seed::parse("w", WORLD).unwrap())
+        .start()
+        .await
+        .unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let env = environment(data.path(), port, sim.url());
+    (sim, data, port, env)
+}
+
+/// A consumer ticking `permissions` at the simulator, registered with `grantry profiles create`
+/// as "Backups" requiring `scope`; answers what the command printed.
+async fn backups_profile(
+    sim: &RunningSim,
+    port: u16,
+    env: &[(String, String)],
+    permissions: &[&str],
+    scope: &str,
+) -> Value {
+    let callback = format!("http://127.0.0.1:{port}/oauth/callback");
+    let consumer: Value = reqwest::Client::new()
+        .post(format!("{}/_sim/consumers", sim.url()))
+        .json(&json!({"workspace": "acme", "name": "backups", "callback_url": callback, "permissions": permissions}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let args = [
+        "profiles",
+        "create",
+        "--name",
+        "Backups",
+        "--provider",
+        "bitbucket-cloud",
+        "--key",
+        consumer["key"].as_str().unwrap(),
+        "--scope",
+        scope,
+    ];
+    let secret = format!("{}\n", consumer["secret"].as_str().unwrap());
+    json_of(env, &args, Some(&secret)).await
+}
 
 async fn json_of(env: &[(String, String)], args: &[&str], stdin: Option<&str>) -> Value {
     let mut all = args.to_vec();
@@ -29,40 +82,10 @@ async fn json_of(env: &[(String, String)], args: &[&str], stdin: Option<&str>) -
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admin_can_do_everything_from_the_command_line() {
-    let sim = SimBuilder::new()
-        .mode(Mode::Rotating)
-        .seed(Seed::parse("w", WORLD).unwrap())
-        .start()
-        .await
-        .unwrap();
-    let data = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let env = environment(data.path(), port, sim.url());
+    let (sim, data, port, env) = set_up().await;
     let http = reqwest::Client::new();
-    let consumer: Value = http
-        .post(format!("{}/_sim/consumers", sim.url()))
-        .json(&json!({"workspace": "acme", "name": "c", "callback_url": format!("http://127.0.0.1:{port}/oauth/callback"),
-                      "permissions": ["account.read", "repositories.read"]}))
-        .send().await.unwrap().json().await.unwrap();
-    let secret = format!("{}\n", consumer["secret"].as_str().unwrap());
-
-    let profile = json_of(
-        &env,
-        &[
-            "profiles",
-            "create",
-            "--name",
-            "Backups",
-            "--provider",
-            "bitbucket-cloud",
-            "--key",
-            consumer["key"].as_str().unwrap(),
-            "--scope",
-            "repository",
-        ],
-        Some(&secret),
-    )
-    .await;
+    let permissions = ["account.read", "repositories.read"];
+    let profile = backups_profile(&sim, port, &env, &permissions, "repository").await;
     assert_eq!(
         profile["setup"]["tick"],
         json!(["Account → Read", "Repositories → Read"])
@@ -318,19 +341,6 @@ async fn console_admins_change_passwords_and_leave_from_the_command_line() {
     server.stop().await;
 }
 
-const WORLD_WITH_A_REPOSITORY: &str = r#"
-[settings]
-auto_approve = "alice"
-[[users]]
-username = "alice"
-[[workspaces]]
-slug = "acme"
-members = ["alice"]
-[[repositories]]
-workspace = "acme"
-slug = "widget"
-"#;
-
 /// Runs `git` with no user or system configuration, the helper given, and `env` added.
 async fn git(
     dir: &std::path::Path,
@@ -362,37 +372,9 @@ async fn git(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn git_clones_and_pushes_with_tokens_from_the_credential_helper() {
-    let sim = SimBuilder::new()
-        .mode(Mode::Rotating)
-        .seed(Seed::parse("w", WORLD_WITH_A_REPOSITORY).unwrap())
-        .start()
-        .await
-        .unwrap();
-    let data = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let env = environment(data.path(), port, sim.url());
-    let consumer: Value = reqwest::Client::new()
-        .post(format!("{}/_sim/consumers", sim.url()))
-        .json(&json!({"workspace": "acme", "name": "backups", "callback_url": format!("http://127.0.0.1:{port}/oauth/callback"),
-                      "permissions": ["account.read", "repositories.write"]}))
-        .send().await.unwrap().json().await.unwrap();
-    json_of(
-        &env,
-        &[
-            "profiles",
-            "create",
-            "--name",
-            "Backups",
-            "--provider",
-            "bitbucket-cloud",
-            "--key",
-            consumer["key"].as_str().unwrap(),
-            "--scope",
-            "repository:write",
-        ],
-        Some(&format!("{}\n", consumer["secret"].as_str().unwrap())),
-    )
-    .await;
+    let (sim, data, port, env) = set_up().await;
+    let permissions = ["account.read", "repositories.write"];
+    backups_profile(&sim, port, &env, &permissions, "repository:write").await;
     let server = Server::start(&env, data.path().join("serve.log")).await;
     let link = json_of(&env, &["connect", "Backups", "--end-user", "u1"], None).await;
     let landed = reqwest::get(link["url"].as_str().unwrap()).await.unwrap();
