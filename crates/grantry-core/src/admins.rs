@@ -9,7 +9,7 @@ use crate::clock::Timestamp;
 use crate::error::{CoreError, CoreResult};
 use crate::events::EventKind;
 use crate::ids::AdminId;
-use crate::store::{AdminRecord, ConsoleSessionRecord, StoreError};
+use crate::store::{AdminRecord, AdminRemoval, ConsoleSessionRecord, StoreError};
 
 const SETUP_KEY: &str = "console_setup";
 /// Console sessions update their last-seen time at most this often, sparing a write per page.
@@ -153,15 +153,18 @@ impl Grantry {
     /// the console would be left to whoever next sees a setup link.
     pub async fn remove_admin(&self, username: &str, actor: &Actor) -> CoreResult<()> {
         let admin = self.admin_named(username).await?;
-        if self.store.admin_count().await? <= 1 {
-            return Err(CoreError::Conflict(format!(
-                "`{}` is the only admin; create another before removing this one, or change its \
-                 password with `grantry admin password`",
-                admin.username
-            )));
-        }
-        if !self.store.delete_admin(&admin.id).await? {
-            return Err(CoreError::NotFound(format!("admin `{}`", admin.username)));
+        match self.store.delete_admin(&admin.id).await? {
+            AdminRemoval::Removed => {}
+            AdminRemoval::NotFound => {
+                return Err(CoreError::NotFound(format!("admin `{}`", admin.username)));
+            }
+            AdminRemoval::LastAdmin => {
+                return Err(CoreError::Conflict(format!(
+                    "`{}` is the only admin; create another before removing this one, or \
+                     change its password with `grantry admin password`",
+                    admin.username
+                )));
+            }
         }
         let detail = format!(
             "Console admin `{}` removed; their sessions ended",

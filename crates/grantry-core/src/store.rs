@@ -250,6 +250,15 @@ pub struct EventRecord {
     pub detail: String,
 }
 
+/// What `Store::delete_admin` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminRemoval {
+    Removed,
+    NotFound,
+    /// Refused: the admin is the only one.
+    LastAdmin,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdminRecord {
     pub id: AdminId,
@@ -461,8 +470,10 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Replaces an admin's password hash and ends all their console sessions, in one
     /// transaction; false if there is no such admin.
     async fn set_admin_password(&self, id: &AdminId, password_hash: &str) -> StoreResult<bool>;
-    /// Deletes an admin and all their console sessions; false if there is no such admin.
-    async fn delete_admin(&self, id: &AdminId) -> StoreResult<bool>;
+    /// Deletes an admin and all their console sessions, unless they are the last admin: the
+    /// check and the delete are one transaction, so two admins removing each other at once
+    /// cannot leave none.
+    async fn delete_admin(&self, id: &AdminId) -> StoreResult<AdminRemoval>;
 
     // Console sessions and small settings.
     async fn insert_console_session(&self, session: &ConsoleSessionRecord) -> StoreResult<()>;

@@ -321,7 +321,7 @@ impl Store for SqliteStore {
     async fn set_admin_password(&self, id: &AdminId, password_hash: &str) -> StoreResult<bool> {
         misc::set_admin_password(self, id, password_hash).await
     }
-    async fn delete_admin(&self, id: &AdminId) -> StoreResult<bool> {
+    async fn delete_admin(&self, id: &AdminId) -> StoreResult<AdminRemoval> {
         misc::delete_admin(self, id).await
     }
     async fn insert_console_session(&self, session: &ConsoleSessionRecord) -> StoreResult<()> {

@@ -119,17 +119,28 @@ pub async fn set_admin_password(
     Ok(updated.rows_affected() == 1)
 }
 
-pub async fn delete_admin(store: &SqliteStore, id: &AdminId) -> StoreResult<bool> {
+pub async fn delete_admin(store: &SqliteStore, id: &AdminId) -> StoreResult<AdminRemoval> {
     let mut tx = store.write().begin().await.map_err(db_error)?;
+    // One writer at a time on SQLite, so the count holds until the commit.
+    let admins: Vec<String> = sqlx::query_scalar("SELECT id FROM admins")
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_error)?;
+    if !admins.iter().any(|a| a == id.as_str()) {
+        return Ok(AdminRemoval::NotFound);
+    }
+    if admins.len() == 1 {
+        return Ok(AdminRemoval::LastAdmin);
+    }
     // The schema cascades too; ending the sessions here does not depend on it.
     end_console_sessions(&mut tx, id).await?;
-    let deleted = sqlx::query("DELETE FROM admins WHERE id = $1")
+    sqlx::query("DELETE FROM admins WHERE id = $1")
         .bind(id.as_str())
         .execute(&mut *tx)
         .await
         .map_err(db_error)?;
     tx.commit().await.map_err(db_error)?;
-    Ok(deleted.rows_affected() == 1)
+    Ok(AdminRemoval::Removed)
 }
 
 async fn end_console_sessions(

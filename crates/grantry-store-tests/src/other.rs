@@ -337,14 +337,24 @@ pub async fn admin_passwords_change_and_admins_leave(store: &dyn Store) {
             .unwrap()
     );
 
-    assert!(store.delete_admin(&bob.id).await.unwrap());
+    assert_eq!(
+        store.delete_admin(&bob.id).await.unwrap(),
+        AdminRemoval::Removed
+    );
     assert_eq!(store.console_session("bob-1").await.unwrap(), None);
     assert_eq!(store.admin_by_username("bob").await.unwrap(), None);
     assert_eq!(store.admins().await.unwrap(), vec![changed]);
-    assert!(
-        !store.delete_admin(&bob.id).await.unwrap(),
+    assert_eq!(
+        store.delete_admin(&bob.id).await.unwrap(),
+        AdminRemoval::NotFound,
         "deleting twice finds nothing"
     );
+    assert_eq!(
+        store.delete_admin(&alice.id).await.unwrap(),
+        AdminRemoval::LastAdmin,
+        "the last admin stays"
+    );
+    assert_eq!(store.admin_count().await.unwrap(), 1);
 }
 
 pub async fn console_sessions_and_settings(store: &dyn Store) {
