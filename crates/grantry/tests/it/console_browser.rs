@@ -4,12 +4,10 @@
 //! their password; and the refusals (wrong password, expired session, a form without its CSRF
 //! token). Screenshots of each main page go to `screenshots/`.
 
-mod common;
-
+use crate::common::TestApp;
+use crate::common::webdriver::Browser;
 use bitbucket_facts::cloud::CHECKBOXES;
 use bitbucket_sim::Mode;
-use common::TestApp;
-use common::webdriver::Browser;
 use reqwest::{Method, StatusCode};
 use secrecy::SecretString;
 use serde_json::json;

@@ -1,14 +1,12 @@
 //! Runs the whole flow with every log at TRACE, then searches the log output and the database
-//! files for every secret and token the run handled. Alone in its binary: it owns the global
-//! log subscriber.
-
-mod common;
+//! files for every secret and token the run handled. It installs the global log subscriber, which
+//! is safe because nextest runs every test in a process of its own.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
+use crate::common::{TestApp, query};
 use bitbucket_sim::Mode;
-use common::{TestApp, query};
 use grantry_crypto::Binding;
 use reqwest::Method;
 use serde_json::json;

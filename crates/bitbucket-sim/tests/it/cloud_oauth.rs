@@ -1,10 +1,8 @@
 //! Cloud OAuth over real HTTP: redirect rules, consent, codes, the token endpoint's bodies, client
 //! authentication, rotation with grace, client credentials and revocation.
 
-mod common;
-
+use crate::common::{CALLBACK, Client, TestSim, keys, location, query_param};
 use bitbucket_sim::Mode;
-use common::{CALLBACK, Client, TestSim, keys, location, query_param};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 

@@ -1,11 +1,8 @@
 //! The `grantry` command line, run as a user would: profiles, connections, tokens, API keys,
 //! master key rotation while a server runs, and a second server refused on one SQLite file.
 
-#[path = "common/process.rs"]
-mod process;
-
+use crate::common::process::{Server, environment, free_port, run};
 use bitbucket_sim::{Mode, RunningSim, Seed, SimBuilder};
-use process::{Server, environment, free_port, run};
 use serde_json::{Value, json};
 
 const WORLD: &str = r#"
@@ -169,7 +166,7 @@ async fn an_admin_can_do_everything_from_the_command_line() {
     let again = json_of(&env, &["keys", "retire"], None).await;
     assert_eq!(again["removed"], json!([]), "nothing left to retire");
 
-    let second = process::environment(data.path(), free_port(), sim.url());
+    let second = crate::common::process::environment(data.path(), free_port(), sim.url());
     let (ok, _, err) = run(&second, &["serve"], None).await;
     assert!(
         !ok && err.contains("is already using the SQLite database"),
@@ -398,7 +395,7 @@ async fn git_clones_and_pushes_with_tokens_from_the_credential_helper() {
 
     let remote = format!("{}/acme/widget.git", sim.url());
     let work = tempfile::tempdir().unwrap();
-    let binary = process::BINARY;
+    let binary = crate::common::process::BINARY;
     let from_server = format!(
         "!{binary} git-credential --connection {connection} --server http://127.0.0.1:{port}"
     );

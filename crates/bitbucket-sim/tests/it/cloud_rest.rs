@@ -1,12 +1,10 @@
 //! Cloud REST over real HTTP: the scope check on every operation of the OpenAPI table, 401
 //! bodies, the implemented resources, pagination and pull requests.
 
-mod common;
-
+use crate::common::TestSim;
 use bitbucket_facts::cloud::CHECKBOXES;
 use bitbucket_facts::operations::OperationTable;
 use bitbucket_sim::Mode;
-use common::TestSim;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -265,7 +263,7 @@ async fn private_repositories_are_hidden_from_non_members() {
     let response = sim
         .consent("/site/oauth2/authorize", &query, "bob", "grant")
         .await;
-    let code = common::query_param(&common::location(&response), "code").unwrap();
+    let code = crate::common::query_param(&crate::common::location(&response), "code").unwrap();
     let (_, body) = sim
         .cloud_token(
             &client,

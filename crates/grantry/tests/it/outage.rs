@@ -7,15 +7,13 @@
 //! The test runs its own throwaway PostgreSQL cluster (`initdb` on a free port), since it must
 //! stop it; `.config/nextest.toml` gives it the machine to itself.
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::common::TestApp;
+use crate::common::throwaway_postgres::ThrowawayPostgres;
 use bitbucket_sim::Mode;
-use common::TestApp;
-use common::throwaway_postgres::ThrowawayPostgres;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 

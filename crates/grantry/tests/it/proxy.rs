@@ -1,10 +1,8 @@
 //! `/v1/proxy`: an application calls Bitbucket's REST API through Grantry without ever holding
 //! the token, and a token Bitbucket stopped honouring is refreshed once and the call repeated.
 
-mod common;
-
+use crate::common::TestApp;
 use bitbucket_sim::Mode;
-use common::TestApp;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 

@@ -2,14 +2,10 @@
 //! also after losing the change feed, and `migrate-store` moves a SQLite broker over intact.
 //! Each test has a database of its own on `TEST_POSTGRES_URL` (default: 127.0.0.1:5432).
 
-mod common;
-#[path = "common/process.rs"]
-mod process;
-
 use std::time::{Duration, Instant};
 
+use crate::common::TestApp;
 use bitbucket_sim::Mode;
-use common::TestApp;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sqlx::Connection;
@@ -210,7 +206,7 @@ async fn migrate_store_moves_a_sqlite_broker_to_postgres() {
     let migrate = |to: String| {
         let (env, sqlite) = (env.clone(), sqlite.clone());
         async move {
-            process::run(
+            crate::common::process::run(
                 &env,
                 &[
                     "migrate-store",
@@ -303,8 +299,12 @@ async fn migrate_store_refuses_what_would_lose_data() {
         (&target.url(), target.url(), "name the same database"),
     ];
     for (from, to, expected) in refusals {
-        let (ok, _, err) =
-            process::run(&env, &["migrate-store", "--from", from, "--to", &to], None).await;
+        let (ok, _, err) = crate::common::process::run(
+            &env,
+            &["migrate-store", "--from", from, "--to", &to],
+            None,
+        )
+        .await;
         assert!(!ok && err.contains(expected), "{from} → {to}: {err}");
     }
 
@@ -318,7 +318,7 @@ async fn migrate_store_refuses_what_would_lose_data() {
         .unwrap();
     let _held = grantry::runtime::lock_sqlite(&path).unwrap().unwrap();
     let from = format!("sqlite://{}", path.display());
-    let (ok, _, err) = process::run(
+    let (ok, _, err) = crate::common::process::run(
         &env,
         &["migrate-store", "--from", &from, "--to", &target.url()],
         None,
@@ -336,12 +336,12 @@ async fn a_database_newer_than_the_binary_is_refused_at_start() {
         ("GRANTRY_DATABASE_URL".into(), database.url()),
         (
             "GRANTRY_LISTEN".into(),
-            format!("127.0.0.1:{}", process::free_port()),
+            format!("127.0.0.1:{}", crate::common::process::free_port()),
         ),
     ];
-    let (ok, out, err) = process::run(&env, &["migrate"], None).await;
+    let (ok, out, err) = crate::common::process::run(&env, &["migrate"], None).await;
     assert!(ok && out.contains("Schema is at version 1"), "{out}{err}");
-    let (ok, _, err) = process::run(&env, &["migrate"], None).await;
+    let (ok, _, err) = crate::common::process::run(&env, &["migrate"], None).await;
     assert!(ok, "migrating twice is harmless: {err}");
 
     let mut admin = sqlx::PgConnection::connect(&database.url()).await.unwrap();
@@ -353,7 +353,7 @@ async fn a_database_newer_than_the_binary_is_refused_at_start() {
     .await
     .unwrap();
     for command in [&["serve"][..], &["migrate"], &["profiles", "list"]] {
-        let (ok, _, err) = process::run(&env, command, None).await;
+        let (ok, _, err) = crate::common::process::run(&env, command, None).await;
         assert!(
             !ok && err.contains("has schema version 99, newer than this Grantry knows (1)"),
             "{command:?}: {err}"
@@ -363,7 +363,7 @@ async fn a_database_newer_than_the_binary_is_refused_at_start() {
 
 #[tokio::test]
 async fn nodes_reach_postgresql_over_verified_tls() {
-    use common::throwaway_postgres::ThrowawayPostgres;
+    use crate::common::throwaway_postgres::ThrowawayPostgres;
 
     let mut postgres = ThrowawayPostgres::init();
     let file = |name: &str| postgres.dir().join(name).display().to_string();
@@ -421,7 +421,7 @@ async fn nodes_reach_postgresql_over_verified_tls() {
             ("GRANTRY_DATABASE_URL".into(), url.to_owned()),
         ]
     };
-    let (ok, out, err) = process::run(&env(&verified), &["migrate"], None).await;
+    let (ok, out, err) = crate::common::process::run(&env(&verified), &["migrate"], None).await;
     assert!(ok, "{out}{err}");
     let mut check = sqlx::PgConnection::connect(&verified).await.unwrap();
     let encrypted: bool =
@@ -433,7 +433,7 @@ async fn nodes_reach_postgresql_over_verified_tls() {
 
     // Without the certificate's issuer, verification fails, and says so.
     let unverified = format!("{}?sslmode=verify-full", postgres.url());
-    let (ok, _, err) = process::run(&env(&unverified), &["migrate"], None).await;
+    let (ok, _, err) = crate::common::process::run(&env(&unverified), &["migrate"], None).await;
     assert!(!ok && err.contains("cannot connect to"), "{err}");
     eprintln!("{err}");
 }

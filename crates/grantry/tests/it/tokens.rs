@@ -1,12 +1,10 @@
 //! Token reads and refresh: ahead of expiry, exactly once under concurrency, through rotation,
 //! revocation, outages, rate limits and a refused client.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
+use crate::common::{TestApp, query};
 use bitbucket_sim::Mode;
-use common::{TestApp, query};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 

@@ -1,12 +1,10 @@
 //! Data Center OAuth and REST over real HTTP: PKCE right and wrong, scope validation against the
 //! link, redirect_uri on both grants, code lifetime, rotation, X-AUSERNAME and permission caps.
 
-mod common;
-
+use crate::common::{CALLBACK, Client, TestSim, location, query_param};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bitbucket_sim::Mode;
-use common::{CALLBACK, Client, TestSim, location, query_param};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};

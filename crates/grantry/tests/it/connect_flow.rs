@@ -1,10 +1,8 @@
 //! Connecting accounts: the browser's trip through Grantry and the simulator, and every way it
 //! can go wrong without storing anything.
 
-mod common;
-
+use crate::common::{TestApp, query};
 use bitbucket_sim::Mode;
-use common::{TestApp, query};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 

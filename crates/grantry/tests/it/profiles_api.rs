@@ -1,9 +1,7 @@
 //! Profiles over the API: creating with guidance, validation naming the field, editing, deleting.
 
-mod common;
-
+use crate::common::TestApp;
 use bitbucket_sim::Mode;
-use common::TestApp;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 

@@ -1,12 +1,10 @@
 //! Git over HTTPS with a real `git`: clone and push with a token, refusals without one or with
 //! too few scopes.
 
-mod common;
-
 use std::path::Path;
 
+use crate::common::TestSim;
 use bitbucket_sim::Mode;
-use common::TestSim;
 use tokio::process::Command;
 
 async fn git(dir: &Path, args: &[&str]) -> (bool, String) {

@@ -2,8 +2,7 @@
 //! Bitbucket simulator as the provider, and a clock moved forward together with the simulator's.
 //! Logs are shown only with `TEST_LOG=1`.
 
-#![allow(dead_code)]
-
+pub mod process;
 pub mod throwaway_postgres;
 pub mod webdriver;
 

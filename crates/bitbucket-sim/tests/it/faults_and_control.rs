@@ -1,9 +1,7 @@
 //! Faults switched while running, the control API's refusals, and seed files.
 
-mod common;
-
+use crate::common::TestSim;
 use bitbucket_sim::{Mode, Seed};
-use common::TestSim;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
@@ -267,7 +265,7 @@ async fn a_seed_with_a_bad_entry_names_the_entry_and_field() {
 
 #[tokio::test]
 async fn the_shipped_example_world_loads() {
-    let text = include_str!("../seeds/world.toml");
+    let text = include_str!("../../seeds/world.toml");
     let seed = Seed::parse("seeds/world.toml", text).unwrap();
     let running = bitbucket_sim::SimBuilder::new()
         .seed(seed)

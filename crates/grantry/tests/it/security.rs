@@ -1,10 +1,8 @@
 //! API keys and roles, bad input of every kind (a clear 4xx, never a 500), and sealed values that
 //! refuse to open anywhere but where they were sealed.
 
-mod common;
-
+use crate::common::TestApp;
 use bitbucket_sim::Mode;
-use common::TestApp;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 

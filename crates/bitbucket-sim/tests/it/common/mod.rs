@@ -1,8 +1,6 @@
 //! The harness for the simulator's tests: a simulator on a free port with a small seeded world,
 //! and an ordinary HTTP client that does not follow redirects.
 
-#![allow(dead_code)]
-
 use bitbucket_sim::{Mode, RunningSim, Seed, SimBuilder};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -62,7 +60,8 @@ permission = "PROJECT_WRITE"
 pub const CALLBACK: &str = "https://app.example.com/oauth/callback";
 
 pub struct TestSim {
-    pub running: RunningSim,
+    /// Keeps the simulator serving for as long as the test holds this.
+    _running: RunningSim,
     pub http: reqwest::Client,
     pub url: String,
 }
@@ -88,7 +87,11 @@ impl TestSim {
             .build()
             .unwrap();
         let url = running.url().to_owned();
-        TestSim { running, http, url }
+        TestSim {
+            _running: running,
+            http,
+            url,
+        }
     }
 
     pub async fn control(

@@ -1,7 +1,5 @@
 //! Running the real `grantry` binary as a child process, for tests that kill it.
 
-#![allow(dead_code)]
-
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -65,7 +63,6 @@ pub async fn run(
 /// A `grantry serve` process; killed when dropped.
 pub struct Server {
     pub child: Child,
-    pub log: PathBuf,
 }
 
 impl Server {
@@ -107,7 +104,7 @@ impl Server {
                 let _ = copy.flush();
             }
         });
-        Server { child, log }
+        Server { child }
     }
 
     /// Waits for the process to end by itself; answers whether it died of a signal (e.g. abort).

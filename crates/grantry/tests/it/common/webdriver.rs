@@ -2,8 +2,6 @@
 //! (A WebDriver crate would bring a second TLS stack built from C for a protocol of a dozen JSON
 //! calls on localhost.)
 
-#![allow(dead_code)]
-
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -166,14 +164,6 @@ impl Browser {
 
     pub async fn url(&self) -> String {
         self.call(reqwest::Method::GET, "/url", None)
-            .await
-            .as_str()
-            .unwrap()
-            .to_owned()
-    }
-
-    pub async fn title(&self) -> String {
-        self.call(reqwest::Method::GET, "/title", None)
             .await
             .as_str()
             .unwrap()

@@ -14,18 +14,15 @@
 //! It runs in real time (about two minutes): the nodes' clocks cannot be moved from outside.
 //! `.config/nextest.toml` gives it the machine to itself.
 
-#[path = "common/process.rs"]
-mod process;
-
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::common::process::{Server, environment, free_port, run};
 use bitbucket_sim::{Mode, Seed, Settings, SimBuilder};
 use futures_util::StreamExt;
 use grantry_store_postgres::testing::TestDatabase;
-use process::{Server, environment, free_port, run};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 

@@ -4,11 +4,8 @@
 //! refreshes with the stored token — which Bitbucket still accepts inside its 10-minute grace
 //! period — and the connection carries on, active.
 
-#[path = "common/process.rs"]
-mod process;
-
+use crate::common::process::{Server, environment, free_port, run};
 use bitbucket_sim::{Mode, Seed, SimBuilder};
-use process::{Server, environment, free_port, run};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 

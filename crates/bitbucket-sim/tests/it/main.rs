@@ -1,0 +1,9 @@
+//! The simulator's integration tests, in one binary: real HTTP against a simulator started in-process, real git.
+
+mod common;
+
+mod cloud_oauth;
+mod cloud_rest;
+mod datacenter;
+mod faults_and_control;
+mod git;

@@ -1,0 +1,18 @@
+//! Grantry's integration tests, in one binary so a 2-core machine links them once. Each module
+//! is one area; `common` holds the `TestApp` harness and the helpers for real processes,
+//! throwaway PostgreSQL clusters and a headless browser.
+
+mod common;
+
+mod cli;
+mod cluster;
+mod connect_flow;
+mod console_browser;
+mod crash_during_refresh;
+mod outage;
+mod postgres;
+mod profiles_api;
+mod proxy;
+mod secrets_never_leak;
+mod security;
+mod tokens;
