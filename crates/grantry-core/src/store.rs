@@ -427,8 +427,10 @@ pub trait Store: Send + Sync + fmt::Debug {
     ) -> StoreResult<()>;
     /// Makes a profile's failing connections due now (its client was fixed: stop backing off).
     async fn retry_failing_now(&self, profile: &ProfileId, now: Timestamp) -> StoreResult<u64>;
-    /// Leases up to `limit` connections due for the refresher (`next_refresh_at <= now`, not
-    /// needing reauthorization, lease free) to `owner` and answers their ids.
+    /// Leases up to `limit` connections to the refresher's `owner` and answers their ids: those
+    /// due (`next_refresh_at <= now`, lease free or expired) and, first of all, those whose lease
+    /// ran out unreleased (their holder died mid-refresh, perhaps after presenting the refresh
+    /// token), never those needing reauthorization.
     async fn claim_due(
         &self,
         now: Timestamp,

@@ -270,9 +270,9 @@ pub async fn claim_due(
     let ids: Vec<String> = sqlx::query_scalar(
         "WITH due AS ( \
            SELECT id FROM connections \
-           WHERE next_refresh_at <= $1 AND status <> 'needs_reauth' \
-             AND (lease_owner IS NULL OR lease_until < $1) \
-           ORDER BY next_refresh_at LIMIT $4 \
+           WHERE status <> 'needs_reauth' AND (lease_owner IS NULL OR lease_until < $1) \
+             AND (next_refresh_at <= $1 OR lease_owner IS NOT NULL) \
+           ORDER BY lease_owner IS NULL, next_refresh_at LIMIT $4 \
            FOR UPDATE SKIP LOCKED) \
          UPDATE connections AS c SET lease_owner = $2, lease_until = $3 \
          FROM due WHERE c.id = due.id \

@@ -292,9 +292,9 @@ pub async fn claim_due(
     let ids: Vec<String> = sqlx::query_scalar(
         "UPDATE connections SET lease_owner = $2, lease_until = $3 WHERE id IN ( \
            SELECT id FROM connections \
-           WHERE next_refresh_at <= $1 AND status <> 'needs_reauth' \
-             AND (lease_owner IS NULL OR lease_until < $1) \
-           ORDER BY next_refresh_at LIMIT $4) \
+           WHERE status <> 'needs_reauth' AND (lease_owner IS NULL OR lease_until < $1) \
+             AND (next_refresh_at <= $1 OR lease_owner IS NOT NULL) \
+           ORDER BY lease_owner IS NULL, next_refresh_at LIMIT $4) \
          RETURNING id",
     )
     .bind(now)

@@ -26,10 +26,15 @@ use sqlx::{SqlSafeStr, SqlitePool as Pool};
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "initial", include_str!("../migrations/0001_initial.sql")),
     (2, "console", include_str!("../migrations/0002_console.sql")),
+    (
+        3,
+        "abandoned leases",
+        include_str!("../migrations/0003_abandoned_leases.sql"),
+    ),
 ];
 
 /// The newest schema version this build can work with.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 #[derive(Debug, Clone)]
 pub struct SqliteStore {

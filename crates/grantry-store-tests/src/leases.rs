@@ -214,6 +214,47 @@ pub async fn claiming_shares_out_due_connections(store: &dyn Store) {
     assert_eq!(after_expiry.len(), 5, "expired claims are claimable again");
 }
 
+/// A lease that ran out without being released means its holder died mid-refresh, perhaps
+/// after presenting the refresh token: such a row is claimed first, even when it is not due.
+pub async fn abandoned_leases_are_claimed_first(store: &dyn Store) {
+    let profile = stored_profile(store, "P").await;
+    let mut due = connection(&profile, "due");
+    due.next_refresh_at = Some(NOW - 50);
+    let abandoned = connection(&profile, "abandoned");
+    let held = connection(&profile, "held");
+    let mut dead = connection(&profile, "dead");
+    dead.status = ConnectionStatus::NeedsReauth;
+    for c in [&due, &abandoned, &held, &dead] {
+        store.insert_connection(c).await.unwrap();
+    }
+    for c in [&abandoned, &dead] {
+        store
+            .take_lease(&c.id, "died", NOW - 10, NOW - 40)
+            .await
+            .unwrap();
+    }
+    store
+        .take_lease(&held.id, "alive", NOW + 20, NOW - 10)
+        .await
+        .unwrap();
+
+    let first = store.claim_due(NOW, "node-b", NOW + 30, 1).await.unwrap();
+    assert_eq!(first, [abandoned.id.clone()], "the abandoned lease first");
+    let rest = store.claim_due(NOW, "node-b", NOW + 30, 10).await.unwrap();
+    assert_eq!(
+        rest,
+        [due.id.clone()],
+        "then what is due; never a live lease or a dead grant"
+    );
+    let row = store.connection(&abandoned.id).await.unwrap().unwrap();
+    assert_eq!(row.lease_owner.as_deref(), Some("node-b"));
+    assert_eq!(
+        store.claim_due(NOW, "node-c", NOW + 30, 10).await.unwrap(),
+        Vec::<grantry_core::ids::ConnectionId>::new(),
+        "the new lease holds"
+    );
+}
+
 pub async fn fixing_a_profile_retries_its_failing_connections(store: &dyn Store) {
     let profile = stored_profile(store, "P").await;
     let mut failing = connection(&profile, "a");

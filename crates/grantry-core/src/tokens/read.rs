@@ -71,7 +71,8 @@ impl Grantry {
             });
         }
         let now = self.clock.now();
-        if !self.needs_refresh(&row, now) {
+        let abandoned = row.credential.renewable() && Self::lease_abandoned(&row, now);
+        if !self.needs_refresh(&row, now) && !abandoned {
             self.metrics.read(ReadOutcome::Store);
             return self.cache_row(&row);
         }

@@ -54,6 +54,13 @@ impl Grantry {
             })
     }
 
+    /// Whether the row's lease ran out without being released: its holder died mid-refresh and
+    /// may have presented the refresh token, so only Bitbucket's grace period is left to present
+    /// it again (the refresher claims such rows first; a read that finds one refreshes too).
+    pub(crate) fn lease_abandoned(row: &ConnectionRecord, now: Timestamp) -> bool {
+        row.lease_owner.is_some() && row.lease_until.is_some_and(|until| until < now)
+    }
+
     /// Opens a row's access token and caches it (unless the connection needs reauthorization).
     pub(crate) fn cache_row(&self, row: &ConnectionRecord) -> CoreResult<Arc<CachedToken>> {
         let access_token = self.open(

@@ -4,11 +4,11 @@
 
 mod common;
 
+mod abandoned_refresh;
 mod cli;
 mod cluster;
 mod connect_flow;
 mod console_browser;
-mod crash_during_refresh;
 mod outage;
 mod postgres;
 mod profiles_api;

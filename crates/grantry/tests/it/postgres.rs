@@ -355,7 +355,7 @@ async fn a_database_newer_than_the_binary_is_refused_at_start() {
     for command in [&["serve"][..], &["migrate"], &["profiles", "list"]] {
         let (ok, _, err) = crate::common::process::run(&env, command, None).await;
         assert!(
-            !ok && err.contains("has schema version 99, newer than this Grantry knows (1)"),
+            !ok && err.contains("has schema version 99, newer than this Grantry knows (2)"),
             "{command:?}: {err}"
         );
     }
