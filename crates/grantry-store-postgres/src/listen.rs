@@ -19,7 +19,7 @@ use sqlx::ConnectOptions;
 use sqlx::postgres::{PgConnection, PgListener, PgPool};
 use tokio::sync::watch;
 
-use crate::PgStore;
+use crate::PgEngine;
 
 pub const CHANNEL: &str = "grantry_changes";
 const PING_EVERY: Duration = Duration::from_millis(250);
@@ -38,7 +38,7 @@ pub async fn announce_key_rotation(pool: &PgPool) -> Result<(), sqlx::Error> {
 
 /// Runs until `shutdown` turns true.
 pub async fn follow_changes(
-    store: PgStore,
+    store: PgEngine,
     grantry: Arc<Grantry>,
     mut shutdown: watch::Receiver<bool>,
 ) {

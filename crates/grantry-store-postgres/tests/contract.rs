@@ -4,13 +4,14 @@
 use std::sync::Arc;
 
 use grantry_core::store::Store;
-use grantry_store_postgres::PgStore;
 use grantry_store_postgres::testing::TestDatabase;
 
 async fn fresh() -> (TestDatabase, Arc<dyn Store>) {
     let database = TestDatabase::create().await;
-    let store = PgStore::connect(database.options(), 4).await.unwrap();
-    store.migrate().await.unwrap();
+    let store = grantry_store_postgres::connect(database.options(), 4)
+        .await
+        .unwrap();
+    store.engine().migrate().await.unwrap();
     (database, Arc::new(store))
 }
 
@@ -19,17 +20,19 @@ grantry_store_tests::store_contract!(fresh());
 #[tokio::test]
 async fn a_newer_schema_is_refused_and_migrating_twice_is_harmless() {
     let (database, _) = fresh().await;
-    let store = PgStore::connect(database.options(), 2).await.unwrap();
-    store.migrate().await.unwrap();
+    let store = grantry_store_postgres::connect(database.options(), 2)
+        .await
+        .unwrap();
+    store.engine().migrate().await.unwrap();
     assert_eq!(
-        store.schema_version().await.unwrap(),
+        store.engine().schema_version().await.unwrap(),
         grantry_store_postgres::SCHEMA_VERSION
     );
     sqlx::query("INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (99, 'future', TRUE, decode('00', 'hex'), 0)")
-        .execute(store.pool())
+        .execute(store.engine().pool())
         .await
         .unwrap();
-    let error = store.migrate().await.unwrap_err().to_string();
+    let error = store.engine().migrate().await.unwrap_err().to_string();
     assert!(error.contains("newer than this Grantry"), "{error}");
-    store.close().await;
+    store.engine().close().await;
 }

@@ -1,217 +1,72 @@
-//! What Grantry's SQL stores (SQLite, PostgreSQL) share: records made from rows, and the text
-//! encodings of their columns (scopes space-separated, URL lists as JSON, enums as their names).
-//! Rows of any sqlx driver are read through [`Columns`]; the column names and the mapping live
-//! here once.
+//! Grantry's store, written once for SQLite and PostgreSQL.
+//!
+//! [`SqlStore`] implements every trait of `grantry_core::store` over an [`Engine`], which each
+//! backend crate provides for its database (`grantry-store-sqlite`, `grantry-store-postgres`).
+//! The queries are portable SQL (`$1` placeholders, Unix seconds as integers, text ids, sealed
+//! values as bytes, `ON CONFLICT … DO UPDATE`); the few statements that differ come from the
+//! engine's [`Dialect`]. One module per store trait, each in the same shape: build a
+//! [`Statement`], run it, read the rows with [`rows`].
 
-use grantry_core::catalog::ProviderKind;
-use grantry_core::ids::{AdminId, ApiKeyId, ConnectionId, EventId, ProfileId, SessionId};
-use grantry_core::store::*;
-use sqlx::{ColumnIndex, Decode, Row, Type};
+pub mod driver;
+pub mod engine;
+pub mod rows;
 
-/// Reading one column of a row, NULL as `None`; a missing or undecodable column is
-/// [`StoreError::Corrupt`]. (SQLite keeps flags as INTEGER 0 or 1, which sqlx reads as `bool`.)
-pub trait Columns {
-    fn text(&self, column: &str) -> StoreResult<Option<String>>;
-    fn bytes(&self, column: &str) -> StoreResult<Option<Vec<u8>>>;
-    fn int(&self, column: &str) -> StoreResult<Option<i64>>;
-    fn flag(&self, column: &str) -> StoreResult<Option<bool>>;
+mod api_keys;
+mod connections;
+mod console;
+mod events;
+mod profiles;
+mod refresh;
+mod sealed;
+mod sessions;
+
+use async_trait::async_trait;
+use grantry_core::store::{Store, StoreResult};
+
+pub use engine::{Access, Dialect, Engine, Statement, Transaction, Value};
+
+/// The store over one database engine.
+#[derive(Debug)]
+pub struct SqlStore<E> {
+    engine: E,
 }
 
-impl<R> Columns for R
-where
-    R: Row,
-    for<'c> &'c str: ColumnIndex<R>,
-    for<'r> Option<String>: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> Option<Vec<u8>>: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> Option<i64>: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> Option<bool>: Decode<'r, R::Database> + Type<R::Database>,
-{
-    fn text(&self, column: &str) -> StoreResult<Option<String>> {
-        self.try_get(column).map_err(unreadable)
+impl<E: Engine> SqlStore<E> {
+    pub fn new(engine: E) -> SqlStore<E> {
+        SqlStore { engine }
     }
 
-    fn bytes(&self, column: &str) -> StoreResult<Option<Vec<u8>>> {
-        self.try_get(column).map_err(unreadable)
+    /// The engine, for what only its backend can do (migrations, the change feed, closing).
+    pub fn engine(&self) -> &E {
+        &self.engine
     }
 
-    fn int(&self, column: &str) -> StoreResult<Option<i64>> {
-        self.try_get(column).map_err(unreadable)
+    /// Reads at most one row, as a record.
+    async fn one<T>(
+        &self,
+        access: Access,
+        statement: Statement,
+        record: fn(&E::Row) -> StoreResult<T>,
+    ) -> StoreResult<Option<T>> {
+        let row = self.engine.fetch_optional(access, statement).await?;
+        row.as_ref().map(record).transpose()
     }
 
-    fn flag(&self, column: &str) -> StoreResult<Option<bool>> {
-        self.try_get(column).map_err(unreadable)
+    /// Reads every row, as records.
+    async fn all<T>(
+        &self,
+        access: Access,
+        statement: Statement,
+        record: fn(&E::Row) -> StoreResult<T>,
+    ) -> StoreResult<Vec<T>> {
+        let rows = self.engine.fetch_all(access, statement).await?;
+        rows.iter().map(record).collect()
     }
 }
 
-fn unreadable(error: sqlx::Error) -> StoreError {
-    StoreError::Corrupt(error.to_string())
-}
-
-/// A value a column holds: the four kinds of [`Columns`], NULL allowed or not.
-pub trait FromColumn: Sized {
-    fn read(row: &impl Columns, column: &str) -> StoreResult<Self>;
-}
-
-fn null(column: &str) -> StoreError {
-    StoreError::Corrupt(format!("column `{column}` is NULL"))
-}
-
-macro_rules! from_column {
-    ($type:ty, $method:ident) => {
-        impl FromColumn for Option<$type> {
-            fn read(row: &impl Columns, column: &str) -> StoreResult<Self> {
-                row.$method(column)
-            }
-        }
-        impl FromColumn for $type {
-            fn read(row: &impl Columns, column: &str) -> StoreResult<Self> {
-                row.$method(column)?.ok_or_else(|| null(column))
-            }
-        }
-    };
-}
-
-from_column!(String, text);
-from_column!(Vec<u8>, bytes);
-from_column!(i64, int);
-from_column!(bool, flag);
-
-fn get<T: FromColumn>(row: &impl Columns, column: &str) -> StoreResult<T> {
-    T::read(row, column)
-}
-
-pub fn scopes_text(scopes: &[String]) -> String {
-    scopes.join(" ")
-}
-
-pub fn scopes_from(text: &str) -> Vec<String> {
-    text.split_whitespace().map(str::to_owned).collect()
-}
-
-pub fn urls_text(urls: &[String]) -> String {
-    serde_json::to_string(urls).expect("a list of strings serializes")
-}
-
-fn corrupt(what: &str, value: &str) -> StoreError {
-    StoreError::Corrupt(format!("unknown {what} `{value}`"))
-}
-
-pub fn profile(row: &impl Columns) -> StoreResult<ProfileRecord> {
-    let provider: String = get(row, "provider")?;
-    let urls: String = get(row, "allowed_return_urls")?;
-    Ok(ProfileRecord {
-        id: ProfileId::from_stored(get(row, "id")?),
-        name: get(row, "name")?,
-        description: get(row, "description")?,
-        provider: ProviderKind::parse(&provider).ok_or_else(|| corrupt("provider", &provider))?,
-        client_id: get(row, "client_id")?,
-        client_secret: get(row, "client_secret")?,
-        base_url: get(row, "base_url")?,
-        required_scopes: scopes_from(&get::<String>(row, "required_scopes")?),
-        allowed_return_urls: serde_json::from_str(&urls)
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        private: get(row, "private")?,
-        problem: get(row, "problem")?,
-        problem_at: get(row, "problem_at")?,
-        created_at: get(row, "created_at")?,
-        updated_at: get(row, "updated_at")?,
-    })
-}
-
-pub fn connection(row: &impl Columns) -> StoreResult<ConnectionRecord> {
-    let credential: String = get(row, "credential")?;
-    let status: String = get(row, "status")?;
-    Ok(ConnectionRecord {
-        id: ConnectionId::from_stored(get(row, "id")?),
-        profile_id: ProfileId::from_stored(get(row, "profile_id")?),
-        end_user_id: get(row, "end_user_id")?,
-        credential: CredentialKind::parse(&credential)
-            .ok_or_else(|| corrupt("credential", &credential))?,
-        account_key: get(row, "account_key")?,
-        account_id: get(row, "account_id")?,
-        account_username: get(row, "account_username")?,
-        account_display_name: get(row, "account_display_name")?,
-        login: get(row, "login")?,
-        status: ConnectionStatus::parse(&status).ok_or_else(|| corrupt("status", &status))?,
-        status_reason: get(row, "status_reason")?,
-        granted_scopes: scopes_from(&get::<String>(row, "granted_scopes")?),
-        access_token: get(row, "access_token")?,
-        refresh_token: get(row, "refresh_token")?,
-        expires_at: get(row, "expires_at")?,
-        refreshed_at: get(row, "refreshed_at")?,
-        refresh_token_at: get(row, "refresh_token_at")?,
-        next_refresh_at: get(row, "next_refresh_at")?,
-        failures: get(row, "failures")?,
-        last_error: get(row, "last_error")?,
-        version: get(row, "version")?,
-        lease_owner: get(row, "lease_owner")?,
-        lease_until: get(row, "lease_until")?,
-        created_at: get(row, "created_at")?,
-        updated_at: get(row, "updated_at")?,
-    })
-}
-
-pub fn session(row: &impl Columns) -> StoreResult<SessionRecord> {
-    let connection: Option<String> = get(row, "connection_id")?;
-    Ok(SessionRecord {
-        id: SessionId::from_stored(get(row, "id")?),
-        token_digest: get(row, "token_digest")?,
-        profile_id: ProfileId::from_stored(get(row, "profile_id")?),
-        end_user_id: get(row, "end_user_id")?,
-        return_url: get(row, "return_url")?,
-        connection_id: connection.map(ConnectionId::from_stored),
-        state_digest: get(row, "state_digest")?,
-        pkce_verifier: get(row, "pkce_verifier")?,
-        created_at: get(row, "created_at")?,
-        expires_at: get(row, "expires_at")?,
-        opened_at: get(row, "opened_at")?,
-        completed_at: get(row, "completed_at")?,
-    })
-}
-
-pub fn api_key(row: &impl Columns) -> StoreResult<ApiKeyRecord> {
-    let role: String = get(row, "role")?;
-    Ok(ApiKeyRecord {
-        id: ApiKeyId::from_stored(get(row, "id")?),
-        name: get(row, "name")?,
-        role: Role::parse(&role).ok_or_else(|| corrupt("role", &role))?,
-        digest: get(row, "digest")?,
-        hint: get(row, "hint")?,
-        created_at: get(row, "created_at")?,
-        revoked_at: get(row, "revoked_at")?,
-    })
-}
-
-pub fn admin(row: &impl Columns) -> StoreResult<AdminRecord> {
-    Ok(AdminRecord {
-        id: AdminId::from_stored(get(row, "id")?),
-        username: get(row, "username")?,
-        password_hash: get(row, "password_hash")?,
-        created_at: get(row, "created_at")?,
-    })
-}
-
-pub fn console_session(row: &impl Columns) -> StoreResult<ConsoleSessionRecord> {
-    Ok(ConsoleSessionRecord {
-        digest: get(row, "digest")?,
-        admin_id: AdminId::from_stored(get(row, "admin_id")?),
-        username: get(row, "username")?,
-        created_at: get(row, "created_at")?,
-        last_seen_at: get(row, "last_seen_at")?,
-        expires_at: get(row, "expires_at")?,
-    })
-}
-
-pub fn event(row: &impl Columns) -> StoreResult<EventRecord> {
-    let profile: Option<String> = get(row, "profile_id")?;
-    let connection: Option<String> = get(row, "connection_id")?;
-    Ok(EventRecord {
-        id: EventId::from_stored(get(row, "id")?),
-        at: get(row, "at")?,
-        kind: get(row, "kind")?,
-        profile_id: profile.map(ProfileId::from_stored),
-        connection_id: connection.map(ConnectionId::from_stored),
-        actor: get(row, "actor")?,
-        detail: get(row, "detail")?,
-    })
+#[async_trait]
+impl<E: Engine> Store for SqlStore<E> {
+    async fn ping(&self) -> StoreResult<()> {
+        self.engine.ping().await
+    }
 }

@@ -3,11 +3,10 @@
 use std::sync::Arc;
 
 use grantry_core::store::Store;
-use grantry_store_sqlite::SqliteStore;
 
 async fn fresh() -> (tempfile::TempDir, Arc<dyn Store>) {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open_and_migrate(&dir.path().join("grantry.db"))
+    let store = grantry_store_sqlite::open_and_migrate(&dir.path().join("grantry.db"))
         .await
         .unwrap();
     (dir, Arc::new(store))
@@ -19,18 +18,18 @@ grantry_store_tests::store_contract!(fresh());
 async fn a_newer_schema_is_refused_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("grantry.db");
-    let store = SqliteStore::open_and_migrate(&path).await.unwrap();
+    let store = grantry_store_sqlite::open_and_migrate(&path).await.unwrap();
     assert_eq!(
-        store.schema_version().await.unwrap(),
+        store.engine().schema_version().await.unwrap(),
         grantry_store_sqlite::SCHEMA_VERSION
     );
     sqlx_bump(&path).await;
-    let error = SqliteStore::open_and_migrate(&path)
+    let error = grantry_store_sqlite::open_and_migrate(&path)
         .await
         .unwrap_err()
         .to_string();
     assert!(error.contains("newer than this Grantry"), "{error}");
-    store.close().await;
+    store.engine().close().await;
 }
 
 /// Pretends a newer Grantry migrated the database.
@@ -52,14 +51,16 @@ async fn sqlx_bump(path: &std::path::Path) {
 async fn migrating_twice_is_harmless() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("grantry.db");
-    SqliteStore::open_and_migrate(&path)
+    grantry_store_sqlite::open_and_migrate(&path)
         .await
         .unwrap()
+        .engine()
         .close()
         .await;
-    SqliteStore::open_and_migrate(&path)
+    grantry_store_sqlite::open_and_migrate(&path)
         .await
         .unwrap()
+        .engine()
         .close()
         .await;
 }

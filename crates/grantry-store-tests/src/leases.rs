@@ -239,11 +239,15 @@ pub async fn abandoned_leases_are_claimed_first(store: &dyn Store) {
         .unwrap();
 
     let first = store.claim_due(NOW, "node-b", NOW + 30, 1).await.unwrap();
-    assert_eq!(first, [abandoned.id.clone()], "the abandoned lease first");
+    assert_eq!(
+        first,
+        std::slice::from_ref(&abandoned.id),
+        "the abandoned lease first"
+    );
     let rest = store.claim_due(NOW, "node-b", NOW + 30, 10).await.unwrap();
     assert_eq!(
         rest,
-        [due.id.clone()],
+        std::slice::from_ref(&due.id),
         "then what is due; never a live lease or a dead grant"
     );
     let row = store.connection(&abandoned.id).await.unwrap().unwrap();

@@ -36,15 +36,15 @@ impl Backend {
 
     pub async fn schema_version(&self) -> Result<i64, StoreError> {
         match self {
-            Backend::Sqlite(store) => store.schema_version().await,
-            Backend::Postgres(store) => store.schema_version().await,
+            Backend::Sqlite(store) => store.engine().schema_version().await,
+            Backend::Postgres(store) => store.engine().schema_version().await,
         }
     }
 
     pub async fn migrate(&self) -> Result<(), StoreError> {
         match self {
-            Backend::Sqlite(store) => store.migrate().await,
-            Backend::Postgres(store) => store.migrate().await,
+            Backend::Sqlite(store) => store.engine().migrate().await,
+            Backend::Postgres(store) => store.engine().migrate().await,
         }
     }
 
@@ -57,15 +57,15 @@ impl Backend {
 
     pub async fn close(&self) {
         match self {
-            Backend::Sqlite(store) => store.close().await,
-            Backend::Postgres(store) => store.close().await,
+            Backend::Sqlite(store) => store.engine().close().await,
+            Backend::Postgres(store) => store.engine().close().await,
         }
     }
 
     /// Tells every node the master keys changed (PostgreSQL; a single SQLite node watches its file).
     pub async fn announce_key_rotation(&self) -> anyhow::Result<()> {
         if let Backend::Postgres(store) = self {
-            grantry_store_postgres::listen::announce_key_rotation(store.pool()).await?;
+            grantry_store_postgres::listen::announce_key_rotation(store.engine().pool()).await?;
         }
         Ok(())
     }
@@ -115,7 +115,7 @@ pub async fn connect(database: &Database, max_connections: u32) -> anyhow::Resul
                 std::fs::create_dir_all(dir)
                     .with_context(|| format!("cannot create {}", dir.display()))?;
             }
-            let store = SqliteStore::open(path)
+            let store = grantry_store_sqlite::open(path)
                 .await
                 .with_context(|| format!("cannot open the database {}", path.display()))?;
             Ok(Backend::Sqlite(Arc::new(store)))
@@ -124,7 +124,7 @@ pub async fn connect(database: &Database, max_connections: u32) -> anyhow::Resul
             let shown = redact_url(url.expose_secret());
             let options = PgConnectOptions::from_str(url.expose_secret())
                 .with_context(|| format!("database_url {shown} is not a PostgreSQL URL"))?;
-            let store = PgStore::connect(options, max_connections)
+            let store = grantry_store_postgres::connect(options, max_connections)
                 .await
                 .with_context(|| format!("cannot connect to {shown}"))?;
             Ok(Backend::Postgres(Arc::new(store)))

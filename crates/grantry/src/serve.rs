@@ -68,7 +68,7 @@ pub async fn run(
     let follower = match &runtime.backend {
         Backend::Postgres(store) => Some(tokio::spawn(
             grantry_store_postgres::listen::follow_changes(
-                store.as_ref().clone(),
+                store.engine().clone(),
                 grantry.clone(),
                 stopped.clone(),
             ),

@@ -1,0 +1,145 @@
+//! The lease that makes a refresh happen once, guarded token writes, outcomes, and the
+//! refresher's claims. Every lease change is a single `UPDATE … WHERE`, atomic on its own.
+
+use async_trait::async_trait;
+use grantry_core::clock::Timestamp;
+use grantry_core::ids::{ConnectionId, ProfileId};
+use grantry_core::store::{ConnectionRecord, OutcomeWrite, RefreshStore, StoreResult, TokenWrite};
+
+use crate::rows::{self, scopes_text};
+use crate::{Access, Engine, SqlStore, Statement};
+
+impl<E: Engine> SqlStore<E> {
+    /// Writes new tokens if the row is at `version` and, when `owner` is given, leased by it;
+    /// bumps the version and releases the lease.
+    async fn write_if(
+        &self,
+        id: &ConnectionId,
+        version: i64,
+        owner: Option<&str>,
+        w: &TokenWrite,
+    ) -> StoreResult<bool> {
+        let statement = Statement::new(
+            "UPDATE connections SET access_token = $4, refresh_token = COALESCE($5, refresh_token), \
+             refresh_token_at = $6, expires_at = $7, granted_scopes = $8, status = $9, \
+             status_reason = $10, refreshed_at = $11, next_refresh_at = $12, failures = 0, \
+             last_error = NULL, version = version + 1, lease_owner = NULL, lease_until = NULL, \
+             updated_at = $11 \
+             WHERE id = $1 AND version = $2 AND ($3 IS NULL OR lease_owner = $3)",
+        )
+        .text(id.as_str())
+        .int(version)
+        .text(owner)
+        .bytes(w.access_token.as_slice())
+        .bytes(w.refresh_token.as_deref())
+        .int(w.refresh_token_at)
+        .int(w.expires_at)
+        .text(scopes_text(&w.granted_scopes).as_str())
+        .text(w.status.as_str())
+        .text(w.status_reason.as_deref())
+        .int(w.refreshed_at)
+        .int(w.next_refresh_at);
+        Ok(self.engine.execute(statement).await? == 1)
+    }
+}
+
+#[async_trait]
+impl<E: Engine> RefreshStore for SqlStore<E> {
+    async fn take_lease(
+        &self,
+        id: &ConnectionId,
+        owner: &str,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<Option<ConnectionRecord>> {
+        let statement = Statement::new(
+            "UPDATE connections SET lease_owner = $2, lease_until = $3 \
+             WHERE id = $1 AND (lease_owner IS NULL OR lease_until < $4 OR lease_owner = $2) \
+             RETURNING *",
+        )
+        .text(id.as_str())
+        .text(owner)
+        .int(until)
+        .int(now);
+        self.one(Access::Write, statement, rows::connection).await
+    }
+
+    async fn release_lease(&self, id: &ConnectionId, owner: &str) -> StoreResult<()> {
+        let statement = Statement::new(
+            "UPDATE connections SET lease_owner = NULL, lease_until = NULL \
+             WHERE id = $1 AND lease_owner = $2",
+        )
+        .text(id.as_str())
+        .text(owner);
+        self.engine.execute(statement).await?;
+        Ok(())
+    }
+
+    async fn write_tokens(
+        &self,
+        id: &ConnectionId,
+        version: i64,
+        owner: &str,
+        write: &TokenWrite,
+    ) -> StoreResult<bool> {
+        self.write_if(id, version, Some(owner), write).await
+    }
+
+    async fn write_pending_tokens(
+        &self,
+        id: &ConnectionId,
+        version: i64,
+        write: &TokenWrite,
+    ) -> StoreResult<bool> {
+        self.write_if(id, version, None, write).await
+    }
+
+    async fn record_outcome(
+        &self,
+        id: &ConnectionId,
+        owner: &str,
+        o: &OutcomeWrite,
+    ) -> StoreResult<()> {
+        let statement = Statement::new(
+            "UPDATE connections SET status = $3, status_reason = $4, failures = $5, \
+             last_error = $6, next_refresh_at = $7, lease_owner = NULL, lease_until = NULL \
+             WHERE id = $1 AND (lease_owner = $2 OR lease_owner IS NULL)",
+        )
+        .text(id.as_str())
+        .text(owner)
+        .text(o.status.as_str())
+        .text(o.status_reason.as_deref())
+        .int(o.failures)
+        .text(o.last_error.as_deref())
+        .int(o.next_refresh_at);
+        self.engine.execute(statement).await?;
+        Ok(())
+    }
+
+    async fn retry_failing_now(&self, profile: &ProfileId, now: Timestamp) -> StoreResult<u64> {
+        let statement = Statement::new(
+            "UPDATE connections SET next_refresh_at = $2 \
+             WHERE profile_id = $1 AND status = 'failing'",
+        )
+        .text(profile.as_str())
+        .int(now);
+        self.engine.execute(statement).await
+    }
+
+    async fn claim_due(
+        &self,
+        now: Timestamp,
+        owner: &str,
+        until: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<ConnectionId>> {
+        let statement = Statement::new(self.engine.dialect().claim_due)
+            .int(now)
+            .text(owner)
+            .int(until)
+            .int(i64::from(limit));
+        self.all(Access::Write, statement, rows::id)
+            .await
+            .map(|ids| ids.into_iter().map(ConnectionId::from_stored).collect())
+    }
+}
