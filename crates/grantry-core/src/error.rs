@@ -32,6 +32,9 @@ pub enum CoreError {
     /// The provider answered something other than what was needed (e.g. the Test call).
     #[error("the provider answered: {0}")]
     Provider(ProviderFailure),
+    /// A proxied path that would leave the provider's REST API.
+    #[error(transparent)]
+    ProxyPath(#[from] crate::proxy::PathError),
     #[error(transparent)]
     Store(#[from] StoreError),
     /// A sealed value did not open: a wrong key or tampering. Never shown to clients in detail.

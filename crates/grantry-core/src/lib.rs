@@ -21,6 +21,7 @@ pub mod keys;
 pub mod metrics;
 pub mod profiles;
 pub mod provider;
+pub mod proxy;
 pub mod store;
 pub mod tokens;
 

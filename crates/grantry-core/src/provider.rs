@@ -125,8 +125,9 @@ pub struct ApiAnswer {
 pub struct ApiRequest {
     /// An HTTP method name, e.g. `GET`.
     pub method: String,
-    /// Path segments below the REST base (`…/2.0/` or `…/rest/api/latest/`), percent-decoded.
-    pub segments: Vec<String>,
+    /// The path as the application wrote it, checked: in Bitbucket's own layout (`2.0/…`,
+    /// `rest/api/1.0/…`) or short, below the REST base (`user`, `projects`).
+    pub path: crate::proxy::ProxyPath,
     /// The query string as the caller sent it, without `?`.
     pub query: Option<String>,
     /// Request headers allowed through (see `FORWARDED_REQUEST_HEADERS`).
@@ -200,11 +201,12 @@ pub trait ProviderClient: Send + Sync {
         credential: Presented<'_>,
     ) -> Result<ApiAnswer, ProviderFailure>;
 
-    /// Makes an application's call to the REST API with `credential`; any HTTP answer is a
-    /// success here (the application reads the status), only no answer is a failure.
+    /// Makes an application's call to `url` (checked to lie below the REST root) with
+    /// `credential`; any HTTP answer is a success here (the application reads the status), only
+    /// no answer is a failure.
     async fn forward(
         &self,
-        endpoints: &Endpoints,
+        url: &url::Url,
         credential: Presented<'_>,
         request: &ApiRequest,
     ) -> Result<ApiResponse, ProviderFailure>;

@@ -175,6 +175,12 @@ impl From<CoreError> for Problem {
                 "The provider refused",
                 failure.to_string(),
             ),
+            CoreError::ProxyPath(error) => Problem::new(
+                StatusCode::BAD_REQUEST,
+                "invalid-proxy-path",
+                "Invalid proxied path",
+                error.to_string(),
+            ),
             CoreError::Store(error) => error.into(),
             CoreError::Crypto(error) => Problem::internal(format!("sealed value: {error}")),
         }

@@ -12,7 +12,6 @@ mod transport;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use grantry_core::catalog::Endpoints;
 use grantry_core::provider::{
     ApiAnswer, ApiRequest, ApiResponse, Identity, Presented, ProviderClient, ProviderFailure,
     ProviderTarget, TokenGrant,
@@ -98,10 +97,10 @@ impl ProviderClient for HttpProvider {
 
     async fn forward(
         &self,
-        endpoints: &Endpoints,
+        url: &url::Url,
         credential: Presented<'_>,
         request: &ApiRequest,
     ) -> Result<ApiResponse, ProviderFailure> {
-        proxy::forward(&self.http, endpoints, credential, request).await
+        proxy::forward(&self.http, url, credential, request).await
     }
 }

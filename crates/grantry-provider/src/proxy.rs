@@ -1,15 +1,15 @@
 //! `/v1/proxy`: an application's call made to the provider's REST API with a connection's
-//! credential. The URL is always the profile's REST base plus the caller's path segments (each
-//! one percent-encoded again), so no path can reach another host; only allow-listed headers
+//! credential, at a URL the core checked lies below the REST root. Only allow-listed headers
 //! travel either way, and redirects are not followed (the client never follows them).
 
-use grantry_core::catalog::Endpoints;
 use grantry_core::provider::{
     ApiRequest, ApiResponse, FORWARDED_RESPONSE_HEADERS, Presented, ProviderFailure,
 };
 use reqwest::Method;
 
-use crate::identity::{api_url, present};
+use url::Url;
+
+use crate::identity::present;
 use crate::transport::network;
 
 /// The largest answer passed back whole; Bitbucket's pages are far smaller.
@@ -17,17 +17,14 @@ const MAX_ANSWER: usize = 32 * 1024 * 1024;
 
 pub async fn forward(
     http: &reqwest::Client,
-    endpoints: &Endpoints,
+    url: &Url,
     credential: Presented<'_>,
     request: &ApiRequest,
 ) -> Result<ApiResponse, ProviderFailure> {
     let method = Method::from_bytes(request.method.as_bytes()).map_err(|_| {
         ProviderFailure::Protocol(format!("`{}` is no HTTP method", request.method))
     })?;
-    let segments: Vec<&str> = request.segments.iter().map(String::as_str).collect();
-    let mut url = api_url(endpoints, &segments);
-    url.set_query(request.query.as_deref());
-    let mut call = http.request(method, url);
+    let mut call = http.request(method, url.clone());
     for (name, value) in &request.headers {
         call = call.header(name, value);
     }

@@ -105,6 +105,11 @@ pub struct ProviderSpec {
     pub default_token_ttl: u64,
     /// The user name `git` presents with the token as password.
     pub git_username: &'static str,
+    /// How Bitbucket's own URLs begin below the API host (Cloud) or the base URL (Data Center),
+    /// up to the REST root: a proxied path starting so is in Bitbucket's layout.
+    pub rest_layout: &'static str,
+    /// Where a short proxied path goes below the REST root (Data Center: the core API).
+    pub rest_short: &'static str,
     pub failure_rules: &'static [FailureRule],
 }
 
@@ -122,6 +127,8 @@ pub static BITBUCKET_CLOUD: ProviderSpec = ProviderSpec {
     client_credentials: true,
     default_token_ttl: 7200,
     git_username: "x-token-auth",
+    rest_layout: "2.0/",
+    rest_short: "",
     failure_rules: classify::BITBUCKET_CLOUD_RULES,
 };
 
@@ -139,6 +146,8 @@ pub static BITBUCKET_DATACENTER: ProviderSpec = ProviderSpec {
     client_credentials: false,
     default_token_ttl: 3600,
     git_username: "OAUTH_USERNAME",
+    rest_layout: "rest/",
+    rest_short: "api/latest/",
     failure_rules: classify::BITBUCKET_DATACENTER_RULES,
 };
 
@@ -169,6 +178,9 @@ pub struct Endpoints {
     pub token: Url,
     /// REST base, ending in `/`: `…/2.0/` or `…/rest/api/latest/`.
     pub api: Url,
+    /// Everything the proxy may reach, ending in `/`: Cloud's `…/2.0/`, Data Center's
+    /// `{base}/rest/` (all its REST roots: `api`, `build-status`, `default-reviewers`, …).
+    pub rest: Url,
     /// Git over HTTPS base.
     pub git: Url,
 }
@@ -205,6 +217,7 @@ impl Endpoints {
                 authorize: join(&cloud.web, "/site/oauth2/authorize"),
                 token: join(&cloud.web, "/site/oauth2/access_token"),
                 api: join(&cloud.api, "/2.0/"),
+                rest: join(&cloud.api, "/2.0/"),
                 git: join(&cloud.web, "/"),
             }),
             ProviderKind::BitbucketDatacenter => {
@@ -213,6 +226,7 @@ impl Endpoints {
                     authorize: join(base, "/rest/oauth2/latest/authorize"),
                     token: join(base, "/rest/oauth2/latest/token"),
                     api: join(base, "/rest/api/latest/"),
+                    rest: join(base, "/rest/"),
                     git: join(base, "/scm/"),
                 })
             }

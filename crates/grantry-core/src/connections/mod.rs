@@ -1,6 +1,6 @@
 //! Connections: one authorized account (or stored credential) under a profile.
 
 pub(crate) mod save;
-mod service;
+pub(crate) mod service;
 
 pub use service::{NewConnection, NewCredential};

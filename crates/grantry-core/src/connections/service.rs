@@ -10,7 +10,7 @@ use crate::connect::session::end_user_id;
 use crate::error::{CoreError, CoreResult};
 use crate::events::EventKind;
 use crate::ids::ConnectionId;
-use crate::provider::{ApiAnswer, ApiRequest, ApiResponse, Identity, Presented, TokenGrant};
+use crate::provider::{ApiAnswer, Identity, Presented, TokenGrant};
 use crate::store::{
     ConnectionFilter, ConnectionRecord, CredentialKind, PageRequest, ProfileRecord,
 };
@@ -221,40 +221,7 @@ impl Grantry {
             .map_err(CoreError::Provider)
     }
 
-    /// Makes an application's call to the provider's REST API with the connection's credential
-    /// (`/v1/proxy`). A 401 to a token older than `PROXY_RETRY_AFTER_AGE` is taken as a token
-    /// Bitbucket stopped honouring early: it is refreshed and the call made once more. Younger
-    /// tokens are not refreshed again, so a connection whose fresh tokens are refused cannot turn
-    /// every proxied call into a refresh.
-    pub async fn proxy(
-        &self,
-        id: &ConnectionId,
-        request: &ApiRequest,
-        actor: &Actor,
-    ) -> CoreResult<ApiResponse> {
-        let token = self.token(id).await?;
-        // Only where to send it: the client secret is not needed, so not opened.
-        let endpoints = self.endpoints(&self.profile_of(&token).await?)?;
-        let answer = self
-            .provider
-            .forward(&endpoints, presented(&token), request)
-            .await
-            .map_err(CoreError::Provider)?;
-        let age = token.issued_at.map(|at| self.clock.now() - at);
-        let worth_a_refresh =
-            token.credential.renewable() && age.is_some_and(|age| age >= PROXY_RETRY_AFTER_AGE);
-        if answer.status != 401 || !worth_a_refresh {
-            return Ok(answer);
-        }
-        tracing::info!(connection = %id, "the provider refused a proxied call's token; refreshing once");
-        let fresh = self.force_refresh(id, actor).await?;
-        self.provider
-            .forward(&endpoints, presented(&fresh), request)
-            .await
-            .map_err(CoreError::Provider)
-    }
-
-    async fn profile_of(&self, token: &CachedToken) -> CoreResult<ProfileRecord> {
+    pub(crate) async fn profile_of(&self, token: &CachedToken) -> CoreResult<ProfileRecord> {
         self.store
             .profile(&token.profile_id)
             .await?
@@ -262,11 +229,8 @@ impl Grantry {
     }
 }
 
-/// Seconds a token must have lived before a 401 to a proxied call makes Grantry refresh it.
-pub const PROXY_RETRY_AFTER_AGE: i64 = 60;
-
 /// How a cached credential is presented to the provider's API.
-fn presented(token: &CachedToken) -> Presented<'_> {
+pub(crate) fn presented(token: &CachedToken) -> Presented<'_> {
     match &token.login {
         Some(login) => Presented::Basic {
             username: login,

@@ -1,14 +1,16 @@
 //! `/v1/proxy/{connection}/{path}`: the application's call, made to Bitbucket's REST API with the
 //! connection's token, for applications that would rather not handle tokens at all. The path is
-//! taken below the profile's REST base (`…/2.0/` on Cloud, `…/rest/api/latest/` on Data Center);
-//! the caller's API key never leaves Grantry.
+//! Bitbucket's own (`2.0/user`, `rest/api/1.0/projects`) or short, below the profile's REST base
+//! (`user`, `projects`); the caller's API key never leaves Grantry.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequestParts, OriginalUri, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
+use grantry_core::CoreError;
 use grantry_core::ids::ConnectionId;
 use grantry_core::provider::{ApiRequest, FORWARDED_REQUEST_HEADERS};
+use grantry_core::proxy::ProxyPath;
 
 use crate::extract::Caller;
 use crate::problem::Problem;
@@ -24,49 +26,32 @@ const PROXIED_METHODS: [Method; 6] = [
     Method::DELETE,
 ];
 
-/// The two path parameters: the connection and the rest of the path.
-pub struct ProxyPath {
+/// The connection and the rest of the path, taken from the URI as sent (percent-encoding
+/// included: Bitbucket reads `%2F` inside a segment as part of it) and checked to stay below the
+/// REST API in every spelling.
+pub struct ProxyTarget {
     connection: ConnectionId,
-    segments: Vec<String>,
+    path: ProxyPath,
 }
 
-impl FromRequestParts<AppState> for ProxyPath {
+impl FromRequestParts<AppState> for ProxyTarget {
     type Rejection = Problem;
 
     async fn from_request_parts(
         parts: &mut axum::http::request::Parts,
-        state: &AppState,
+        _state: &AppState,
     ) -> Result<Self, Problem> {
-        let axum::extract::Path((connection, path)) =
-            axum::extract::Path::<(String, String)>::from_request_parts(parts, state).await?;
-        Ok(ProxyPath {
-            connection: ConnectionId::parse(&connection)?,
-            segments: segments(&path)?,
+        let uri = parts
+            .extensions
+            .get::<OriginalUri>()
+            .map_or(&parts.uri, |original| &original.0);
+        let rest = uri.path().strip_prefix("/v1/proxy/").unwrap_or_default();
+        let (connection, path) = rest.split_once('/').unwrap_or((rest, ""));
+        Ok(ProxyTarget {
+            connection: ConnectionId::parse(connection)?,
+            path: ProxyPath::parse(path).map_err(|e| Problem::from(CoreError::from(e)))?,
         })
     }
-}
-
-/// The path below the REST base as segments. `.` and `..` and empty segments (other than a
-/// trailing one, which Bitbucket's `src` listings use) are refused: they could only be meant to
-/// leave the API.
-fn segments(path: &str) -> Result<Vec<String>, Problem> {
-    let parts: Vec<&str> = path.split('/').collect();
-    let last = parts.len() - 1;
-    for (n, part) in parts.iter().enumerate() {
-        let bad = matches!(*part, "." | "..") || (part.is_empty() && n != last);
-        if bad {
-            return Err(Problem::bad_request(format!(
-                "the proxied path `{path}` has an empty, `.` or `..` segment; give the REST path \
-                 below the API base, e.g. `repositories/acme/widget`"
-            )));
-        }
-    }
-    if path.is_empty() {
-        return Err(Problem::bad_request(
-            "give the REST path below the API base, e.g. /v1/proxy/con_…/user",
-        ));
-    }
-    Ok(parts.into_iter().map(str::to_owned).collect())
 }
 
 pub async fn proxy(
@@ -74,7 +59,7 @@ pub async fn proxy(
     caller: Caller,
     method: Method,
     OriginalUri(uri): OriginalUri,
-    path: ProxyPath,
+    target: ProxyTarget,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Problem> {
@@ -88,7 +73,7 @@ pub async fn proxy(
     }
     let request = ApiRequest {
         method: method.as_str().to_owned(),
-        segments: path.segments,
+        path: target.path,
         query: uri.query().map(str::to_owned),
         headers: FORWARDED_REQUEST_HEADERS
             .iter()
@@ -105,7 +90,7 @@ pub async fn proxy(
     };
     let answer = state
         .grantry
-        .proxy(&path.connection, &request, &caller.actor())
+        .proxy(&target.connection, &request, &caller.actor())
         .await?;
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_GATEWAY);
     let mut response = (status, answer.body).into_response();
@@ -120,25 +105,4 @@ pub async fn proxy(
         }
     }
     Ok(response)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::segments;
-
-    #[test]
-    fn paths_stay_below_the_api_base() {
-        assert_eq!(
-            segments("repositories/acme/widget").unwrap(),
-            ["repositories", "acme", "widget"]
-        );
-        assert_eq!(
-            segments("repositories/acme/widget/src/main/").unwrap(),
-            ["repositories", "acme", "widget", "src", "main", ""],
-            "a trailing slash is kept"
-        );
-        for bad in ["", "..", "user/../../x", "./user", "a//b", "/user"] {
-            assert!(segments(bad).is_err(), "{bad:?} is refused");
-        }
-    }
 }

@@ -163,3 +163,62 @@ async fn data_center_calls_go_below_its_rest_base() {
         "the user's projects, from {{base}}/rest/api/latest/projects: {projects}"
     );
 }
+
+/// Sends a request line exactly as written (as `curl --path-as-is` would): HTTP clients
+/// normalize dot segments themselves, attackers do not. Answers the status and the body.
+async fn as_written(app: &TestApp, method: &str, target: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = app.base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let request = format!(
+        "{method} {target} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {}\r\n\
+         Content-Length: 0\r\nConnection: close\r\n\r\n",
+        app.app_key
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let status = answer[9..12].parse().unwrap();
+    (status, answer)
+}
+
+/// The review's bypass: a control character inside dots passed the dot-segment check, the URL
+/// parser then dropped it and resolved `..`, and the call reached the simulator's control API
+/// with the connection's token (on Data Center, one level above the REST base).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_spelling_of_dot_segments_leaves_the_rest_api() {
+    let app = TestApp::start(Mode::Rotating).await;
+    let cloud = connection(&app).await;
+    let profile = app.dc_profile("DC", &["REPO_READ"], &["REPO_READ"]).await;
+    let dc = app.connect(&profile, "u").await;
+    let escapes = [
+        ".%09./.%09./_sim/world",
+        ".%0a./.%0a./_sim/world",
+        ".%0D./.%0d./_sim/world",
+        "%09../%09../_sim/world",
+        "..%09/..%09/_sim/world",
+        "%2e%2e/%2e%2e/_sim/world",
+        ".%2e/.%2E/_sim/world",
+        "../../_sim/world",
+        "./../../_sim/world",
+        "..%5C..%5C_sim/world",
+        "a%2F..%2F..%2F..%2F_sim%2Fworld",
+        "2.0/../_sim/world",
+        "rest/../_sim/world",
+    ];
+    for connection in [&cloud, &dc] {
+        for path in escapes {
+            for method in ["GET", "POST", "DELETE"] {
+                let target = format!("/v1/proxy/{connection}/{path}");
+                let (status, answer) = as_written(&app, method, &target).await;
+                assert_eq!(status, 400, "{method} {path}: {answer}");
+                assert!(answer.contains("application/problem+json"), "{answer}");
+                assert!(
+                    !answer.contains("consumers"),
+                    "{method} {path} reached the simulator's control API: {answer}"
+                );
+            }
+        }
+    }
+}
