@@ -32,6 +32,10 @@ pub enum CoreError {
     /// The provider answered something other than what was needed (e.g. the Test call).
     #[error("the provider answered: {0}")]
     Provider(ProviderFailure),
+    /// Bitbucket answered a refresh but the database did not take the new tokens: they are
+    /// served from memory and written when it takes writes again, but not saved yet.
+    #[error("connection {0} was refreshed, but the database has not taken the new tokens yet")]
+    RefreshNotSaved(ConnectionId),
     /// A proxied path that would leave the provider's REST API.
     #[error(transparent)]
     ProxyPath(#[from] crate::proxy::PathError),

@@ -81,6 +81,7 @@ pub struct Metrics {
     latency_buckets: [AtomicU64; 10],
     latency_count: AtomicU64,
     latency_micros: AtomicU64,
+    token_write_failures: AtomicU64,
 }
 
 impl Metrics {
@@ -110,6 +111,15 @@ impl Metrics {
         self.latency_count.fetch_add(1, Ordering::Relaxed);
         self.latency_micros
             .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// A refresh result the database did not take (kept in memory meanwhile).
+    pub fn token_write_failed(&self) {
+        self.token_write_failures.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn token_write_failures(&self) -> u64 {
+        self.token_write_failures.load(Ordering::Relaxed)
     }
 
     pub fn reads(&self) -> Vec<(&'static str, u64)> {

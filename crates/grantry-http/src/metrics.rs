@@ -1,5 +1,5 @@
 //! `/metrics` in Prometheus' text format: token reads, refreshes by outcome, provider latency,
-//! connections by status, cached tokens.
+//! connections by status, cached tokens, and refresh results waiting for the database.
 
 use std::fmt::Write;
 
@@ -8,76 +8,102 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use grantry_core::store::ConnectionStatus;
 
-use crate::problem::Problem;
 use crate::state::AppState;
 
-pub async fn render(State(state): State<AppState>) -> Result<Response, Problem> {
-    let metrics = &state.grantry.metrics;
+/// One metric: its help and type lines, then for each sample the name, what follows it
+/// (labels, or a suffix such as `_bucket` and labels) and the value.
+fn metric(out: &mut String, name: &str, kind: &str, help: &str, samples: &[(String, String)]) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+    for (labels, value) in samples {
+        let _ = writeln!(out, "{name}{labels} {value}");
+    }
+}
+
+fn plain(value: impl ToString) -> Vec<(String, String)> {
+    vec![(String::new(), value.to_string())]
+}
+
+fn by(label: &str, counts: Vec<(&'static str, u64)>) -> Vec<(String, String)> {
+    counts
+        .into_iter()
+        .map(|(value, n)| (format!("{{{label}=\"{value}\"}}"), n.to_string()))
+        .collect()
+}
+
+pub async fn render(State(state): State<AppState>) -> Response {
+    let grantry = &state.grantry;
+    let metrics = &grantry.metrics;
     let mut out = String::with_capacity(2048);
-    let _ = writeln!(
-        out,
-        "# HELP grantry_token_reads_total Token reads, by how they were answered."
+    let reads = by("outcome", metrics.reads());
+    let help = "Token reads, by how they were answered.";
+    metric(
+        &mut out,
+        "grantry_token_reads_total",
+        "counter",
+        help,
+        &reads,
     );
-    let _ = writeln!(out, "# TYPE grantry_token_reads_total counter");
-    for (outcome, n) in metrics.reads() {
-        let _ = writeln!(
-            out,
-            "grantry_token_reads_total{{outcome=\"{outcome}\"}} {n}"
-        );
-    }
-    let _ = writeln!(out, "# HELP grantry_refreshes_total Refreshes, by outcome.");
-    let _ = writeln!(out, "# TYPE grantry_refreshes_total counter");
-    for (outcome, n) in metrics.refreshes() {
-        let _ = writeln!(out, "grantry_refreshes_total{{outcome=\"{outcome}\"}} {n}");
-    }
+    let refreshes = by("outcome", metrics.refreshes());
+    let help = "Refreshes, by outcome.";
+    metric(
+        &mut out,
+        "grantry_refreshes_total",
+        "counter",
+        help,
+        &refreshes,
+    );
+
     let (buckets, count, sum) = metrics.latency();
-    let _ = writeln!(
-        out,
-        "# HELP grantry_provider_request_duration_seconds Token calls to the provider."
+    let name = "grantry_provider_request_duration_seconds";
+    let mut samples: Vec<(String, String)> = buckets
+        .into_iter()
+        .map(|(bound, n)| (format!("_bucket{{le=\"{bound}\"}}"), n.to_string()))
+        .collect();
+    samples.push(("_bucket{le=\"+Inf\"}".into(), count.to_string()));
+    samples.push(("_sum".into(), sum.to_string()));
+    samples.push(("_count".into(), count.to_string()));
+    let help = "Token calls to the provider.";
+    metric(&mut out, name, "histogram", help, &samples);
+
+    let help = "Tokens held in memory.";
+    let cached = plain(grantry.cached_tokens());
+    metric(
+        &mut out,
+        "grantry_token_cache_entries",
+        "gauge",
+        help,
+        &cached,
     );
-    let _ = writeln!(
-        out,
-        "# TYPE grantry_provider_request_duration_seconds histogram"
+    let help = "Refresh results the database has not taken yet, kept in memory (the node is not ready meanwhile).";
+    let pending = plain(grantry.pending_write_count());
+    metric(
+        &mut out,
+        "grantry_pending_token_writes",
+        "gauge",
+        help,
+        &pending,
     );
-    for (bound, n) in buckets {
-        let _ = writeln!(
-            out,
-            "grantry_provider_request_duration_seconds_bucket{{le=\"{bound}\"}} {n}"
-        );
-    }
-    let _ = writeln!(
-        out,
-        "grantry_provider_request_duration_seconds_bucket{{le=\"+Inf\"}} {count}"
-    );
-    let _ = writeln!(out, "grantry_provider_request_duration_seconds_sum {sum}");
-    let _ = writeln!(
-        out,
-        "grantry_provider_request_duration_seconds_count {count}"
-    );
-    let _ = writeln!(out, "# HELP grantry_connections Connections, by status.");
-    let _ = writeln!(out, "# TYPE grantry_connections gauge");
-    let counts = state.grantry.store.connection_counts().await?;
-    for status in ConnectionStatus::ALL {
-        let n: u64 = counts
+    let help = "Refresh results the database did not take when they were made.";
+    let failures = plain(metrics.token_write_failures());
+    let name = "grantry_token_write_failures_total";
+    metric(&mut out, name, "counter", help, &failures);
+
+    // From the database: left out, not failed, while it does not answer.
+    if let Ok(counts) = grantry.store.connection_counts().await {
+        let samples: Vec<(String, String)> = ConnectionStatus::ALL
             .iter()
-            .filter(|(_, s, _)| *s == status)
-            .map(|(_, _, n)| n)
-            .sum();
-        let _ = writeln!(
-            out,
-            "grantry_connections{{status=\"{}\"}} {n}",
-            status.as_str()
-        );
+            .map(|status| {
+                let n: u64 = counts
+                    .iter()
+                    .filter(|(_, s, _)| s == status)
+                    .map(|(_, _, n)| n)
+                    .sum();
+                (format!("{{status=\"{}\"}}", status.as_str()), n.to_string())
+            })
+            .collect();
+        let help = "Connections, by status.";
+        metric(&mut out, "grantry_connections", "gauge", help, &samples);
     }
-    let _ = writeln!(
-        out,
-        "# HELP grantry_token_cache_entries Tokens held in memory."
-    );
-    let _ = writeln!(out, "# TYPE grantry_token_cache_entries gauge");
-    let _ = writeln!(
-        out,
-        "grantry_token_cache_entries {}",
-        state.grantry.cached_tokens()
-    );
-    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }

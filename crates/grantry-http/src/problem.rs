@@ -175,6 +175,16 @@ impl From<CoreError> for Problem {
                 "The provider refused",
                 failure.to_string(),
             ),
+            CoreError::RefreshNotSaved(connection) => Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "refresh-not-saved",
+                "The refresh could not be saved yet",
+                "Bitbucket renewed the token, but the database did not take it. Grantry serves the \
+                 new token from memory and writes it as soon as the database takes writes again; \
+                 until then this node reports itself not ready.",
+            )
+            .with("connection_id", connection.to_string())
+            .retry_after(5),
             CoreError::ProxyPath(error) => Problem::new(
                 StatusCode::BAD_REQUEST,
                 "invalid-proxy-path",

@@ -55,7 +55,7 @@ impl Grantry {
         }
     }
 
-    async fn connection_row(&self, id: &ConnectionId) -> CoreResult<ConnectionRecord> {
+    pub(crate) async fn connection_row(&self, id: &ConnectionId) -> CoreResult<ConnectionRecord> {
         self.store
             .connection(id)
             .await?
@@ -133,6 +133,20 @@ impl Grantry {
         )
         .await;
         Ok(token)
+    }
+
+    /// Refreshes now (API, console, CLI) and answers the connection as stored; a refresh the
+    /// database did not take is an error the caller must show, although its token is served.
+    pub async fn refresh_now(
+        &self,
+        id: &ConnectionId,
+        actor: &Actor,
+    ) -> CoreResult<ConnectionRecord> {
+        self.force_refresh(id, actor).await?;
+        if self.write_pending(id) {
+            return Err(CoreError::RefreshNotSaved(id.clone()));
+        }
+        self.connection_row(id).await
     }
 
     /// Forgets a cached token (another node changed the connection).

@@ -15,6 +15,7 @@ use bitbucket_facts::ScopeSet;
 use secrecy::ExposeSecret;
 
 use super::cache::{CachedToken, effective_margin};
+use super::pending::Unwritten;
 use super::schedule;
 use crate::app::{Actor, Grantry};
 use crate::catalog::{FailureClass, classify, missing_scope_advice};
@@ -206,17 +207,9 @@ impl Grantry {
             .await?
             .ok_or_else(|| CoreError::NotFound(format!("profile `{}`", row.profile_id)))?;
         if let Some(kept) = self.pending.take_for(&row.id, row.version) {
-            // An answer Bitbucket gave during a database outage: write it, do not ask again.
-            if self
-                .store
-                .write_tokens(&row.id, row.version, owner, &kept)
-                .await?
-            {
-                let current = self.store.connection(&row.id).await?;
-                let current = current
-                    .ok_or_else(|| CoreError::NotFound(format!("connection `{}`", row.id)))?;
-                return self.cache_row(&current);
-            }
+            // An answer Bitbucket gave that the database did not take: write it, never ask
+            // Bitbucket again with the refresh token it retired.
+            return self.write_kept(&row, owner, kept).await;
         }
         let client = self.oauth_client(&profile)?;
         let started = Instant::now();
@@ -252,6 +245,38 @@ impl Grantry {
                     .await
             }
             Err(failure) => Err(self.refresh_failed(&row, &profile, owner, failure).await),
+        }
+    }
+
+    /// Writes a refresh result kept in memory under the lease; if the database still does not
+    /// take it, keeps it and answers its token from memory.
+    async fn write_kept(
+        &self,
+        row: &ConnectionRecord,
+        owner: &str,
+        kept: TokenWrite,
+    ) -> CoreResult<Arc<CachedToken>> {
+        let failure = match self
+            .store
+            .write_tokens(&row.id, row.version, owner, &kept)
+            .await
+        {
+            Ok(true) => None,
+            Ok(false) => match self.why_unwritten(&row.id, row.version).await {
+                Unwritten::NotTaken => Some(StoreError::Other("the write changed no row".into())),
+                Unwritten::Superseded | Unwritten::Gone => None,
+            },
+            Err(error) => Some(error),
+        };
+        let Some(cause) = failure else {
+            let current = self.connection_row(&row.id).await?;
+            return self.cache_row(&current);
+        };
+        self.keep_unwritten(&row.id, row.version, kept, &cause);
+        let _ = self.store.release_lease(&row.id, owner).await;
+        match self.cache.peek(&row.id) {
+            Some(held) if held.is_valid(self.clock.now()) => Ok(held),
+            _ => Err(CoreError::Store(cause)),
         }
     }
 
@@ -353,28 +378,29 @@ impl Grantry {
         trigger: Trigger,
     ) -> CoreResult<Arc<CachedToken>> {
         let write = self.token_write(row, profile, &grant, self.clock.now())?;
-        match self
+        let written = self
             .store
             .write_tokens(&row.id, row.version, owner, &write)
-            .await
-        {
-            Ok(true) => self.metrics.refresh(RefreshOutcome::Ok),
-            Ok(false) => {
-                self.metrics.refresh(RefreshOutcome::Superseded);
-                let current = self.store.connection(&row.id).await?;
-                let current = current
-                    .ok_or_else(|| CoreError::NotFound(format!("connection `{}`", row.id)))?;
-                return self.cache_row(&current);
-            }
-            Err(StoreError::Unavailable(cause)) => {
-                // Bitbucket has rotated the refresh token: never lose the answer. Keep it in memory
-                // and write it as soon as the database is back.
-                tracing::warn!(connection.id = %row.id, %cause, "database unavailable: new tokens kept in memory until it is back");
-                self.metrics.refresh(RefreshOutcome::Ok);
-                self.pending
-                    .keep(row.id.clone(), row.version, write.clone());
-            }
-            Err(error) => return Err(error.into()),
+            .await;
+        let failure = match written {
+            Ok(true) => None,
+            Ok(false) => match self.why_unwritten(&row.id, row.version).await {
+                Unwritten::Superseded | Unwritten::Gone => {
+                    self.metrics.refresh(RefreshOutcome::Superseded);
+                    let current = self.connection_row(&row.id).await?;
+                    return self.cache_row(&current);
+                }
+                Unwritten::NotTaken => Some(StoreError::Other(
+                    "the guarded write changed no row, yet nobody wrote a newer version".into(),
+                )),
+            },
+            Err(error) => Some(error),
+        };
+        self.metrics.refresh(RefreshOutcome::Ok);
+        if let Some(cause) = failure {
+            // Bitbucket has rotated the refresh token: never lose the answer.
+            self.keep_unwritten(&row.id, row.version, write.clone(), &cause);
+            let _ = self.store.release_lease(&row.id, owner).await;
         }
         let token = Arc::new(CachedToken {
             connection_id: row.id.clone(),

@@ -135,8 +135,8 @@ pub async fn refresh(
     PathParam(raw): PathParam,
 ) -> Result<Json<ConnectionView>, Problem> {
     let id = id(&raw)?;
-    state.grantry.force_refresh(&id, &caller.actor()).await?;
-    Ok(Json(state.grantry.connection(&id).await?.into()))
+    let connection = state.grantry.refresh_now(&id, &caller.actor()).await?;
+    Ok(Json(connection.into()))
 }
 
 pub async fn test(

@@ -113,7 +113,7 @@ pub async fn refresh(
     let back = format!("/ui/profiles/{}", connection.profile_id);
     match state
         .grantry
-        .force_refresh(&connection.id, &admin.actor())
+        .refresh_now(&connection.id, &admin.actor())
         .await
     {
         Ok(_) => layout::see_other(&format!("{back}?refreshed=1")),

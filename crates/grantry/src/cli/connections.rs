@@ -162,8 +162,13 @@ pub async fn run(
         }
         ConnectionCommand::Refresh { connection } => {
             let id = ConnectionId::parse(&connection)?;
-            grantry.force_refresh(&id, &actor).await?;
-            let v = ConnectionView::from(grantry.connection(&id).await?);
+            let refreshed = match grantry.refresh_now(&id, &actor).await {
+                Err(grantry_core::CoreError::RefreshNotSaved(id)) => {
+                    save_or_fail(grantry, &id).await?
+                }
+                other => other?,
+            };
+            let v = ConnectionView::from(refreshed);
             print(output, &v, || detail(&v))
         }
         ConnectionCommand::Test { connection } => {
@@ -281,4 +286,23 @@ pub async fn token(grantry: &Grantry, args: TokenArgs, output: Output) -> anyhow
         token.access_token.expose_secret().to_owned()
     };
     print(output, &view, || line)
+}
+
+/// This process ends soon: a refresh the database did not take is written now, trying for ten
+/// seconds, or reported as the failure it is (Bitbucket has retired the old refresh token).
+async fn save_or_fail(
+    grantry: &Grantry,
+    id: &ConnectionId,
+) -> anyhow::Result<grantry_core::store::ConnectionRecord> {
+    for _ in 0..20 {
+        if grantry.flush_pending_writes().await == 0 {
+            return Ok(grantry.connection(id).await?);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    anyhow::bail!(
+        "Bitbucket renewed the token of {id}, but the database did not take the new tokens for \
+         10 s. Make the database writable again; if it stays so past Bitbucket's ten-minute \
+         grace, the user will have to reconnect."
+    )
 }

@@ -16,3 +16,4 @@ mod proxy;
 mod secrets_never_leak;
 mod security;
 mod tokens;
+mod unwritable;
