@@ -85,6 +85,7 @@ impl Bench {
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .pool_max_idle_per_host(2048)
+                .cookie_store(true)
                 .build()?,
             sim,
             grantry,

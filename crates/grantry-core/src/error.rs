@@ -17,6 +17,9 @@ pub enum CoreError {
     Conflict(String),
     #[error("the action needs the admin role")]
     Forbidden,
+    /// A connect session's confirmation named another end user or a wrong code.
+    #[error("the connection was not confirmed: {0}")]
+    ConfirmationRefused(String),
     /// The provider refused the grant: the end user has to reconnect.
     #[error("connection {connection} must be reconnected: {reason}")]
     NeedsReauth {

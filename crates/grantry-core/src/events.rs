@@ -22,6 +22,8 @@ pub enum EventKind {
     ConnectionRecovered,
     ConnectionNeedsReauth,
     ConnectionDeleted,
+    /// A connect flow refused: finished in another browser, or not confirmed by the application.
+    ConnectRefused,
     ApiKeyCreated,
     ApiKeyRevoked,
     KeysRotated,
@@ -31,7 +33,7 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 17] = [
+    pub const ALL: [EventKind; 18] = [
         EventKind::ProfileCreated,
         EventKind::ProfileUpdated,
         EventKind::ProfileDeleted,
@@ -43,6 +45,7 @@ impl EventKind {
         EventKind::ConnectionRecovered,
         EventKind::ConnectionNeedsReauth,
         EventKind::ConnectionDeleted,
+        EventKind::ConnectRefused,
         EventKind::ApiKeyCreated,
         EventKind::ApiKeyRevoked,
         EventKind::KeysRotated,
@@ -64,6 +67,7 @@ impl EventKind {
             EventKind::ConnectionRecovered => "connection.recovered",
             EventKind::ConnectionNeedsReauth => "connection.needs_reauth",
             EventKind::ConnectionDeleted => "connection.deleted",
+            EventKind::ConnectRefused => "connect.refused",
             EventKind::ApiKeyCreated => "api_key.created",
             EventKind::ApiKeyRevoked => "api_key.revoked",
             EventKind::KeysRotated => "keys.rotated",

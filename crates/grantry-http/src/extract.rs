@@ -98,6 +98,16 @@ impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for Query<T> {
     }
 }
 
+/// The request's cookies as `(name, value)`, from every `Cookie` header.
+pub fn cookies(headers: &axum::http::HeaderMap) -> impl Iterator<Item = (&str, &str)> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+}
+
 /// A single path parameter, rejected as a problem.
 pub struct PathParam(pub String);
 

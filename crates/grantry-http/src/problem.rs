@@ -144,6 +144,12 @@ impl From<CoreError> for Problem {
             .with("field", field),
             CoreError::Conflict(detail) => Problem::new(StatusCode::CONFLICT, "conflict", "Conflict", detail),
             CoreError::Forbidden => Problem::forbidden("this needs an admin API key"),
+            CoreError::ConfirmationRefused(detail) => Problem::new(
+                StatusCode::FORBIDDEN,
+                "confirmation-refused",
+                "The connection was not confirmed",
+                detail,
+            ),
             CoreError::NeedsReauth { connection, reason } => Problem::new(
                 StatusCode::CONFLICT,
                 "needs-reauth",

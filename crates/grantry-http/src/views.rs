@@ -33,6 +33,9 @@ pub struct ProfileView {
     pub required_scopes: Vec<String>,
     pub allowed_return_urls: Vec<String>,
     pub private: bool,
+    /// Connections through a connect session with a return URL wait for the application's
+    /// confirmation.
+    pub confirm_connections: bool,
     pub callback_url: String,
     pub problem: Option<ProblemView>,
     pub created_at: String,
@@ -51,6 +54,7 @@ impl ProfileView {
             required_scopes: profile.required_scopes,
             allowed_return_urls: profile.allowed_return_urls,
             private: profile.private,
+            confirm_connections: profile.confirm_connections,
             callback_url: setup.callback_url.clone(),
             problem: profile.problem.map(|message| ProblemView {
                 message,
@@ -87,6 +91,19 @@ pub struct ConnectionView {
     pub last_error: Option<String>,
     pub created_at: String,
     pub updated_at: String,
+    /// The profile's required scopes the grant lacks, where the answer just saved it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub missing_scopes: Option<Vec<String>>,
+}
+
+impl ConnectionView {
+    /// A connection just saved, with what its grant lacks.
+    pub fn saved(saved: grantry_core::connections::Saved) -> ConnectionView {
+        ConnectionView {
+            missing_scopes: Some(saved.missing_scopes),
+            ..ConnectionView::from(saved.record)
+        }
+    }
 }
 
 impl From<ConnectionRecord> for ConnectionView {
@@ -109,6 +126,7 @@ impl From<ConnectionRecord> for ConnectionView {
             last_error: c.last_error,
             created_at: rfc3339(c.created_at),
             updated_at: rfc3339(c.updated_at),
+            missing_scopes: None,
         }
     }
 }

@@ -28,10 +28,15 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "abandoned leases",
         include_str!("../migrations/0002_abandoned_leases.sql"),
     ),
+    (
+        3,
+        "confirmed connections",
+        include_str!("../migrations/0003_confirmed_connections.sql"),
+    ),
 ];
 
 /// The newest schema version this build can work with.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Grantry's store on PostgreSQL.
 pub type PgStore = SqlStore<PgEngine>;

@@ -75,12 +75,16 @@ impl<E: Engine> ConnectionStore for SqlStore<E> {
     async fn connection_by_account(
         &self,
         profile: &ProfileId,
+        end_user_id: Option<&str>,
         account_key: &str,
     ) -> StoreResult<Option<ConnectionRecord>> {
-        let statement =
-            Statement::new("SELECT * FROM connections WHERE profile_id = $1 AND account_key = $2")
-                .text(profile.as_str())
-                .text(account_key);
+        let statement = Statement::new(
+            "SELECT * FROM connections WHERE profile_id = $1 \
+             AND COALESCE(end_user_id, '') = COALESCE($2, '') AND account_key = $3",
+        )
+        .text(profile.as_str())
+        .text(end_user_id)
+        .text(account_key);
         self.one(Access::Read, statement, rows::connection).await
     }
 

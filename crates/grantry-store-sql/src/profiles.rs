@@ -22,6 +22,7 @@ fn bind_fields(statement: Statement, p: &ProfileRecord) -> Statement {
         .text(p.problem.as_deref())
         .int(p.problem_at)
         .int(p.updated_at)
+        .flag(p.confirm_connections)
 }
 
 #[async_trait]
@@ -30,8 +31,8 @@ impl<E: Engine> ProfileStore for SqlStore<E> {
         let statement = Statement::new(
             "INSERT INTO profiles (id, name, description, client_id, client_secret, base_url, \
              required_scopes, allowed_return_urls, private, problem, problem_at, updated_at, \
-             provider, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+             confirm_connections, provider, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         )
         .text(p.id.as_str());
         let statement = bind_fields(statement, p)
@@ -45,7 +46,8 @@ impl<E: Engine> ProfileStore for SqlStore<E> {
         let statement = Statement::new(
             "UPDATE profiles SET name = $2, description = $3, client_id = $4, client_secret = $5, \
              base_url = $6, required_scopes = $7, allowed_return_urls = $8, private = $9, \
-             problem = $10, problem_at = $11, updated_at = $12 WHERE id = $1",
+             problem = $10, problem_at = $11, updated_at = $12, confirm_connections = $13 \
+             WHERE id = $1",
         )
         .text(p.id.as_str());
         Ok(self.engine.execute(bind_fields(statement, p)).await? == 1)

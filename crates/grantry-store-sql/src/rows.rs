@@ -133,6 +133,7 @@ pub fn profile(row: &impl Columns) -> StoreResult<ProfileRecord> {
         allowed_return_urls: serde_json::from_str(&urls)
             .map_err(|e| StoreError::Corrupt(e.to_string()))?,
         private: get(row, "private")?,
+        confirm_connections: get(row, "confirm_connections")?,
         problem: get(row, "problem")?,
         problem_at: get(row, "problem_at")?,
         created_at: get(row, "created_at")?,
@@ -184,10 +185,15 @@ pub fn session(row: &impl Columns) -> StoreResult<SessionRecord> {
         connection_id: connection.map(ConnectionId::from_stored),
         state_digest: get(row, "state_digest")?,
         pkce_verifier: get(row, "pkce_verifier")?,
+        browser_digest: get(row, "browser_digest")?,
+        verification_digest: get(row, "verification_digest")?,
+        pending_grant: get(row, "pending_grant")?,
+        confirm_by: get(row, "confirm_by")?,
         created_at: get(row, "created_at")?,
         expires_at: get(row, "expires_at")?,
         opened_at: get(row, "opened_at")?,
         completed_at: get(row, "completed_at")?,
+        confirmed_at: get(row, "confirmed_at")?,
     })
 }
 

@@ -25,6 +25,10 @@ fn cells_sql(column: SealedColumn) -> &'static str {
             "SELECT id, pkce_verifier AS value FROM connect_sessions \
              WHERE pkce_verifier IS NOT NULL AND ($1 IS NULL OR id > $1) ORDER BY id LIMIT $2"
         }
+        SealedColumn::PendingGrant => {
+            "SELECT id, pending_grant AS value FROM connect_sessions \
+             WHERE pending_grant IS NOT NULL AND ($1 IS NULL OR id > $1) ORDER BY id LIMIT $2"
+        }
     }
 }
 
@@ -42,6 +46,9 @@ fn reseal_sql(column: SealedColumn) -> &'static str {
         }
         SealedColumn::PkceVerifier => {
             "UPDATE connect_sessions SET pkce_verifier = $3 WHERE id = $1 AND pkce_verifier = $2"
+        }
+        SealedColumn::PendingGrant => {
+            "UPDATE connect_sessions SET pending_grant = $3 WHERE id = $1 AND pending_grant = $2"
         }
     }
 }

@@ -6,7 +6,7 @@ use grantry_core::ids::{ConnectionId, SessionId};
 use grantry_core::store::{SessionRecord, SessionStore, StoreResult};
 
 use crate::rows;
-use crate::{Access, Engine, SqlStore, Statement};
+use crate::{Access, Engine, SqlStore, Statement, Transaction};
 
 #[async_trait]
 impl<E: Engine> SessionStore for SqlStore<E> {
@@ -47,19 +47,27 @@ impl<E: Engine> SessionStore for SqlStore<E> {
         self.one(Access::Write, statement, rows::session).await
     }
 
+    async fn session(&self, id: &SessionId) -> StoreResult<Option<SessionRecord>> {
+        let statement =
+            Statement::new("SELECT * FROM connect_sessions WHERE id = $1").text(id.as_str());
+        self.one(Access::Write, statement, rows::session).await
+    }
+
     async fn open_session(
         &self,
         id: &SessionId,
         state_digest: &str,
+        browser_digest: &str,
         pkce_verifier: Option<&[u8]>,
         now: Timestamp,
     ) -> StoreResult<bool> {
         let statement = Statement::new(
-            "UPDATE connect_sessions SET state_digest = $2, pkce_verifier = $3, opened_at = $4 \
-             WHERE id = $1 AND opened_at IS NULL",
+            "UPDATE connect_sessions SET state_digest = $2, browser_digest = $3, \
+             pkce_verifier = $4, opened_at = $5 WHERE id = $1 AND opened_at IS NULL",
         )
         .text(id.as_str())
         .text(state_digest)
+        .text(browser_digest)
         .bytes(pkce_verifier)
         .int(now);
         Ok(self.engine.execute(statement).await? == 1)
@@ -72,6 +80,60 @@ impl<E: Engine> SessionStore for SqlStore<E> {
         .text(id.as_str())
         .int(now);
         Ok(self.engine.execute(statement).await? == 1)
+    }
+
+    async fn hold_grant(
+        &self,
+        id: &SessionId,
+        verification_digest: &str,
+        grant: &[u8],
+        confirm_by: Timestamp,
+    ) -> StoreResult<bool> {
+        let statement = Statement::new(
+            "UPDATE connect_sessions SET verification_digest = $2, pending_grant = $3, \
+             confirm_by = $4 WHERE id = $1 AND confirmed_at IS NULL",
+        )
+        .text(id.as_str())
+        .text(verification_digest)
+        .bytes(grant)
+        .int(confirm_by);
+        Ok(self.engine.execute(statement).await? == 1)
+    }
+
+    async fn take_grant(
+        &self,
+        id: &SessionId,
+        now: Timestamp,
+    ) -> StoreResult<Option<SessionRecord>> {
+        let mut tx = self.engine.begin().await?;
+        let claim = Statement::new(
+            "UPDATE connect_sessions SET confirmed_at = $2 \
+             WHERE id = $1 AND confirmed_at IS NULL AND pending_grant IS NOT NULL \
+             AND confirm_by >= $2 RETURNING *",
+        )
+        .text(id.as_str())
+        .int(now);
+        let Some(row) = tx.fetch_all(claim).await?.into_iter().next() else {
+            return Ok(None);
+        };
+        let held = rows::session(&row)?;
+        let forget = Statement::new(
+            "UPDATE connect_sessions SET pending_grant = NULL, verification_digest = NULL \
+             WHERE id = $1",
+        )
+        .text(id.as_str());
+        tx.execute(forget).await?;
+        tx.commit().await?;
+        Ok(Some(held))
+    }
+
+    async fn drop_unconfirmed(&self, now: Timestamp) -> StoreResult<u64> {
+        let statement = Statement::new(
+            "UPDATE connect_sessions SET pending_grant = NULL, verification_digest = NULL \
+             WHERE pending_grant IS NOT NULL AND confirm_by < $1",
+        )
+        .int(now);
+        self.engine.execute(statement).await
     }
 
     async fn purge_sessions(&self, before: Timestamp) -> StoreResult<u64> {

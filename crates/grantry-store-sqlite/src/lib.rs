@@ -27,10 +27,15 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "abandoned leases",
         include_str!("../migrations/0003_abandoned_leases.sql"),
     ),
+    (
+        4,
+        "confirmed connections",
+        include_str!("../migrations/0004_confirmed_connections.sql"),
+    ),
 ];
 
 /// The newest schema version this build can work with.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// Grantry's store on SQLite.
 pub type SqliteStore = SqlStore<SqliteEngine>;

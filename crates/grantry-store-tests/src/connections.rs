@@ -103,19 +103,28 @@ pub async fn connections_round_trip(store: &dyn Store) {
         store.connection(&stored.id).await.unwrap(),
         Some(stored.clone())
     );
+    let owner = stored.end_user_id.as_deref();
     assert_eq!(
         store
-            .connection_by_account(&profile.id, "oauth2:alice")
+            .connection_by_account(&profile.id, owner, "oauth2:alice")
             .await
             .unwrap(),
         Some(stored.clone())
     );
     assert_eq!(
         store
-            .connection_by_account(&profile.id, "oauth2:bob")
+            .connection_by_account(&profile.id, owner, "oauth2:bob")
             .await
             .unwrap(),
         None
+    );
+    assert_eq!(
+        store
+            .connection_by_account(&profile.id, Some("someone-else"), "oauth2:alice")
+            .await
+            .unwrap(),
+        None,
+        "another end user's connection of the same account is not theirs"
     );
 
     let mut needs = connection(&profile, "bob");
@@ -136,7 +145,9 @@ pub async fn connections_round_trip(store: &dyn Store) {
     assert_eq!(store.connection(&stored.id).await.unwrap(), None);
 }
 
-pub async fn one_connection_per_account_and_profile(store: &dyn Store) {
+/// One connection per profile, end user and account: the same account connected for a second
+/// end user is that end user's own connection, never the first one moved.
+pub async fn one_connection_per_account_end_user_and_profile(store: &dyn Store) {
     let first = stored_profile(store, "First").await;
     let second = stored_profile(store, "Second").await;
     store
@@ -148,6 +159,21 @@ pub async fn one_connection_per_account_and_profile(store: &dyn Store) {
         store.insert_connection(&again).await,
         Err(StoreError::Conflict(_))
     ));
+    let mut for_someone_else = connection(&first, "alice");
+    for_someone_else.end_user_id = Some("someone-else".into());
+    store.insert_connection(&for_someone_else).await.unwrap();
+    let mut nobody = connection(&first, "alice");
+    nobody.end_user_id = None;
+    store.insert_connection(&nobody).await.unwrap();
+    let mut nobody_again = connection(&first, "alice");
+    nobody_again.end_user_id = None;
+    assert!(
+        matches!(
+            store.insert_connection(&nobody_again).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "no end user counts as one end user"
+    );
     store
         .insert_connection(&connection(&second, "alice"))
         .await

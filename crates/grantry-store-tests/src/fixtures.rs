@@ -18,6 +18,7 @@ pub fn profile(name: &str) -> ProfileRecord {
         required_scopes: vec!["account".into(), "repository".into()],
         allowed_return_urls: vec!["https://app.example.com/done".into()],
         private: false,
+        confirm_connections: true,
         problem: None,
         problem_at: None,
         created_at: NOW,
@@ -65,10 +66,15 @@ pub fn session(profile: &ProfileRecord, token_digest: &str) -> SessionRecord {
         connection_id: None,
         state_digest: None,
         pkce_verifier: None,
+        browser_digest: None,
+        verification_digest: None,
+        pending_grant: None,
+        confirm_by: None,
         created_at: NOW,
         expires_at: NOW + 600,
         opened_at: None,
         completed_at: None,
+        confirmed_at: None,
     }
 }
 

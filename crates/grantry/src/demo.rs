@@ -197,8 +197,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         Some(json!({"profile": "Demo backups", "end_user_id": "user-42"})),
     )
     .await?;
+    // A browser keeps the cookie the connect link gives it: the callback wants it back.
     let browser = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::limited(10))
+        .cookie_store(true)
         .build()?;
     let landed = browser
         .get(session["url"].as_str().unwrap_or_default())

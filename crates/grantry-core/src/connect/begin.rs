@@ -1,15 +1,29 @@
 //! `GET /connect/{token}`: the browser arrives with the session's link and is sent to the
 //! provider with a fresh 256-bit `state` (stored hashed) and, where the provider takes it, PKCE.
+//! The browser also gets a nonce in a cookie (its digest stored with the state): the callback is
+//! accepted only from the browser that opened the link, so an authorize URL sent to someone else
+//! leads nowhere (RFC 9700 §4.7).
 
 use url::Url;
 
-use super::ConnectError;
+use super::{ConnectError, browser_cookie};
 use crate::app::Grantry;
 use crate::store::SessionRecord;
 
+/// Where to send the browser, and the cookie binding the flow to it.
+#[derive(Debug)]
+pub struct Begun {
+    pub authorize: Url,
+    /// `grantry_connect_{session id}`: one per session, so two flows in one browser coexist.
+    pub cookie_name: String,
+    pub nonce: String,
+    /// How long the cookie should live: the rest of the session's life.
+    pub max_age: i64,
+}
+
 impl Grantry {
-    /// Answers the provider's authorize URL to redirect the browser to.
-    pub async fn begin_connect(&self, token: &str) -> Result<Url, ConnectError> {
+    /// Answers the provider's authorize URL to redirect the browser to, and the cookie to set.
+    pub async fn begin_connect(&self, token: &str) -> Result<Begun, ConnectError> {
         let session = self.live_session(token).await?;
         let profile = self
             .store
@@ -18,6 +32,7 @@ impl Grantry {
             .ok_or(ConnectError::ProfileGone)?;
         let client = self.oauth_client(&profile)?;
         let state = grantry_crypto::random_token(32);
+        let nonce = grantry_crypto::random_token(32);
         let verifier = client.spec.pkce.then(|| grantry_crypto::random_token(32));
         let sealed = match &verifier {
             Some(verifier) => Some(self.seal(
@@ -28,14 +43,15 @@ impl Grantry {
             )?),
             None => None,
         };
-        let state_digest = grantry_crypto::sha256_hex(&state);
+        let now = self.clock.now();
         let opened = self
             .store
             .open_session(
                 &session.id,
-                &state_digest,
+                &grantry_crypto::sha256_hex(&state),
+                &grantry_crypto::sha256_hex(&nonce),
                 sealed.as_deref(),
-                self.clock.now(),
+                now,
             )
             .await?;
         if !opened {
@@ -58,7 +74,12 @@ impl Grantry {
                     .append_pair("code_challenge_method", "S256");
             }
         }
-        Ok(url)
+        Ok(Begun {
+            authorize: url,
+            cookie_name: browser_cookie(&session.id),
+            nonce,
+            max_age: (session.expires_at - now).max(1),
+        })
     }
 
     async fn live_session(&self, token: &str) -> Result<SessionRecord, ConnectError> {

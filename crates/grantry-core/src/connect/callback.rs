@@ -1,29 +1,33 @@
-//! `GET /oauth/callback`: the provider sends the browser back. The state is checked once (an
-//! unknown, reused or expired one shows an error page and stores nothing), the code is exchanged,
-//! the account looked up, granted scopes compared with the required ones, tokens sealed, and the
-//! browser returned to the session's return URL with the connection id or an error code.
+//! `GET /oauth/callback`: the provider sends the browser back. The state is checked once and
+//! only from the browser that opened the connect link (anything else shows an error page and
+//! stores nothing), the code is exchanged, the account looked up, and then either the connection
+//! is saved and the browser returned with its id, or the credential waits in the session for the
+//! application's confirmation and the browser is returned with the one-time verification code.
 
 use secrecy::ExposeSecret;
 use url::Url;
 
-use super::ConnectError;
+use super::{ConnectError, browser_cookie};
 use crate::app::{Actor, Grantry};
 use crate::catalog::{FailureClass, classify};
 use crate::connections::save::{Acquired, Saved};
 use crate::error::CoreError;
+use crate::events::EventKind;
 use crate::provider::Presented;
 use crate::store::{ConnectionStatus, CredentialKind, ProfileRecord, SessionRecord};
 
-/// The query the provider sends back.
+/// What the provider sends back, and the browser-binding cookies the browser brought.
 #[derive(Debug, Default)]
 pub struct CallbackParams {
     pub state: Option<String>,
     pub code: Option<String>,
     pub error: Option<String>,
     pub error_description: Option<String>,
+    /// `(name, value)` of every cookie whose name starts with `BROWSER_COOKIE_PREFIX`.
+    pub browser_cookies: Vec<(String, String)>,
 }
 
-fn back_to(session: &SessionRecord, params: &[(&str, &str)]) -> Url {
+pub(super) fn back_to(session: &SessionRecord, params: &[(&str, &str)]) -> Url {
     let mut url = Url::parse(&session.return_url).expect("return URLs are checked when stored");
     url.query_pairs_mut().extend_pairs(params);
     url
@@ -58,13 +62,30 @@ impl Grantry {
         else {
             return Ok(back_to(&session, &[("error", "invalid_request")]));
         };
-        match self.exchange(&session, &profile, code).await {
+        let acquired = match self.exchange(&session, &profile, code).await {
+            Ok(acquired) => acquired,
+            Err(code) => return Ok(back_to(&session, &[("error", code)])),
+        };
+        if self.needs_confirmation(&profile, &session) {
+            return Ok(self.hold_for_confirmation(&session, acquired).await);
+        }
+        let saved = self
+            .save_acquired(
+                &profile,
+                session.end_user_id.clone(),
+                session.connection_id.as_ref(),
+                acquired,
+                &Actor::System,
+            )
+            .await;
+        match saved {
             Ok(saved) => Ok(self.connected(&session, &saved)),
-            Err(code) => Ok(back_to(&session, &[("error", code)])),
+            Err(error) => Ok(back_to(&session, &[("error", save_error_code(&error))])),
         }
     }
 
-    /// Finds the session by state and marks it completed, exactly once.
+    /// Finds the session by state, checks the browser's cookie, and marks it completed, exactly
+    /// once. A callback from another browser spends the session too: its code is not used.
     async fn claim_callback(&self, params: &CallbackParams) -> Result<SessionRecord, ConnectError> {
         let state = params
             .state
@@ -87,7 +108,32 @@ impl Grantry {
         if !self.store.complete_session(&session.id, now).await? {
             return Err(ConnectError::ReplayedState);
         }
+        if !same_browser(&session, params) {
+            tracing::warn!(session.id = %session.id, profile.id = %session.profile_id, "a callback came from a browser that did not open the connect link; refused");
+            let detail = format!(
+                "Connect session {} refused: the authorization was finished in a browser that did not open its link",
+                session.id
+            );
+            self.record(
+                EventKind::ConnectRefused,
+                Some(&session.profile_id),
+                session.connection_id.as_ref(),
+                &Actor::System,
+                detail,
+            )
+            .await;
+            return Err(ConnectError::OtherBrowser);
+        }
         Ok(session)
+    }
+
+    /// Whether the application must confirm this session's connection before it is saved.
+    pub(super) fn needs_confirmation(
+        &self,
+        profile: &ProfileRecord,
+        session: &SessionRecord,
+    ) -> bool {
+        profile.confirm_connections && session.return_url != self.settings.complete_url()
     }
 
     async fn provider_refused(
@@ -113,13 +159,13 @@ impl Grantry {
         back_to(session, &[("error", &code)])
     }
 
-    /// Exchanges the code and saves the connection; `Err` is the error code for the application.
+    /// Exchanges the code and looks up the account; `Err` is the error code for the application.
     async fn exchange(
         &self,
         session: &SessionRecord,
         profile: &ProfileRecord,
         code: &str,
-    ) -> Result<Saved, &'static str> {
+    ) -> Result<Acquired, &'static str> {
         let client = self.oauth_client(profile).map_err(|_| "server_error")?;
         let verifier = match &session.pkce_verifier {
             Some(sealed) => Some(
@@ -134,6 +180,7 @@ impl Grantry {
             None => None,
         };
         let verifier = verifier.as_ref().map(|v| v.expose_secret());
+        let obtained_at = self.clock.now();
         let grant = match self
             .provider
             .exchange_code(&client.target(), code, verifier)
@@ -164,28 +211,16 @@ impl Grantry {
                 return Err("identity_failed");
             }
         };
-        let acquired = Acquired {
+        Ok(Acquired {
             credential: CredentialKind::Oauth2,
             identity,
             grant,
             login: None,
-        };
-        let actor = Actor::System;
-        self.save_acquired(
-            profile,
-            session.end_user_id.clone(),
-            session.connection_id.as_ref(),
-            acquired,
-            &actor,
-        )
-        .await
-        .map_err(|error| match error {
-            CoreError::Conflict(_) => "account_mismatch",
-            _ => "server_error",
+            obtained_at,
         })
     }
 
-    fn connected(&self, session: &SessionRecord, saved: &Saved) -> Url {
+    pub(super) fn connected(&self, session: &SessionRecord, saved: &Saved) -> Url {
         let record = &saved.record;
         let mut params = vec![
             ("connection_id", record.id.as_str()),
@@ -210,7 +245,7 @@ impl Grantry {
         }
         if profile.problem.is_none() {
             self.record(
-                crate::events::EventKind::ProfileMisconfigured,
+                EventKind::ProfileMisconfigured,
                 Some(&profile.id),
                 None,
                 &Actor::System,
@@ -219,4 +254,26 @@ impl Grantry {
             .await;
         }
     }
+}
+
+/// The error code for the application when saving a connection failed.
+pub(super) fn save_error_code(error: &CoreError) -> &'static str {
+    match error {
+        CoreError::Conflict(_) => "account_mismatch",
+        _ => "server_error",
+    }
+}
+
+/// Whether the browser brought the cookie the connect link gave it (compared as digests, in
+/// constant time).
+fn same_browser(session: &SessionRecord, params: &CallbackParams) -> bool {
+    let Some(expected) = &session.browser_digest else {
+        return false;
+    };
+    let name = browser_cookie(&session.id);
+    params
+        .browser_cookies
+        .iter()
+        .filter(|(cookie, _)| *cookie == name)
+        .any(|(_, nonce)| grantry_crypto::same(&grantry_crypto::sha256_hex(nonce), expected))
 }

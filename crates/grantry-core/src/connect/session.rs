@@ -21,6 +21,8 @@ pub struct CreatedSession {
     pub record: SessionRecord,
     /// The single-use link for the end user's browser.
     pub url: String,
+    /// Whether the application must confirm the connection when the browser comes back.
+    pub confirmation_required: bool,
 }
 
 pub(crate) fn end_user_id(value: Option<String>) -> CoreResult<Option<String>> {
@@ -51,9 +53,10 @@ impl Grantry {
             &allowed,
             &complete,
         )?;
+        let mut end_user = end_user_id(new.end_user_id)?;
         if let Some(id) = &new.connection_id {
             let connection = self.store.connection(id).await?;
-            if connection.is_none_or(|c| c.profile_id != profile.id) {
+            let Some(connection) = connection.filter(|c| c.profile_id == profile.id) else {
                 return Err(CoreError::invalid(
                     "connection_id",
                     format!(
@@ -61,6 +64,19 @@ impl Grantry {
                         profile.name
                     ),
                 ));
+            };
+            // A reconnect is the connection's own end user's: it is never moved to another.
+            match (&end_user, &connection.end_user_id) {
+                (None, owner) => end_user = owner.clone(),
+                (Some(asked), Some(owner)) if asked == owner => {}
+                _ => {
+                    return Err(CoreError::invalid(
+                        "end_user_id",
+                        format!(
+                            "connection `{id}` belongs to another end user; a reconnect keeps its end user"
+                        ),
+                    ));
+                }
             }
         }
         let token = grantry_crypto::random_token(32);
@@ -68,20 +84,26 @@ impl Grantry {
         let record = SessionRecord {
             id: SessionId::generate(),
             token_digest: grantry_crypto::sha256_hex(&token),
-            profile_id: profile.id,
-            end_user_id: end_user_id(new.end_user_id)?,
+            profile_id: profile.id.clone(),
+            end_user_id: end_user,
             return_url,
             connection_id: new.connection_id,
             state_digest: None,
             pkce_verifier: None,
+            browser_digest: None,
+            verification_digest: None,
+            pending_grant: None,
+            confirm_by: None,
             created_at: now,
             expires_at: now + self.settings.session_ttl as i64,
             opened_at: None,
             completed_at: None,
+            confirmed_at: None,
         };
         self.store.insert_session(&record).await?;
         Ok(CreatedSession {
             url: self.settings.connect_url(&token),
+            confirmation_required: self.needs_confirmation(&profile, &record),
             record,
         })
     }

@@ -3,4 +3,5 @@
 pub(crate) mod save;
 pub(crate) mod service;
 
+pub use save::Saved;
 pub use service::{NewConnection, NewCredential};

@@ -4,6 +4,7 @@
 use secrecy::ExposeSecret;
 
 use crate::app::{Actor, Grantry};
+use crate::clock::Timestamp;
 use crate::error::{CoreError, CoreResult};
 use crate::events::EventKind;
 use crate::ids::ConnectionId;
@@ -18,24 +19,31 @@ pub(crate) struct Acquired {
     pub grant: TokenGrant,
     /// HTTP Basic user (API tokens).
     pub login: Option<String>,
+    /// When the provider issued it (its expiry counts from then).
+    pub obtained_at: Timestamp,
 }
 
-pub(crate) struct Saved {
+/// A connection as saved, with the profile's required scopes its grant lacks.
+pub struct Saved {
     pub record: ConnectionRecord,
     pub missing_scopes: Vec<String>,
 }
 
 impl Grantry {
+    /// The connection this credential updates: the one being reconnected, or this end user's
+    /// connection of the same account. Never another end user's: the same account connected
+    /// for a second end user is that end user's own connection.
     async fn existing_for(
         &self,
         profile: &ProfileRecord,
+        end_user_id: Option<&str>,
         reconnect: Option<&ConnectionId>,
         account_key: &str,
     ) -> CoreResult<Option<ConnectionRecord>> {
         let Some(id) = reconnect else {
             return Ok(self
                 .store
-                .connection_by_account(&profile.id, account_key)
+                .connection_by_account(&profile.id, end_user_id, account_key)
                 .await?);
         };
         let existing = self
@@ -46,6 +54,11 @@ impl Grantry {
         if existing.account_key != account_key {
             return Err(CoreError::Conflict(format!(
                 "a different account authorized than the one connection `{id}` belongs to"
+            )));
+        }
+        if existing.end_user_id.as_deref() != end_user_id {
+            return Err(CoreError::Conflict(format!(
+                "connection `{id}` belongs to another end user; it is never moved"
             )));
         }
         Ok(Some(existing))
@@ -64,7 +77,9 @@ impl Grantry {
             acquired.credential.as_str(),
             acquired.identity.account_id
         );
-        let existing = self.existing_for(profile, reconnect, &account_key).await?;
+        let existing = self
+            .existing_for(profile, end_user_id.as_deref(), reconnect, &account_key)
+            .await?;
         let record = self.new_record(
             profile,
             end_user_id,
@@ -119,7 +134,7 @@ impl Grantry {
         account_key: String,
         acquired: &Acquired,
     ) -> CoreResult<ConnectionRecord> {
-        let now = self.clock.now();
+        let now = acquired.obtained_at;
         let id = existing.map_or_else(ConnectionId::generate, |c| c.id.clone());
         let grant = &acquired.grant;
         let expires_at = match acquired.credential {
@@ -150,7 +165,7 @@ impl Grantry {
         let refresh_token_at = refresh_token.as_ref().map(|_| now);
         Ok(ConnectionRecord {
             profile_id: profile.id.clone(),
-            end_user_id: end_user_id.or_else(|| existing.and_then(|c| c.end_user_id.clone())),
+            end_user_id,
             credential: acquired.credential,
             account_key,
             account_id: Some(acquired.identity.account_id.clone()),
@@ -183,7 +198,7 @@ impl Grantry {
             lease_owner: None,
             lease_until: None,
             created_at: existing.map_or(now, |c| c.created_at),
-            updated_at: now,
+            updated_at: self.clock.now(),
             id,
         })
     }

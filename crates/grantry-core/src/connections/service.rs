@@ -140,6 +140,7 @@ impl Grantry {
                         scopes: None,
                     },
                     login: Some(address),
+                    obtained_at: self.clock.now(),
                 }
             }
             NewCredential::AccessToken { token, expires_at } => {
@@ -167,6 +168,7 @@ impl Grantry {
                         scopes: Some(profile.required_scopes.clone()),
                     },
                     login: None,
+                    obtained_at: now,
                 }
             }
         };
@@ -191,6 +193,7 @@ impl Grantry {
             ));
         }
         let client = self.oauth_client(profile)?;
+        let obtained_at = self.clock.now();
         let grant = self
             .provider
             .client_credentials(&client.target())
@@ -206,6 +209,7 @@ impl Grantry {
             identity,
             grant,
             login: None,
+            obtained_at,
         })
     }
 

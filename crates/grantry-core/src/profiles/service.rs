@@ -21,6 +21,8 @@ pub struct NewProfile {
     pub required_scopes: Vec<String>,
     pub allowed_return_urls: Vec<String>,
     pub private: bool,
+    /// Connections wait for the application's confirmation (see `connect::confirm`).
+    pub confirm_connections: bool,
 }
 
 /// An edit: `None` leaves a field as it is. A new secret is optional (empty keeps the old one).
@@ -35,6 +37,7 @@ pub struct ProfileChanges {
     pub required_scopes: Option<Vec<String>>,
     pub allowed_return_urls: Option<Vec<String>>,
     pub private: Option<bool>,
+    pub confirm_connections: Option<bool>,
 }
 
 fn name_taken(name: &str) -> CoreError {
@@ -66,6 +69,7 @@ impl Grantry {
             required_scopes: validate::scopes(spec, &new.required_scopes)?.to_vec(),
             allowed_return_urls: validate::return_urls(&new.allowed_return_urls)?,
             private: validate::private_flag(spec, new.private)?,
+            confirm_connections: new.confirm_connections,
             problem: None,
             problem_at: None,
             created_at: now,
@@ -182,6 +186,9 @@ impl Grantry {
         }
         if let Some(private) = changes.private {
             next.private = validate::private_flag(spec, private)?;
+        }
+        if let Some(confirm) = changes.confirm_connections {
+            next.confirm_connections = confirm;
         }
         next.updated_at = self.clock.now();
         Ok(next)

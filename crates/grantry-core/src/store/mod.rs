@@ -77,9 +77,12 @@ pub trait ConnectionStore {
     /// Rewrites a connection wholesale after a (re)connect; bumps its version and drops any lease.
     async fn replace_connection(&self, connection: &ConnectionRecord) -> StoreResult<bool>;
     async fn connection(&self, id: &ConnectionId) -> StoreResult<Option<ConnectionRecord>>;
+    /// The connection of one end user's account under a profile (each end user who connects
+    /// the same account has a connection of their own).
     async fn connection_by_account(
         &self,
         profile: &ProfileId,
+        end_user_id: Option<&str>,
         account_key: &str,
     ) -> StoreResult<Option<ConnectionRecord>>;
     async fn connections(
@@ -152,16 +155,38 @@ pub trait SessionStore {
     async fn insert_session(&self, session: &SessionRecord) -> StoreResult<()>;
     async fn session_by_token(&self, digest: &str) -> StoreResult<Option<SessionRecord>>;
     async fn session_by_state(&self, digest: &str) -> StoreResult<Option<SessionRecord>>;
-    /// Marks a session opened with its state and verifier; false if it was opened before.
+    async fn session(&self, id: &SessionId) -> StoreResult<Option<SessionRecord>>;
+    /// Marks a session opened with its state, the digest of the nonce given to the browser and
+    /// the PKCE verifier; false if it was opened before.
     async fn open_session(
         &self,
         id: &SessionId,
         state_digest: &str,
+        browser_digest: &str,
         pkce_verifier: Option<&[u8]>,
         now: Timestamp,
     ) -> StoreResult<bool>;
     /// Marks a session completed; false if it was completed before (a replayed callback).
     async fn complete_session(&self, id: &SessionId, now: Timestamp) -> StoreResult<bool>;
+    /// Keeps a completed session's credential (sealed) until the application confirms it with
+    /// the code whose digest is given, before `confirm_by`; false if the session is gone.
+    async fn hold_grant(
+        &self,
+        id: &SessionId,
+        verification_digest: &str,
+        grant: &[u8],
+        confirm_by: Timestamp,
+    ) -> StoreResult<bool>;
+    /// Takes a held credential out of its session, once and before `confirm_by`, marking the
+    /// session confirmed: the caller then checks the code and the end user, so a wrong answer
+    /// spends it. `None` when there is none to take (never held, taken, or expired).
+    async fn take_grant(
+        &self,
+        id: &SessionId,
+        now: Timestamp,
+    ) -> StoreResult<Option<SessionRecord>>;
+    /// Drops held credentials whose confirmation time passed; answers how many.
+    async fn drop_unconfirmed(&self, now: Timestamp) -> StoreResult<u64>;
     /// Deletes sessions that expired before `before`; answers how many.
     async fn purge_sessions(&self, before: Timestamp) -> StoreResult<u64>;
 }

@@ -22,6 +22,9 @@ pub struct ProfileRecord {
     pub allowed_return_urls: Vec<String>,
     /// Cloud: the consumer is private, so client-credentials connections are allowed.
     pub private: bool,
+    /// Connections made through a connect session with the application's return URL wait for
+    /// the application to confirm that the browser that finished is its own signed-in user.
+    pub confirm_connections: bool,
     /// Set when the provider refused the client itself (`unauthorized_client`).
     pub problem: Option<String>,
     pub problem_at: Option<Timestamp>,
@@ -186,10 +189,19 @@ pub struct SessionRecord {
     pub state_digest: Option<String>,
     /// PKCE verifier, sealed at (`connect_sessions`, `pkce_verifier`, id).
     pub pkce_verifier: Option<Vec<u8>>,
+    /// SHA-256 of the nonce the connect link set in the browser; the callback must bring it.
+    pub browser_digest: Option<String>,
+    /// SHA-256 of the one-time code the browser takes back to the application.
+    pub verification_digest: Option<String>,
+    /// The credential the callback obtained, sealed at (`connect_sessions`, `pending_grant`,
+    /// id), until the application confirms it (or `confirm_by` passes).
+    pub pending_grant: Option<Vec<u8>>,
+    pub confirm_by: Option<Timestamp>,
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
     pub opened_at: Option<Timestamp>,
     pub completed_at: Option<Timestamp>,
+    pub confirmed_at: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -302,14 +314,16 @@ pub enum SealedColumn {
     AccessToken,
     RefreshToken,
     PkceVerifier,
+    PendingGrant,
 }
 
 impl SealedColumn {
-    pub const ALL: [SealedColumn; 4] = [
+    pub const ALL: [SealedColumn; 5] = [
         SealedColumn::ProfileSecret,
         SealedColumn::AccessToken,
         SealedColumn::RefreshToken,
         SealedColumn::PkceVerifier,
+        SealedColumn::PendingGrant,
     ];
 
     /// (table, column), also the sealed value's binding.
@@ -319,6 +333,7 @@ impl SealedColumn {
             SealedColumn::AccessToken => ("connections", "access_token"),
             SealedColumn::RefreshToken => ("connections", "refresh_token"),
             SealedColumn::PkceVerifier => ("connect_sessions", "pkce_verifier"),
+            SealedColumn::PendingGrant => ("connect_sessions", "pending_grant"),
         }
     }
 }

@@ -135,6 +135,11 @@ async fn refresh_one(
 }
 
 async fn purge_sessions(grantry: &Grantry) {
+    match grantry.store.drop_unconfirmed(grantry.clock.now()).await {
+        Ok(0) => {}
+        Ok(dropped) => tracing::info!(dropped, "dropped credentials nobody confirmed in time"),
+        Err(error) => tracing::warn!(%error, "could not drop unconfirmed credentials"),
+    }
     let before = grantry.clock.now() - 86_400;
     match grantry.store.purge_sessions(before).await {
         Ok(0) => {}

@@ -26,6 +26,7 @@ pub fn routes() -> Router<AppState> {
                 .delete(profiles::delete),
         )
         .route("/v1/connect-sessions", post(sessions::create))
+        .route("/v1/connect-sessions/{id}/confirm", post(sessions::confirm))
         .route(
             "/v1/connections",
             get(connections::list).post(connections::create),

@@ -30,6 +30,14 @@ pub struct ProfileBody {
     allowed_return_urls: Vec<String>,
     #[serde(default)]
     private: bool,
+    /// Whether the application confirms each connection made through a connect session with
+    /// its return URL (default: true).
+    #[serde(default = "yes")]
+    confirm_connections: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Deserialize)]
@@ -45,6 +53,7 @@ pub struct ProfilePatch {
     required_scopes: Option<Vec<String>>,
     allowed_return_urls: Option<Vec<String>>,
     private: Option<bool>,
+    confirm_connections: Option<bool>,
 }
 
 /// Tells `"base_url": null` (clear it) from a missing field (leave it).
@@ -74,6 +83,7 @@ pub async fn create(
         required_scopes: body.required_scopes,
         allowed_return_urls: body.allowed_return_urls,
         private: body.private,
+        confirm_connections: body.confirm_connections,
     };
     let profile = state.grantry.create_profile(new, &caller.actor()).await?;
     Ok((StatusCode::CREATED, Json(view(&state, profile))).into_response())
@@ -110,6 +120,7 @@ pub async fn edit(
         required_scopes: patch.required_scopes,
         allowed_return_urls: patch.allowed_return_urls,
         private: patch.private,
+        confirm_connections: patch.confirm_connections,
     };
     let profile = state
         .grantry

@@ -1,17 +1,20 @@
-//! `POST /v1/connect-sessions`: a single-use link for an end user's browser.
+//! `POST /v1/connect-sessions`: a single-use link for an end user's browser; and
+//! `POST /v1/connect-sessions/{id}/confirm`: the application confirms that the browser which
+//! came back with a verification code is its signed-in end user, and the connection is saved.
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Json, Response};
 use grantry_core::clock::rfc3339;
 use grantry_core::connect::NewSession;
-use grantry_core::ids::ConnectionId;
+use grantry_core::ids::{ConnectionId, SessionId};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::extract::{Body, Caller};
+use crate::extract::{Body, Caller, PathParam};
 use crate::problem::Problem;
 use crate::state::AppState;
+use crate::views::ConnectionView;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -50,6 +53,35 @@ pub async fn create(
         "end_user_id": session.end_user_id,
         "return_url": session.return_url,
         "connection_id": session.connection_id.map(|c| c.to_string()),
+        "confirmation_required": created.confirmation_required,
     });
     Ok((StatusCode::CREATED, Json(answer)).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmBody {
+    /// The end user the application has signed in, as it named them when making the session.
+    end_user_id: Option<String>,
+    /// The code the browser brought back to the return URL.
+    verification_code: String,
+}
+
+pub async fn confirm(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathParam(raw): PathParam,
+    Body(body): Body<ConfirmBody>,
+) -> Result<Json<ConnectionView>, Problem> {
+    let id = SessionId::parse(&raw)?;
+    let saved = state
+        .grantry
+        .confirm_session(
+            &id,
+            body.end_user_id.as_deref(),
+            &body.verification_code,
+            &caller.actor(),
+        )
+        .await?;
+    Ok(Json(ConnectionView::saved(saved)))
 }

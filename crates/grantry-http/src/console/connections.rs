@@ -193,33 +193,51 @@ pub async fn delete(
 #[derive(Deserialize)]
 pub struct Landing {
     profile: Option<String>,
-    status: Option<String>,
     error: Option<String>,
+    connect_session_id: Option<String>,
+    verification_code: Option<String>,
+}
+
+/// Only what the console needs from a landing URL: a known profile id, and the session and
+/// code to confirm (each checked for shape), or an error code kept to letters and `_`.
+fn next_step(landing: &Landing) -> String {
+    let profile = landing
+        .profile
+        .as_deref()
+        .and_then(|p| grantry_core::ids::ProfileId::parse(p).ok());
+    let Some(profile) = profile else {
+        return "/ui/profiles".to_owned();
+    };
+    if let Some(error) = &landing.error {
+        let code: String = error
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .take(64)
+            .collect();
+        return format!("/ui/profiles/{profile}?error={code}");
+    }
+    let session = landing
+        .connect_session_id
+        .as_deref()
+        .and_then(|s| grantry_core::ids::SessionId::parse(s).ok());
+    let code = landing.verification_code.as_deref().filter(|c| {
+        c.len() <= 100
+            && c.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c))
+    });
+    match (session, code) {
+        (Some(session), Some(code)) => format!(
+            "/ui/connected/confirm?profile={profile}&connect_session_id={session}&verification_code={code}"
+        ),
+        _ => format!("/ui/profiles/{profile}?connected=1"),
+    }
 }
 
 /// Where a console-started connect flow lands. Coming from Bitbucket, the browser may not send
-/// the SameSite=Strict session cookie, so this page only forwards to the profile by a fresh,
-/// same-site navigation.
+/// the SameSite=Strict session cookie, so this page only forwards, by a fresh same-site
+/// navigation, to the confirmation (which needs the signed-in admin) or to the profile.
 pub async fn landed(Query(landing): Query<Landing>) -> Response {
-    let profile = landing
-        .profile
-        .filter(|p| grantry_core::ids::ProfileId::parse(p).is_ok())
-        .unwrap_or_default();
-    let outcome = match (&landing.error, &landing.status) {
-        (Some(error), _) => format!(
-            "error={}",
-            error
-                .chars()
-                .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
-                .collect::<String>()
-        ),
-        (None, _) => "connected=1".to_owned(),
-    };
-    let next = if profile.is_empty() {
-        "/ui/profiles".to_owned()
-    } else {
-        format!("/ui/profiles/{profile}?{outcome}")
-    };
+    let next = next_step(&landing);
     let page = html! {
         (maud::DOCTYPE)
         html lang="en" {
@@ -232,4 +250,40 @@ pub async fn landed(Query(landing): Query<Landing>) -> Response {
         }
     };
     layout::respond(StatusCode::OK, page)
+}
+
+/// The console's own flow is confirmed by the signed-in admin's session: the connection is
+/// saved under the admin who started it (`console:{username}`), or refused.
+pub async fn confirm(
+    State(state): State<AppState>,
+    admin: Admin,
+    Query(landing): Query<Landing>,
+) -> Response {
+    let profile = landing.profile.clone().unwrap_or_default();
+    let back = |outcome: &str| {
+        let profile = grantry_core::ids::ProfileId::parse(&profile).ok();
+        match profile {
+            Some(profile) => layout::see_other(&format!("/ui/profiles/{profile}?{outcome}")),
+            None => layout::see_other("/ui/profiles"),
+        }
+    };
+    let session = landing
+        .connect_session_id
+        .as_deref()
+        .and_then(|s| grantry_core::ids::SessionId::parse(s).ok());
+    let (Some(session), Some(code)) = (session, landing.verification_code.as_deref()) else {
+        return back("error=invalid_request");
+    };
+    let end_user = format!("console:{}", admin.username);
+    match state
+        .grantry
+        .confirm_session(&session, Some(&end_user), code, &admin.actor())
+        .await
+    {
+        Ok(_) => back("connected=1"),
+        Err(
+            CoreError::ConfirmationRefused(_) | CoreError::Conflict(_) | CoreError::NotFound(_),
+        ) => back("error=not_confirmed"),
+        Err(error) => session::unavailable(error),
+    }
 }

@@ -23,6 +23,7 @@ pub struct ProfileForm {
     pub dc_scopes: Vec<String>,
     pub return_urls: String,
     pub private: bool,
+    pub confirm_connections: bool,
 }
 
 /// Errors by form field.
@@ -75,6 +76,7 @@ impl ProfileForm {
             dc_scopes: form.all("dc_scope"),
             return_urls: form.text("return_urls"),
             private: form.checked("private"),
+            confirm_connections: form.checked("confirm_connections"),
         }
     }
 
@@ -103,6 +105,7 @@ impl ProfileForm {
             dc_scopes,
             return_urls: profile.allowed_return_urls.join("\n"),
             private: profile.private,
+            confirm_connections: profile.confirm_connections,
         }
     }
 
@@ -251,6 +254,15 @@ pub fn render(
                 }
             }
             (field("return_urls", "Allowed return URLs (optional, one per line)", html! { textarea id="return_urls" name="return_urls" rows="3" { (form.return_urls) } }, Some("Where your application may send users back to after they connect."), errors.get("return_urls")))
+            div.field {
+                label.check for="confirm_connections" {
+                    input type="checkbox" id="confirm_connections" name="confirm_connections" checked[form.confirm_connections];
+                    span { "The application confirms each new connection (recommended)" }
+                }
+                p.hint { "When a user comes back to the application's return URL, the application's backend confirms with "
+                    code { "POST /v1/connect-sessions/{id}/confirm" } " that the browser which finished is its own signed-in user. "
+                    strong { "Without it, " } "anyone who gets hold of a connect link, for instance because a user forwarded it, can connect their own Bitbucket account under that user's name, and the application will use that account." }
+            }
             div.actions {
                 button.primary type="submit" { @if editing { "Save changes" } @else { "Create" } }
                 a.button href="/ui/profiles" { "Cancel" }

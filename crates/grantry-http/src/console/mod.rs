@@ -43,6 +43,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/ui/profiles/{id}/connect", post(profiles::connect))
         .route("/ui/connected", get(connections::landed))
+        .route("/ui/connected/confirm", get(connections::confirm))
         .route("/ui/connections/{id}/test", post(connections::test))
         .route("/ui/connections/{id}/refresh", post(connections::refresh))
         .route(

@@ -193,6 +193,7 @@ fn invalid(
 pub async fn new(State(state): State<AppState>, admin: Admin) -> Response {
     let form = ProfileForm {
         provider: "bitbucket-cloud".into(),
+        confirm_connections: true,
         ..ProfileForm::default()
     };
     let body = panel(
@@ -239,6 +240,7 @@ pub async fn create(
         required_scopes,
         allowed_return_urls: form.return_urls(),
         private: form.private,
+        confirm_connections: form.confirm_connections,
     };
     match state.grantry.create_profile(new, &admin.actor()).await {
         Ok(profile) => layout::see_other(&format!("/ui/profiles/{}?created=1", profile.id)),
@@ -315,6 +317,7 @@ pub async fn update(
         required_scopes: Some(required_scopes),
         allowed_return_urls: Some(form.return_urls()),
         private: Some(form.private && provider.spec().client_credentials),
+        confirm_connections: Some(form.confirm_connections),
     };
     match state
         .grantry
@@ -354,7 +357,8 @@ fn setup_card(state: &AppState, profile: &ProfileRecord, open: bool) -> Markup {
 fn flash_of(notice: &Notice) -> Option<Flash> {
     if let Some(error) = &notice.error {
         return Some(Flash::Bad(format!(
-            "The account was not connected: {error}."
+            "The account was not connected. {}",
+            crate::connect::explain(error)
         )));
     }
     let text = if notice.created.is_some() {

@@ -32,12 +32,7 @@ impl Admin {
 }
 
 pub fn cookie_token(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
+    crate::extract::cookies(headers)
         .find(|(name, _)| *name == COOKIE)
         .map(|(_, value)| value.to_owned())
         .filter(|value| !value.is_empty() && value.len() <= 100)

@@ -62,6 +62,10 @@ pub struct CreateArgs {
     /// Cloud: the consumer is private (allows client-credentials connections).
     #[arg(long)]
     private: bool,
+    /// Save connections without the application's confirmation. Then anyone who gets hold of a
+    /// connect link (a user forwarded it) can connect their own account under that user.
+    #[arg(long)]
+    no_confirm: bool,
 }
 
 #[derive(Args)]
@@ -88,6 +92,9 @@ pub struct EditArgs {
     return_urls: Option<Vec<String>>,
     #[arg(long)]
     private: Option<bool>,
+    /// Whether the application confirms each connection (`true` or `false`).
+    #[arg(long)]
+    confirm_connections: Option<bool>,
 }
 
 fn parse_provider(text: &str) -> Result<ProviderKind, String> {
@@ -190,6 +197,7 @@ pub async fn run(grantry: &Grantry, command: ProfileCommand, output: Output) -> 
                 required_scopes: args.scopes,
                 allowed_return_urls: args.return_urls,
                 private: args.private,
+                confirm_connections: !args.no_confirm,
             };
             let v = view(grantry, grantry.create_profile(new, &actor).await?);
             print(output, &v, || text(&v))
@@ -210,6 +218,7 @@ pub async fn run(grantry: &Grantry, command: ProfileCommand, output: Output) -> 
                 required_scopes: args.scopes,
                 allowed_return_urls: args.return_urls,
                 private: args.private,
+                confirm_connections: args.confirm_connections,
             };
             let v = view(
                 grantry,

@@ -102,6 +102,7 @@ async fn an_admin_can_do_everything_from_the_command_line() {
     let link = json_of(&env, &["connect", "Backups", "--end-user", "u1"], None).await;
     let browser = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::limited(10))
+        .cookie_store(true)
         .build()
         .unwrap();
     let landed = browser
@@ -374,7 +375,15 @@ async fn git_clones_and_pushes_with_tokens_from_the_credential_helper() {
     backups_profile(&sim, port, &env, &permissions, "repository:write").await;
     let server = Server::start(&env, data.path().join("serve.log")).await;
     let link = json_of(&env, &["connect", "Backups", "--end-user", "u1"], None).await;
-    let landed = reqwest::get(link["url"].as_str().unwrap()).await.unwrap();
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let landed = browser
+        .get(link["url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
     assert!(landed.url().path().ends_with("/connect/complete"));
     let listed = json_of(&env, &["connections", "list", "--profile", "Backups"], None).await;
     let connection = listed[0]["id"].as_str().unwrap().to_owned();

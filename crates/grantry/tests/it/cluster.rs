@@ -126,6 +126,7 @@ async fn three_nodes_renew_2000_connections_while_one_is_killed() {
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .pool_max_idle_per_host(512)
+        .cookie_store(true)
         .build()
         .unwrap();
 

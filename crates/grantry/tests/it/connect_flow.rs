@@ -30,8 +30,14 @@ async fn a_cloud_account_connects_and_lands_back_with_its_connection() {
         Some("7"),
         "the application's own parameters survive"
     );
-    assert_eq!(query(&landed, "status").as_deref(), Some("active"));
-    let connection = query(&landed, "connection_id").unwrap();
+    assert!(
+        query(&landed, "connection_id").is_none(),
+        "not saved before the application confirms"
+    );
+    let (status, confirmed) = app.confirm(&landed, Some("user-42")).await;
+    assert_eq!(status, StatusCode::OK, "{confirmed}");
+    assert_eq!(confirmed["status"], "active");
+    let connection = confirmed["id"].as_str().unwrap().to_owned();
 
     let view = app.connection(&connection).await;
     assert_eq!(view["account"]["username"], "alice");
@@ -55,12 +61,17 @@ async fn a_cloud_account_connects_and_lands_back_with_its_connection() {
 }
 
 #[tokio::test]
-async fn connecting_the_same_account_again_updates_its_connection() {
+async fn connecting_the_same_account_again_updates_its_end_users_connection() {
     let app = TestApp::start(Mode::Rotating).await;
     let profile = app.cloud_profile("P", &["account.read"], &[]).await;
     let first = app.connect(&profile, "user-1").await;
-    let again = app.connect(&profile, "user-1b").await;
-    assert_eq!(first, again);
+    let again = app.connect(&profile, "user-1").await;
+    assert_eq!(
+        first, again,
+        "the same end user's account: the same connection"
+    );
+    let other = app.connect(&profile, "user-2").await;
+    assert_ne!(first, other, "another end user's: a connection of its own");
     let (_, list) = app
         .app(
             Method::GET,
@@ -68,8 +79,14 @@ async fn connecting_the_same_account_again_updates_its_connection() {
             None,
         )
         .await;
-    assert_eq!(list["items"].as_array().unwrap().len(), 1);
-    assert_eq!(list["items"][0]["end_user_id"], "user-1b");
+    let owners: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["end_user_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(owners.len(), 2);
+    assert!(owners.contains(&"user-1") && owners.contains(&"user-2"));
 }
 
 #[tokio::test]
@@ -200,9 +217,8 @@ async fn missing_scopes_are_reported_in_words_an_admin_can_act_on() {
             &["pullrequest:write"],
         )
         .await;
-    let link = app
-        .session(json!({"profile": profile, "return_url": RETURN}))
-        .await;
+    // Without a return URL, the outcome is in the landing URL.
+    let link = app.session(json!({"profile": profile})).await;
     let (landed, _) = app.browse(&link).await;
     assert_eq!(
         query(&landed, "status").as_deref(),
@@ -216,10 +232,15 @@ async fn missing_scopes_are_reported_in_words_an_admin_can_act_on() {
         query(&landed, "missing_scopes").as_deref(),
         Some("pullrequest:write")
     );
-
-    let connection = app
-        .connection(&query(&landed, "connection_id").unwrap())
+    // With one, in the confirmation's answer.
+    let link = app
+        .session(json!({"profile": profile, "end_user_id": "u", "return_url": RETURN}))
         .await;
+    let (landed, _) = app.browse(&link).await;
+    let (_, confirmed) = app.confirm(&landed, Some("u")).await;
+    assert_eq!(confirmed["missing_scopes"], json!(["pullrequest:write"]));
+
+    let connection = app.connection(confirmed["id"].as_str().unwrap()).await;
     assert_eq!(connection["status"], "insufficient_scopes");
     let reason = connection["status_reason"].as_str().unwrap();
     assert!(

@@ -7,6 +7,7 @@ mod common;
 mod abandoned_refresh;
 mod cli;
 mod cluster;
+mod connect_attacks;
 mod connect_flow;
 mod console_browser;
 mod outage;

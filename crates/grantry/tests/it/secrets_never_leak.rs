@@ -59,7 +59,8 @@ async fn no_secret_reaches_the_logs_or_the_database_file() {
         .consumer(&["account.read", "repositories.read"], true)
         .await;
     secrets.push(("consumer secret", consumer_secret.clone()));
-    let body = json!({"name": "Cloud", "provider": "bitbucket-cloud", "key": key, "secret": consumer_secret, "private": true});
+    let body = json!({"name": "Cloud", "provider": "bitbucket-cloud", "key": key, "secret": consumer_secret, "private": true,
+                      "allowed_return_urls": ["https://app.example.com/done"]});
     let (_, profile) = app.admin(Method::POST, "/v1/profiles", Some(body)).await;
     let profile = profile["id"].as_str().unwrap().to_owned();
 
@@ -101,6 +102,23 @@ async fn no_secret_reaches_the_logs_or_the_database_file() {
             row.refresh_token.as_ref().unwrap(),
         ),
     ));
+
+    // A flow the application confirms: the browser's nonce and the verification code.
+    let link = app
+        .session(json!({"profile": profile, "end_user_id": "u2", "return_url": "https://app.example.com/done"}))
+        .await;
+    let opened = app.http.get(&link).send().await.unwrap();
+    let cookie = opened.headers()["set-cookie"].to_str().unwrap();
+    let nonce = cookie.split(';').next().unwrap().split_once('=').unwrap().1;
+    secrets.push(("browser nonce", nonce.to_owned()));
+    let authorize = opened.headers()["location"].to_str().unwrap().to_owned();
+    let (landed, _) = app.browse(&authorize).await;
+    secrets.push((
+        "verification code",
+        query(&landed, "verification_code").unwrap(),
+    ));
+    let (status, confirmed) = app.confirm(&landed, Some("u2")).await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{confirmed}");
 
     let dc = app.dc_profile("DC", &["REPO_READ"], &["REPO_READ"]).await;
     let dc_link = app.session(json!({"profile": dc})).await;

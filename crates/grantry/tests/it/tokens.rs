@@ -459,8 +459,8 @@ async fn the_background_refresher_renews_ahead_of_expiry() {
     let app = TestApp::with(Mode::Rotating, |config| config.refresh.enabled = true).await;
     let profile = app.cloud_profile("P", &["account.read"], &[]).await;
     let mut connections = Vec::new();
-    for n in 0..5 {
-        let body = json!({"profile": profile, "end_user_id": format!("u{n}")});
+    for _ in 0..5 {
+        let body = json!({"profile": profile, "end_user_id": "u"});
         let link = app.session(body).await;
         let (landed, _) = app.browse(&link).await;
         connections.push(query(&landed, "connection_id").unwrap());

@@ -79,7 +79,7 @@ pub struct TestApp {
     pub base: String,
     pub admin_key: String,
     pub app_key: String,
-    /// Does not follow redirects.
+    /// The test's browser and API client: keeps cookies, does not follow redirects.
     pub http: reqwest::Client,
     pub dir: Arc<tempfile::TempDir>,
     /// The PostgreSQL database, when the test runs on one (kept until every node is gone).
@@ -207,10 +207,7 @@ impl TestApp {
             base: config.base_url(),
             admin_key: shared.keys.0,
             app_key: shared.keys.1,
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
+            http: browser(),
             sim: shared.sim,
             grantry,
             clock: shared.clock,
@@ -381,38 +378,23 @@ impl TestApp {
     /// machine (an application's return URL) without fetching it. Answers the last URL and, when
     /// it was fetched, its response.
     pub async fn browse(&self, url: &str) -> (Url, Option<reqwest::Response>) {
-        let mut url = Url::parse(url).unwrap();
-        for _ in 0..10 {
-            if !matches!(url.host_str(), Some("127.0.0.1" | "localhost")) {
-                return (url, None);
-            }
-            let response = self.http.get(url.clone()).send().await.unwrap();
-            match response.headers().get("location") {
-                Some(next) if response.status().is_redirection() => {
-                    url = url.join(next.to_str().unwrap()).unwrap()
-                }
-                _ => return (url, Some(response)),
-            }
-        }
-        panic!("too many redirects");
+        browse_in(&self.http, url).await
+    }
+
+    /// The application's backend confirms the connection its user's browser came back with.
+    pub async fn confirm(&self, landed: &Url, end_user: Option<&str>) -> (StatusCode, Value) {
+        let session = query(landed, "connect_session_id")
+            .unwrap_or_else(|| panic!("no connect session in {landed}"));
+        let code = query(landed, "verification_code").unwrap_or_default();
+        let body = json!({"end_user_id": end_user, "verification_code": code});
+        let path = format!("/v1/connect-sessions/{session}/confirm");
+        self.app(Method::POST, &path, Some(body)).await
     }
 
     /// Follows redirects until the simulator sends the browser back to Grantry's callback;
     /// answers that callback URL without visiting it.
     pub async fn until_callback(&self, url: &str) -> Url {
-        let mut url = Url::parse(url).unwrap();
-        for _ in 0..10 {
-            if url.path() == "/oauth/callback" {
-                return url;
-            }
-            let response = self.http.get(url.clone()).send().await.unwrap();
-            let next = response
-                .headers()
-                .get("location")
-                .unwrap_or_else(|| panic!("{url} did not redirect"));
-            url = url.join(next.to_str().unwrap()).unwrap();
-        }
-        panic!("never reached the callback");
+        until_callback_in(&self.http, url).await
     }
 
     /// Connects an account (auto-approved by the simulator) and answers the connection id.
@@ -458,6 +440,15 @@ impl TestApp {
     }
 }
 
+/// A client that acts as a browser: keeps its own cookies, does not follow redirects.
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .build()
+        .unwrap()
+}
+
 /// What the nodes of one test share.
 pub struct Shared {
     pub sim: Arc<RunningSim>,
@@ -473,4 +464,39 @@ pub fn query(url: &Url, name: &str) -> Option<String> {
     url.query_pairs()
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned())
+}
+
+/// [`TestApp::browse`] in a browser of the caller's.
+pub async fn browse_in(browser: &reqwest::Client, url: &str) -> (Url, Option<reqwest::Response>) {
+    let mut url = Url::parse(url).unwrap();
+    for _ in 0..10 {
+        if !matches!(url.host_str(), Some("127.0.0.1" | "localhost")) {
+            return (url, None);
+        }
+        let response = browser.get(url.clone()).send().await.unwrap();
+        match response.headers().get("location") {
+            Some(next) if response.status().is_redirection() => {
+                url = url.join(next.to_str().unwrap()).unwrap()
+            }
+            _ => return (url, Some(response)),
+        }
+    }
+    panic!("too many redirects");
+}
+
+/// [`TestApp::until_callback`] in a browser of the caller's.
+pub async fn until_callback_in(browser: &reqwest::Client, url: &str) -> Url {
+    let mut url = Url::parse(url).unwrap();
+    for _ in 0..10 {
+        if url.path() == "/oauth/callback" {
+            return url;
+        }
+        let response = browser.get(url.clone()).send().await.unwrap();
+        let next = response
+            .headers()
+            .get("location")
+            .unwrap_or_else(|| panic!("{url} did not redirect"));
+        url = url.join(next.to_str().unwrap()).unwrap();
+    }
+    panic!("never reached the callback");
 }
