@@ -154,6 +154,7 @@ pub struct Grantry {
     pub(crate) api_keys: crate::api_keys::ApiKeyCache,
     pub(crate) pending: crate::tokens::pending::PendingWrites,
     pub(crate) cache_bypass: std::sync::atomic::AtomicBool,
+    pub(crate) sign_in_guard: crate::admins::guard::SignInGuard,
     lease_sequence: AtomicU64,
 }
 
@@ -174,7 +175,9 @@ impl Grantry {
         keys: Arc<KeyStore>,
         settings: Settings,
     ) -> Grantry {
+        let sign_in_guard = crate::admins::guard::SignInGuard::new(settings.console.password_slots);
         Grantry {
+            sign_in_guard,
             store,
             provider,
             clock,

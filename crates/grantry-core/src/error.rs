@@ -17,6 +17,12 @@ pub enum CoreError {
     Conflict(String),
     #[error("the action needs the admin role")]
     Forbidden,
+    /// Too much at once (every password slot busy): try again in a moment.
+    #[error("too busy right now; try again in {retry_after} s")]
+    Busy { retry_after: u64 },
+    /// Too many failed sign-ins from this address or for this user name.
+    #[error("too many failed sign-ins; try again in {retry_after} s")]
+    Throttled { retry_after: u64 },
     /// A connect session's confirmation named another end user or a wrong code.
     #[error("the connection was not confirmed: {0}")]
     ConfirmationRefused(String),

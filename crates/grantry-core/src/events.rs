@@ -30,10 +30,12 @@ pub enum EventKind {
     AdminCreated,
     AdminPasswordChanged,
     AdminRemoved,
+    /// A console sign-in with a wrong user name or password.
+    AdminSignInFailed,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 18] = [
+    pub const ALL: [EventKind; 19] = [
         EventKind::ProfileCreated,
         EventKind::ProfileUpdated,
         EventKind::ProfileDeleted,
@@ -52,6 +54,7 @@ impl EventKind {
         EventKind::AdminCreated,
         EventKind::AdminPasswordChanged,
         EventKind::AdminRemoved,
+        EventKind::AdminSignInFailed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -74,6 +77,7 @@ impl EventKind {
             EventKind::AdminCreated => "admin.created",
             EventKind::AdminPasswordChanged => "admin.password_changed",
             EventKind::AdminRemoved => "admin.removed",
+            EventKind::AdminSignInFailed => "admin.sign_in_failed",
         }
     }
 }

@@ -15,6 +15,12 @@ use crate::keyring::{Binding, CryptoError, KeyId, Keyring, MasterKey};
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
+    #[error(
+        "the master key file {path} does not exist, but the database holds values sealed under \
+         master keys; restore the key file from your backup (or give the keys in GRANTRY_MASTER_KEY). \
+         A new key would open nothing"
+    )]
+    Missing { path: PathBuf },
     #[error("master key file {path}: {source}")]
     Io {
         path: PathBuf,
@@ -126,11 +132,20 @@ fn write_file(path: &Path, keys: &[MasterKey]) -> Result<(), KeyError> {
 impl KeyStore {
     /// Loads the keys; creates a key file if the source is a file that does not exist yet.
     pub fn load(source: KeySource) -> Result<(KeyStore, Opened), KeyError> {
+        KeyStore::load_with(source, true)
+    }
+
+    /// Loads the keys; creates a missing key file only when `may_create` (a database that holds
+    /// sealed values needs the keys it was sealed with, not a new one).
+    pub fn load_with(source: KeySource, may_create: bool) -> Result<(KeyStore, Opened), KeyError> {
         let (keyring, opened) = match &source {
             KeySource::Env(text) => (
                 Keyring::parse(text).map_err(KeyError::BadEnv)?,
                 Opened::Existing,
             ),
+            KeySource::File(path) if !path.exists() && !may_create => {
+                return Err(KeyError::Missing { path: path.clone() });
+            }
             KeySource::File(path) if !path.exists() => {
                 let key = MasterKey::generate()?;
                 write_file(path, std::slice::from_ref(&key))?;

@@ -7,9 +7,11 @@
 
 pub mod keyring;
 pub mod keystore;
+pub mod password;
 
 pub use keyring::{Binding, CryptoError, KeyId, Keyring, MasterKey, key_id_of};
 pub use keystore::{KeyError, KeySource, KeyStore, Opened};
+pub use password::PasswordWork;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -47,24 +49,14 @@ pub fn same(a: &str, b: &str) -> bool {
     a.as_bytes().ct_eq(b.as_bytes()).into()
 }
 
-/// Hashes a console password with argon2id (default parameters: 19 MiB, 2 passes), as a PHC string.
+/// Hashes a console password with argon2id, in memory of its own (see [`PasswordWork`]).
 pub fn hash_password(password: &str) -> Result<String, CryptoError> {
-    use argon2::password_hash::PasswordHasher;
-    argon2::Argon2::default()
-        .hash_password(password.as_bytes())
-        .map(|hash| hash.to_string())
-        .map_err(|_| CryptoError::Random)
+    PasswordWork::new().hash(password)
 }
 
-/// Checks a password against a PHC string. An unparsable hash never verifies.
+/// Checks a password against a PHC string, in memory of its own (see [`PasswordWork`]).
 pub fn verify_password(password: &str, phc: &str) -> bool {
-    use argon2::password_hash::PasswordVerifier;
-    use argon2::password_hash::phc::PasswordHash;
-    PasswordHash::new(phc).is_ok_and(|hash| {
-        argon2::Argon2::default()
-            .verify_password(password.as_bytes(), &hash)
-            .is_ok()
-    })
+    PasswordWork::new().verify(password, phc)
 }
 
 /// A valid hash of nothing anyone types, verified against when a user name is unknown so that
@@ -107,6 +99,28 @@ mod tests {
         assert_ne!(a.digest, b.digest);
         assert_eq!(a.digest, sha256_hex(a.secret.expose_secret()));
         assert!(!format!("{:?}", a.secret).contains("gry_"));
+    }
+
+    #[test]
+    fn reused_memory_hashes_and_verifies_like_the_crate() {
+        use argon2::password_hash::PasswordVerifier;
+        let mut work = PasswordWork::new();
+        let ours = work.hash("correct horse battery staple").unwrap();
+        let parsed = argon2::password_hash::phc::PasswordHash::new(&ours).unwrap();
+        assert!(
+            argon2::Argon2::default()
+                .verify_password(b"correct horse battery staple", &parsed)
+                .is_ok(),
+            "the argon2 crate verifies our hashes"
+        );
+        assert!(work.verify("correct horse battery staple", &ours));
+        assert!(!work.verify("correct horse battery stable", &ours));
+        assert!(!work.verify("", decoy_password_hash()));
+        let huge = "$argon2id$v=19$m=4000000,t=2,p=1$ZGVjb3ktc2FsdC0xMjM0NQ$TgpmQyuxKzjxU9pvDNwbHkW5p3vtJpZSDHxg2L8JNuI";
+        assert!(
+            !work.verify("x", huge),
+            "a hash asking for gigabytes never verifies"
+        );
     }
 
     #[test]

@@ -98,6 +98,24 @@ impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for Query<T> {
     }
 }
 
+/// Where the request comes from (for throttling sign-ins): the peer, or behind a trusted reverse
+/// proxy the address it forwarded.
+pub struct ClientAddress(pub Option<std::net::IpAddr>);
+
+impl FromRequestParts<AppState> for ClientAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddress(crate::server::client_address(
+            parts,
+            state.http.trust_forwarded_for,
+        )))
+    }
+}
+
 /// The request's cookies as `(name, value)`, from every `Cookie` header.
 pub fn cookies(headers: &axum::http::HeaderMap) -> impl Iterator<Item = (&str, &str)> {
     headers

@@ -13,6 +13,7 @@ pub mod html;
 pub mod metrics;
 pub mod middleware;
 pub mod problem;
+pub mod server;
 pub mod state;
 pub mod views;
 
@@ -54,6 +55,7 @@ pub fn router(grantry: Arc<Grantry>, settings: HttpSettings) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             timeout,
         ))
+        .layer(axum::middleware::from_fn(middleware::problems_everywhere))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(SetSensitiveRequestHeadersLayer::new([
             header::AUTHORIZATION,

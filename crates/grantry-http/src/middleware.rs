@@ -55,6 +55,63 @@ pub async fn observe(request: Request, next: Next) -> Response {
     response
 }
 
+/// Marks a response that carries the provider's own answer (the proxy), which is passed on as
+/// it is, errors included.
+#[derive(Debug, Clone, Copy)]
+pub struct FromProvider;
+
+/// Every error Grantry itself answers is problem+json: the few that leave axum's and tower's
+/// layers bare (a 408 from the request timeout, a 413 or 400 from a body limit or a body that
+/// would not read, plain text) are given a problem body here. HTML pages (the console, the
+/// connect flow) and the provider's answers through the proxy are left as they are.
+pub async fn problems_everywhere(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error())
+        || response.extensions().get::<FromProvider>().is_some()
+    {
+        return response;
+    }
+    let content_type = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if content_type.starts_with("application/problem+json") || content_type.starts_with("text/html")
+    {
+        return response;
+    }
+    let (code, title, detail) = match status {
+        StatusCode::REQUEST_TIMEOUT => (
+            "timeout",
+            "Request timeout",
+            "The request took longer than this server allows; try again.",
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            "too-large",
+            "Request too large",
+            "The request body is larger than this server accepts.",
+        ),
+        _ if status.is_server_error() => (
+            "internal",
+            "Internal error",
+            "Something went wrong on our side; it has been logged.",
+        ),
+        _ => (
+            "bad-request",
+            "Bad request",
+            "The request could not be read.",
+        ),
+    };
+    let mut problem = Problem::new(status, code, title, detail).into_response();
+    if let Some(retry) = response.headers().get(axum::http::header::RETRY_AFTER) {
+        problem
+            .headers_mut()
+            .insert(axum::http::header::RETRY_AFTER, retry.clone());
+    }
+    problem
+}
+
 /// A panic in a handler becomes a logged, generic 500 (no input should ever cause one).
 pub fn panic_to_problem(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
     let message = panic

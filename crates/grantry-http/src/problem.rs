@@ -144,6 +144,20 @@ impl From<CoreError> for Problem {
             .with("field", field),
             CoreError::Conflict(detail) => Problem::new(StatusCode::CONFLICT, "conflict", "Conflict", detail),
             CoreError::Forbidden => Problem::forbidden("this needs an admin API key"),
+            CoreError::Busy { retry_after } => Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "Too busy right now",
+                "Grantry is doing as much of this as it allows at once; try again in a moment.",
+            )
+            .retry_after(retry_after),
+            CoreError::Throttled { retry_after } => Problem::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "throttled",
+                "Too many attempts",
+                format!("Too many failed attempts; try again in {retry_after} s."),
+            )
+            .retry_after(retry_after),
             CoreError::ConfirmationRefused(detail) => Problem::new(
                 StatusCode::FORBIDDEN,
                 "confirmation-refused",

@@ -12,8 +12,10 @@ pub struct HttpSettings {
     pub body_limit: usize,
     /// Longest a request may take.
     pub request_timeout: Duration,
-    /// Whether the console's cookies get the `Secure` attribute (true behind HTTPS).
+    /// Whether cookies get the `Secure` attribute (true when the public URL is https).
     pub secure_cookies: bool,
+    /// Take the client's address from `X-Forwarded-For` (behind a reverse proxy that sets it).
+    pub trust_forwarded_for: bool,
 }
 
 impl Default for HttpSettings {
@@ -22,6 +24,7 @@ impl Default for HttpSettings {
             body_limit: 64 * 1024,
             request_timeout: Duration::from_secs(30),
             secure_cookies: false,
+            trust_forwarded_for: false,
         }
     }
 }

@@ -96,6 +96,14 @@ pub fn sealed_cell(row: &impl Columns) -> StoreResult<SealedCell> {
     })
 }
 
+/// A master key id read as the bytes `id` (see `SealedStore::sealed_key_ids`).
+pub fn key_id(row: &impl Columns) -> StoreResult<[u8; 4]> {
+    let bytes: Vec<u8> = get(row, "id")?;
+    bytes
+        .try_into()
+        .map_err(|_| StoreError::Corrupt("a sealed value is shorter than its header".into()))
+}
+
 /// The `n` of a `SELECT COUNT(*) AS n`.
 pub fn count(row: &impl Columns) -> StoreResult<u64> {
     let n: i64 = get(row, "n")?;

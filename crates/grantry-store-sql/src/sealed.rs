@@ -55,6 +55,21 @@ fn reseal_sql(column: SealedColumn) -> &'static str {
 
 #[async_trait]
 impl<E: Engine> SealedStore for SqlStore<E> {
+    async fn sealed_key_ids(&self) -> StoreResult<Vec<[u8; 4]>> {
+        // A sealed value is `version (1) | key id (4) | …`; SQL counts from 1.
+        let statement = Statement::new(
+            "SELECT DISTINCT substr(client_secret, 2, 4) AS id FROM profiles \
+             UNION SELECT DISTINCT substr(access_token, 2, 4) FROM connections \
+             UNION SELECT DISTINCT substr(refresh_token, 2, 4) FROM connections \
+               WHERE refresh_token IS NOT NULL \
+             UNION SELECT DISTINCT substr(pkce_verifier, 2, 4) FROM connect_sessions \
+               WHERE pkce_verifier IS NOT NULL \
+             UNION SELECT DISTINCT substr(pending_grant, 2, 4) FROM connect_sessions \
+               WHERE pending_grant IS NOT NULL",
+        );
+        self.all(Access::Read, statement, rows::key_id).await
+    }
+
     async fn sealed_cells(
         &self,
         column: SealedColumn,

@@ -4,7 +4,8 @@
 //!
 //! The queries live once in `grantry-store-sql`; this crate is the [`SqliteEngine`] they run on.
 
-use std::path::Path;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -61,6 +62,44 @@ static DRIVER: DriverFns<Sqlite> = DriverFns {
 pub struct SqliteEngine {
     reader: SqlitePool,
     writer: SqlitePool,
+    file: DatabaseFile,
+}
+
+/// The database file as it was opened. If the file (or its whole directory) is deleted or
+/// replaced under a running server, SQLite keeps writing into the unlinked file and every write
+/// seems to succeed; checking the path before writes turns that into "unavailable" (503, refresh
+/// results kept in memory, `/readyz` failing) instead of lost data.
+#[derive(Debug, Clone)]
+struct DatabaseFile {
+    path: PathBuf,
+    device: u64,
+    inode: u64,
+}
+
+impl DatabaseFile {
+    fn of(path: &Path) -> StoreResult<DatabaseFile> {
+        let metadata = std::fs::metadata(path).map_err(|e| {
+            StoreError::Unavailable(format!("the database file {}: {e}", path.display()))
+        })?;
+        Ok(DatabaseFile {
+            path: path.to_owned(),
+            device: metadata.dev(),
+            inode: metadata.ino(),
+        })
+    }
+
+    fn still_there(&self) -> StoreResult<()> {
+        let same = std::fs::metadata(&self.path)
+            .is_ok_and(|m| m.dev() == self.device && m.ino() == self.inode);
+        if same {
+            return Ok(());
+        }
+        Err(StoreError::Unavailable(format!(
+            "the database file {} was deleted or replaced while in use; restore the data \
+             directory and restart",
+            self.path.display()
+        )))
+    }
 }
 
 fn db_error(error: sqlx::Error) -> StoreError {
@@ -103,7 +142,12 @@ pub async fn open(path: &Path) -> StoreResult<SqliteStore> {
         .connect_with(options.read_only(true))
         .await
         .map_err(db_error)?;
-    Ok(SqlStore::new(SqliteEngine { reader, writer }))
+    let file = DatabaseFile::of(path)?;
+    Ok(SqlStore::new(SqliteEngine {
+        reader,
+        writer,
+        file,
+    }))
 }
 
 /// Opens and brings the schema up to date; refuses a schema newer than this build.
@@ -162,6 +206,7 @@ impl Engine for SqliteEngine {
     type Transaction = SqlxTransaction<Sqlite>;
 
     async fn execute(&self, statement: Statement) -> StoreResult<u64> {
+        self.file.still_there()?;
         let done = query::<Sqlite>(statement)
             .execute(&self.writer)
             .await
@@ -170,6 +215,9 @@ impl Engine for SqliteEngine {
     }
 
     async fn fetch_all(&self, access: Access, statement: Statement) -> StoreResult<Vec<SqliteRow>> {
+        if access == Access::Write {
+            self.file.still_there()?;
+        }
         query::<Sqlite>(statement)
             .fetch_all(self.pool(access))
             .await
@@ -181,6 +229,9 @@ impl Engine for SqliteEngine {
         access: Access,
         statement: Statement,
     ) -> StoreResult<Option<SqliteRow>> {
+        if access == Access::Write {
+            self.file.still_there()?;
+        }
         query::<Sqlite>(statement)
             .fetch_optional(self.pool(access))
             .await
@@ -188,11 +239,13 @@ impl Engine for SqliteEngine {
     }
 
     async fn begin(&self) -> StoreResult<SqlxTransaction<Sqlite>> {
+        self.file.still_there()?;
         let tx = self.writer.begin().await.map_err(db_error)?;
         Ok(SqlxTransaction::new(tx, &DRIVER))
     }
 
     async fn ping(&self) -> StoreResult<()> {
+        self.file.still_there()?;
         sqlx::query("SELECT 1")
             .execute(&self.reader)
             .await

@@ -260,6 +260,25 @@ pub async fn events_filter_and_page_newest_first(store: &dyn Store) {
     );
 }
 
+/// The master keys a database needs, read from the headers of its sealed values.
+pub async fn sealed_values_name_their_keys(store: &dyn Store) {
+    let sealed = |key: u8| {
+        let mut value = vec![1, key, key, key, key];
+        value.extend([0u8; 40]);
+        value
+    };
+    let mut p = profile("P");
+    p.client_secret = sealed(9);
+    store.insert_profile(&p).await.unwrap();
+    let mut c = connection(&p, "alice");
+    c.access_token = sealed(7);
+    c.refresh_token = Some(sealed(7));
+    store.insert_connection(&c).await.unwrap();
+    let mut ids = store.sealed_key_ids().await.unwrap();
+    ids.sort();
+    assert_eq!(ids, vec![[7; 4], [9; 4]]);
+}
+
 pub async fn resealing_replaces_only_unchanged_values(store: &dyn Store) {
     let profile = stored_profile(store, "P").await;
     let c = connection(&profile, "alice");

@@ -77,16 +77,27 @@ impl Default for RefreshConfig {
 pub struct HttpConfig {
     pub body_limit_kib: usize,
     pub request_timeout_secs: u64,
-    /// Mark console cookies `Secure` (serve behind HTTPS).
+    /// Mark cookies `Secure` even when `public_url` is http (it is automatic for https).
     pub secure_cookies: bool,
+    /// A client must send a request's headers within this; idle keep-alive connections close
+    /// after it too (keep it above a load balancer's idle timeout).
+    pub header_timeout_secs: u64,
+    /// Open connections at most (also kept below the open-file limit).
+    pub max_connections: usize,
+    /// Take clients' addresses from `X-Forwarded-For`: only behind a reverse proxy that sets it.
+    pub trust_forwarded_for: bool,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
+        let serve = grantry_http::server::ServeOptions::default();
         HttpConfig {
             body_limit_kib: 64,
             request_timeout_secs: 30,
             secure_cookies: false,
+            header_timeout_secs: serve.header_timeout.as_secs(),
+            max_connections: serve.max_connections,
+            trust_forwarded_for: false,
         }
     }
 }
@@ -98,6 +109,9 @@ pub struct ConsoleConfig {
     pub idle_timeout_secs: u64,
     /// …and after this long in any case.
     pub max_age_secs: u64,
+    /// Password checks (argon2id, 19 MiB each) at once; sign-ins beyond get 503 at once.
+    /// Default: one per core.
+    pub password_checks: usize,
 }
 
 impl Default for ConsoleConfig {
@@ -106,6 +120,7 @@ impl Default for ConsoleConfig {
         ConsoleConfig {
             idle_timeout_secs: d.idle_timeout,
             max_age_secs: d.max_age,
+            password_checks: d.password_slots,
         }
     }
 }
@@ -353,21 +368,49 @@ impl Config {
         grantry_http::HttpSettings {
             body_limit: self.http.body_limit_kib * 1024,
             request_timeout: Duration::from_secs(self.http.request_timeout_secs),
-            secure_cookies: self.http.secure_cookies,
+            secure_cookies: self.http.secure_cookies || self.public_url.scheme() == "https",
+            trust_forwarded_for: self.http.trust_forwarded_for,
+        }
+    }
+
+    /// How the server treats connections; the cap is kept below the open-file limit (which
+    /// this raises to the hard limit).
+    pub fn serve_options(&self) -> grantry_http::server::ServeOptions {
+        grantry_http::server::ServeOptions {
+            header_timeout: Duration::from_secs(self.http.header_timeout_secs.max(1)),
+            max_connections: grantry_http::server::connection_cap(self.http.max_connections),
+            ..grantry_http::server::ServeOptions::default()
         }
     }
 }
 
-/// A URL with any password replaced by `***`.
+/// Query parameters of a database URL that carry secrets (libpq's names).
+const SECRET_PARAMETERS: [&str; 2] = ["password", "sslpassword"];
+
+/// A URL with any password, in its user part or in its query, replaced by `***`.
 pub fn redact_url(url: &str) -> String {
-    match Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
-            parsed.to_string()
-        }
-        Ok(parsed) => parsed.to_string(),
-        Err(_) => "(unparsable URL)".to_owned(),
+    let Ok(mut parsed) = Url::parse(url) else {
+        return "(unparsable URL)".to_owned();
+    };
+    if parsed.password().is_some() {
+        let _ = parsed.set_password(Some("***"));
     }
+    let secret = |name: &str| SECRET_PARAMETERS.contains(&name.to_ascii_lowercase().as_str());
+    if parsed.query_pairs().any(|(name, _)| secret(&name)) {
+        let pairs: Vec<(String, String)> = parsed
+            .query_pairs()
+            .map(|(name, value)| {
+                let value = if secret(&name) {
+                    "***".into()
+                } else {
+                    value.into_owned()
+                };
+                (name.into_owned(), value)
+            })
+            .collect();
+        parsed.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    parsed.to_string()
 }
 
 #[cfg(test)]
@@ -381,6 +424,16 @@ mod tests {
             "postgres://grantry:***@db:5432/g"
         );
         assert_eq!(redact_url("sqlite:///tmp/x.db"), "sqlite:///tmp/x.db");
+        let query =
+            redact_url("postgres://g@db/g?sslmode=verify-full&password=hunter2&SSLPassword=pw2");
+        assert!(
+            !query.contains("hunter2") && !query.contains("pw2"),
+            "{query}"
+        );
+        assert!(
+            query.contains("sslmode=verify-full") && query.contains("password=***"),
+            "{query}"
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod data_dir;
 pub mod demo;
 pub mod git_credential;
 pub mod logging;

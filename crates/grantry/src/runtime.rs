@@ -1,6 +1,7 @@
 //! Building the services from the configuration: master keys, the store, the provider client.
 
 use std::fs::{File, OpenOptions};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
@@ -88,12 +89,14 @@ pub enum Schema {
     Expect,
 }
 
-pub fn open_keys(config: &Config) -> anyhow::Result<KeyStore> {
+/// Opens the master keys. A missing key file is created only for a database that holds no
+/// sealed values yet (`may_create`): otherwise a new key would open nothing.
+pub fn open_keys(config: &Config, may_create: bool) -> anyhow::Result<KeyStore> {
     let source = match &config.master_key {
         Some(keys) => KeySource::Env(keys.expose_secret().to_owned().into()),
         None => KeySource::File(config.master_key_file()),
     };
-    let (keys, opened) = KeyStore::load(source.clone())?;
+    let (keys, opened) = KeyStore::load_with(source.clone(), may_create)?;
     if opened == Opened::CreatedKeyFile
         && let KeySource::File(path) = &source
     {
@@ -107,14 +110,11 @@ pub fn open_keys(config: &Config) -> anyhow::Result<KeyStore> {
     Ok(keys)
 }
 
-/// Connects to the database (without touching its schema).
+/// Connects to the database (without touching its schema). A SQLite file's directory must
+/// exist (see `data_dir::prepare`).
 pub async fn connect(database: &Database, max_connections: u32) -> anyhow::Result<Backend> {
     match database {
         Database::Sqlite(path) => {
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir)
-                    .with_context(|| format!("cannot create {}", dir.display()))?;
-            }
             let store = grantry_store_sqlite::open(path)
                 .await
                 .with_context(|| format!("cannot open the database {}", path.display()))?;
@@ -122,6 +122,17 @@ pub async fn connect(database: &Database, max_connections: u32) -> anyhow::Resul
         }
         Database::Postgres(url) => {
             let shown = redact_url(url.expose_secret());
+            // sqlx does not take it, and would log its value as an unknown parameter.
+            if url
+                .expose_secret()
+                .to_ascii_lowercase()
+                .contains("sslpassword=")
+            {
+                bail!(
+                    "database_url {shown}: sslpassword (a password for an encrypted client key) \
+                     is not supported; give an unencrypted key file in sslkey"
+                );
+            }
             let options = PgConnectOptions::from_str(url.expose_secret())
                 .with_context(|| format!("database_url {shown} is not a PostgreSQL URL"))?;
             let store = grantry_store_postgres::connect(options, max_connections)
@@ -185,6 +196,7 @@ pub fn settings(config: &Config) -> Settings {
     settings.session_ttl = config.session_ttl_secs;
     settings.console.idle_timeout = config.console.idle_timeout_secs;
     settings.console.max_age = config.console.max_age_secs;
+    settings.console.password_slots = config.console.password_checks.max(1);
     settings.failpoints = config
         .failpoints
         .split(',')
@@ -205,9 +217,12 @@ pub async fn open_with_clock(
     schema: Schema,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<Runtime> {
-    let keys = Arc::new(open_keys(config)?);
+    crate::data_dir::prepare(config)?;
     let database = config.database()?;
     let backend = open_store(&database, config.database_max_connections, schema).await?;
+    let needed = backend.store().sealed_key_ids().await?;
+    let keys = Arc::new(open_keys(config, needed.is_empty())?);
+    refuse_missing_keys(&keys, &needed)?;
     let grantry = Grantry::new(
         backend.store(),
         Arc::new(provider(config)?),
@@ -223,6 +238,34 @@ pub async fn open_with_clock(
     })
 }
 
+/// Refuses to start when the database holds values sealed under master keys this process does
+/// not have: every token read would fail, and new values would be sealed under a key that must
+/// be thrown away.
+fn refuse_missing_keys(keys: &KeyStore, needed: &[[u8; 4]]) -> anyhow::Result<()> {
+    let keyring = keys.keyring();
+    let missing: Vec<String> = needed
+        .iter()
+        .filter(|id| !keyring.keys().iter().any(|k| k.id().as_bytes() == **id))
+        .map(hex_id)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let held: Vec<String> = keyring.keys().iter().map(|k| k.id().to_string()).collect();
+    bail!(
+        "the database holds values sealed under master key(s) {} that this Grantry does not \
+         have (it has {}). Give it the right keys: restore the key file from its backup, or set \
+         GRANTRY_MASTER_KEY to the keys the other nodes use (`grantry keys status` there lists \
+         them). Starting anyway would fail every token read and seal new values under the wrong key.",
+        missing.join(", "),
+        held.join(", ")
+    )
+}
+
+fn hex_id(id: &[u8; 4]) -> String {
+    id.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Takes the lock that keeps a second `grantry serve` (or a `migrate-store` copying it) off a
 /// SQLite database, held until the file is dropped; `None` when someone else holds it.
 pub fn lock_sqlite(database: &Path) -> anyhow::Result<Option<File>> {
@@ -233,6 +276,7 @@ pub fn lock_sqlite(database: &Path) -> anyhow::Result<Option<File>> {
         .create(true)
         .truncate(false)
         .write(true)
+        .mode(0o600)
         .open(&path)
         .with_context(|| format!("cannot open {}", path.display()))?;
     Ok(file.try_lock().is_ok().then_some(file))

@@ -40,6 +40,7 @@ pub async fn serve(config: Config, migrate: bool) -> anyhow::Result<()> {
         Schema::Expect
     };
     // Taken before the schema is touched: a second node must not migrate under the first.
+    crate::data_dir::prepare(&config)?;
     let _lock = single_server_lock(&config.database()?)?;
     let runtime = runtime::open(&config, schema).await?;
     let listener = TcpListener::bind(config.listen)
@@ -91,9 +92,13 @@ pub async fn run(
         Ok(None) => {}
         Err(error) => tracing::warn!(%error, "could not make a console setup link"),
     }
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    let options = config.serve_options();
+    tracing::info!(
+        max_connections = options.max_connections,
+        header_timeout_secs = options.header_timeout.as_secs(),
+        "serving"
+    );
+    grantry_http::server::serve(listener, app, options, shutdown).await?;
     tracing::info!("stopping: waiting for refreshes in flight");
     let _ = stop.send(true);
     if let Some(refresher) = refresher {

@@ -241,6 +241,9 @@ pub trait EventStore {
 /// Sealed values, read and replaced for master key rotation.
 #[async_trait]
 pub trait SealedStore {
+    /// The distinct key ids of every sealed value (bytes 2 to 5 of each): which master keys the
+    /// database needs.
+    async fn sealed_key_ids(&self) -> StoreResult<Vec<[u8; 4]>>;
     async fn sealed_cells(
         &self,
         column: SealedColumn,

@@ -94,6 +94,9 @@ pub async fn proxy(
         .await?;
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_GATEWAY);
     let mut response = (status, answer.body).into_response();
+    response
+        .extensions_mut()
+        .insert(crate::middleware::FromProvider);
     let out = response.headers_mut();
     out.remove(axum::http::header::CONTENT_TYPE);
     for (name, value) in answer.headers {

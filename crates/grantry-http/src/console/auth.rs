@@ -1,7 +1,7 @@
 //! Signing in and out, and the first run: creating the first admin through the one-time link.
 
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use grantry_core::CoreError;
 use maud::{Markup, html};
@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use super::layout::{self, field};
 use super::session::{self, Form, Posted, cleared_cookie, session_cookie};
+use crate::extract::ClientAddress;
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -55,13 +56,16 @@ fn signed_in(state: &AppState, token: &SecretString, to: &str) -> Response {
     response
 }
 
-pub async fn login(State(state): State<AppState>, form: Form) -> Response {
+pub async fn login(
+    State(state): State<AppState>,
+    ClientAddress(address): ClientAddress,
+    form: Form,
+) -> Response {
     let username = form.text("username");
     let password = SecretString::from(form.text("password"));
-    match state.grantry.sign_in(&username, &password).await {
+    match state.grantry.sign_in(&username, &password, address).await {
         Ok(Some(session)) => signed_in(&state, &session.token, "/ui/profiles"),
         Ok(None) => {
-            tracing::info!("console: a sign-in was refused");
             let message = Some(("Incorrect user name or password.", true));
             layout::public_page(
                 StatusCode::UNAUTHORIZED,
@@ -69,8 +73,29 @@ pub async fn login(State(state): State<AppState>, form: Form) -> Response {
                 login_form(&username, message),
             )
         }
+        Err(CoreError::Throttled { retry_after }) => {
+            let text = format!(
+                "Too many failed sign-ins for this user name or from this address. Try again in {retry_after} seconds."
+            );
+            let page = login_form(&username, Some((&text, true)));
+            later(StatusCode::TOO_MANY_REQUESTS, retry_after, page)
+        }
+        Err(CoreError::Busy { retry_after }) => {
+            let text = "Grantry is checking many passwords right now. Try again in a moment.";
+            let page = login_form(&username, Some((text, true)));
+            later(StatusCode::SERVICE_UNAVAILABLE, retry_after, page)
+        }
         Err(error) => session::unavailable(error),
     }
+}
+
+/// The sign-in page again, with `Retry-After`.
+fn later(status: StatusCode, retry_after: u64, page: Markup) -> Response {
+    let mut response = layout::public_page(status, "Sign in", page);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+    response
 }
 
 pub async fn logout(State(state): State<AppState>, Posted { admin, .. }: Posted) -> Response {

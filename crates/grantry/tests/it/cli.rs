@@ -329,7 +329,9 @@ async fn console_admins_change_passwords_and_leave_from_the_command_line() {
     assert_eq!(
         kinds,
         [
+            "admin.sign_in_failed",
             "admin.removed",
+            "admin.sign_in_failed",
             "admin.password_changed",
             "admin.created",
             "admin.created"

@@ -444,3 +444,126 @@ async fn health_readiness_and_metrics_answer_without_a_key() {
     assert!(metrics.contains("grantry_token_reads_total{outcome=\"cache\"}"));
     assert!(metrics.contains("grantry_provider_request_duration_seconds_count"));
 }
+
+/// Behind HTTPS every cookie Grantry sets is `Secure`, derived from `public_url` alone.
+#[tokio::test]
+async fn cookies_are_secure_when_the_public_url_is_https() {
+    let app = TestApp::with(Mode::Rotating, |c| {
+        c.public_url = "https://grantry.example.com".parse().unwrap()
+    })
+    .await;
+    let password = secrecy::SecretString::from("correct horse battery staple");
+    app.grantry
+        .create_admin("admin", &password, &grantry_core::Actor::Cli)
+        .await
+        .unwrap();
+    let direct = format!("http://{}", app.config.listen);
+    let signed_in = app
+        .http
+        .post(format!("{direct}/ui/login"))
+        .form(&[
+            ("username", "admin"),
+            ("password", "correct horse battery staple"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let cookie = signed_in.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(cookie.contains("; Secure"), "{cookie}");
+
+    let profile = app.cloud_profile_at(&direct, "P").await;
+    let body = json!({"profile": profile});
+    let session: Value = app
+        .http
+        .post(format!("{direct}/v1/connect-sessions"))
+        .bearer_auth(&app.app_key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let link = session["url"]
+        .as_str()
+        .unwrap()
+        .replace("https://grantry.example.com", &direct);
+    let opened = app.http.get(link).send().await.unwrap();
+    let cookie = opened.headers()["set-cookie"].to_str().unwrap();
+    assert!(
+        cookie.contains("; Secure") && cookie.contains("HttpOnly"),
+        "{cookie}"
+    );
+}
+
+/// `/connect/complete` shows only messages for codes it knows: never text from its URL.
+#[tokio::test]
+async fn the_landing_page_never_repeats_its_url() {
+    let app = TestApp::start(Mode::Rotating).await;
+    for error in ["Call+0800+123+456+to+restore+your+account", "access_denied"] {
+        let page = app
+            .http
+            .get(format!(
+                "{}/connect/complete?error={error}&connection_id=evil",
+                app.base
+            ))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(!page.contains("0800") && !page.contains("evil"), "{page}");
+        assert!(page.contains("Not connected"), "{page}");
+    }
+}
+
+/// Errors from the layers around handlers are problem+json too: a body over the limit on the
+/// proxy and the console, and a request that runs past the timeout.
+#[tokio::test]
+async fn limits_and_timeouts_answer_problems() {
+    let app = TestApp::with(Mode::Rotating, |c| c.http.request_timeout_secs = 1).await;
+    let profile = app.cloud_profile("P", &["account.read"], &[]).await;
+    let connection = app.connect(&profile, "u").await;
+    let big = vec![b'x'; 200 * 1024];
+    for path in [
+        format!("/v1/proxy/{connection}/user"),
+        "/ui/login".to_owned(),
+    ] {
+        let response = app
+            .http
+            .post(format!("{}{path}", app.base))
+            .bearer_auth(&app.app_key)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(big.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE, "{path}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json",
+            "{path}"
+        );
+        let problem: Value = response.json().await.unwrap();
+        assert_eq!(problem["code"], "too-large", "{path}");
+    }
+    app.sim_fault("rest", json!({"latency_ms": 3000})).await;
+    let response = app
+        .http
+        .get(format!("{}/v1/proxy/{connection}/user", app.base))
+        .bearer_auth(&app.app_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    let problem: Value = response.json().await.unwrap();
+    assert_eq!(problem["code"], "timeout");
+}

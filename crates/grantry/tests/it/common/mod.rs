@@ -353,6 +353,24 @@ impl TestApp {
         profile["id"].as_str().unwrap().to_owned()
     }
 
+    /// A Cloud profile made through the API at `base` (when the public URL is not reachable);
+    /// answers its id.
+    pub async fn cloud_profile_at(&self, base: &str, name: &str) -> String {
+        let (key, secret) = self.consumer(&["account.read"], false).await;
+        let body =
+            json!({"name": name, "provider": "bitbucket-cloud", "key": key, "secret": secret});
+        let response = self
+            .http
+            .post(format!("{base}/v1/profiles"))
+            .bearer_auth(&self.admin_key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let profile: Value = response.json().await.unwrap();
+        profile["id"].as_str().unwrap().to_owned()
+    }
+
     /// A Data Center link and profile; answers the profile id.
     pub async fn dc_profile(&self, name: &str, link_scopes: &[&str], scopes: &[&str]) -> String {
         let link = json!({"name": "Grantry", "redirect_url": format!("{}/oauth/callback", self.base), "scopes": link_scopes});

@@ -68,9 +68,28 @@ pub struct Server {
 impl Server {
     /// Starts `grantry serve` and waits until it listens; its stderr goes to `log`.
     pub async fn start(env: &[(String, String)], log: PathBuf) -> Server {
+        let mut command = Command::new(BINARY);
+        command.arg("serve");
+        Server::spawn(command, env, log).await
+    }
+
+    /// Starts `grantry serve` with at most `files` open files (soft and hard limit).
+    pub async fn start_with_file_limit(
+        env: &[(String, String)],
+        log: PathBuf,
+        files: u32,
+    ) -> Server {
+        let mut command = Command::new("sh");
+        command
+            .arg("-c")
+            .arg(format!("ulimit -n {files} && exec \"$0\" serve"))
+            .arg(BINARY);
+        Server::spawn(command, env, log).await
+    }
+
+    async fn spawn(mut command: Command, env: &[(String, String)], log: PathBuf) -> Server {
         let file = std::fs::File::create(&log).unwrap();
-        let mut child = Command::new(BINARY)
-            .arg("serve")
+        let mut child = command
             .envs(env.iter().cloned())
             .env_remove("RUST_LOG")
             .stdout(Stdio::null())

@@ -1,6 +1,10 @@
 //! Console admins: accounts with argon2id passwords, sessions that expire when idle and after a
 //! fixed time, CSRF tokens derived from the session, and the one-time setup link shown while no
-//! admin exists.
+//! admin exists. Signing in goes through the [`guard`]: bounded password work, throttling.
+
+pub(crate) mod guard;
+
+use std::net::IpAddr;
 
 use secrecy::{ExposeSecret, SecretString};
 
@@ -9,18 +13,23 @@ use crate::clock::Timestamp;
 use crate::error::{CoreError, CoreResult};
 use crate::events::EventKind;
 use crate::ids::AdminId;
+use zeroize::Zeroizing;
+
 use crate::store::{AdminRecord, AdminRemoval, ConsoleSessionRecord, StoreError};
 
 const SETUP_KEY: &str = "console_setup";
 /// Console sessions update their last-seen time at most this often, sparing a write per page.
 const TOUCH_EVERY: i64 = 60;
 
-/// How long console sessions and the setup link live. Seconds.
+/// How long console sessions and the setup link live (seconds), and how many password checks
+/// may run at once.
 #[derive(Debug, Clone)]
 pub struct ConsoleSettings {
     pub idle_timeout: u64,
     pub max_age: u64,
     pub setup_link_ttl: u64,
+    /// argon2id computations at once (19 MiB each); further sign-ins are refused at once.
+    pub password_slots: usize,
 }
 
 impl Default for ConsoleSettings {
@@ -29,6 +38,7 @@ impl Default for ConsoleSettings {
             idle_timeout: 30 * 60,
             max_age: 12 * 3600,
             setup_link_ttl: 24 * 3600,
+            password_slots: std::thread::available_parallelism().map_or(1, |n| n.get()),
         }
     }
 }
@@ -74,11 +84,15 @@ fn check_password(password: &str) -> CoreResult<()> {
     Ok(())
 }
 
-/// Runs argon2 off the async threads: it is slow on purpose.
-async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> CoreResult<T> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| CoreError::Store(StoreError::Other(format!("password hashing stopped: {e}"))))
+/// A user name as it may appear in the log and the audit trail: what a person typed on the
+/// sign-in form, so kept short and to printable characters.
+fn shown_name(username: &str) -> String {
+    username
+        .trim()
+        .chars()
+        .take(64)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
 }
 
 impl Grantry {
@@ -90,8 +104,7 @@ impl Grantry {
     ) -> CoreResult<AdminRecord> {
         let username = check_username(username)?;
         check_password(password.expose_secret())?;
-        let plain = password.expose_secret().to_owned();
-        let hash = blocking(move || grantry_crypto::hash_password(&plain)).await??;
+        let hash = self.hash_password(password).await?;
         let admin = AdminRecord {
             id: AdminId::generate(),
             username,
@@ -135,8 +148,7 @@ impl Grantry {
     ) -> CoreResult<()> {
         check_password(password.expose_secret())?;
         let admin = self.admin_named(username).await?;
-        let plain = password.expose_secret().to_owned();
-        let hash = blocking(move || grantry_crypto::hash_password(&plain)).await??;
+        let hash = self.hash_password(password).await?;
         if !self.store.set_admin_password(&admin.id, &hash).await? {
             return Err(CoreError::NotFound(format!("admin `{}`", admin.username)));
         }
@@ -175,33 +187,86 @@ impl Grantry {
         Ok(())
     }
 
+    async fn hash_password(&self, password: &SecretString) -> CoreResult<String> {
+        let plain = Zeroizing::new(password.expose_secret().to_owned());
+        let hashed = self
+            .sign_in_guard
+            .with_password_work(true, move |work| work.hash(&plain))
+            .await?;
+        Ok(hashed?)
+    }
+
     /// The admin whose user name and password these are; a wrong name costs as much time as a
-    /// wrong password.
-    pub async fn check_admin_password(
+    /// wrong password. `wait`: queue for a password slot rather than be refused when all are busy.
+    async fn verified_admin(
         &self,
         username: &str,
         password: &SecretString,
+        wait: bool,
     ) -> CoreResult<Option<AdminRecord>> {
         let admin = self.store.admin_by_username(username.trim()).await?;
         let hash = admin.as_ref().map_or_else(
             || grantry_crypto::decoy_password_hash().to_owned(),
             |a| a.password_hash.clone(),
         );
-        let plain = password.expose_secret().to_owned();
-        let verified = blocking(move || grantry_crypto::verify_password(&plain, &hash)).await?;
+        let plain = Zeroizing::new(password.expose_secret().to_owned());
+        let verified = self
+            .sign_in_guard
+            .with_password_work(wait, move |work| work.verify(&plain, &hash))
+            .await?;
         Ok(admin.filter(|_| verified))
     }
 
-    /// Signs in with a user name and password: a new console session, or None.
+    /// Checks a signed-in admin's current password (changing one's own password).
+    pub async fn check_admin_password(
+        &self,
+        username: &str,
+        password: &SecretString,
+    ) -> CoreResult<Option<AdminRecord>> {
+        self.verified_admin(username, password, true).await
+    }
+
+    /// Signs in with a user name and password from `address`: a new console session, or None.
+    /// Throttled per name and address, and refused at once when every password slot is busy.
     pub async fn sign_in(
         &self,
         username: &str,
         password: &SecretString,
+        address: Option<IpAddr>,
     ) -> CoreResult<Option<SignedIn>> {
-        match self.check_admin_password(username, password).await? {
-            Some(admin) => Ok(Some(self.open_console_session(&admin).await?)),
-            None => Ok(None),
+        let guard = &self.sign_in_guard;
+        let locked = guard.locked(username.trim(), address, self.clock.now());
+        if locked > 0 {
+            return Err(CoreError::Throttled {
+                retry_after: locked as u64,
+            });
         }
+        match self.verified_admin(username, password, false).await? {
+            Some(admin) => {
+                guard.succeeded(username.trim(), address);
+                Ok(Some(self.open_console_session(&admin).await?))
+            }
+            None => {
+                self.sign_in_failed(username, address).await;
+                Ok(None)
+            }
+        }
+    }
+
+    async fn sign_in_failed(&self, username: &str, address: Option<IpAddr>) {
+        let began = (self.sign_in_guard).failed(username.trim(), address, self.clock.now());
+        let name = shown_name(username);
+        let from = address.map_or_else(|| "an unknown address".to_owned(), |a| a.to_string());
+        tracing::warn!(admin.username = %name, client.address = %from, locking = began, "console sign-in failed");
+        let detail = format!("Sign-in as `{name}` failed from {from}");
+        self.record(
+            EventKind::AdminSignInFailed,
+            None,
+            None,
+            &Actor::System,
+            detail,
+        )
+        .await;
     }
 
     async fn open_console_session(&self, admin: &AdminRecord) -> CoreResult<SignedIn> {
