@@ -8,6 +8,11 @@ use crate::scopes::ScopeSet;
 
 const TABLE: &str = include_str!("../data/operation-scopes.tsv");
 
+/// Operations Bitbucket published after the OpenAPI snapshot the table was made from, in the
+/// table's columns. `GET /user/workspaces` replaces the deprecated `GET /workspaces` (changelog
+/// CHANGE-2770); published clients (atlassian-python-api 5) already call it.
+const NEWER: &str = "GET\t/user/workspaces\taccount\tread:workspace:bitbucket\n";
+
 /// One REST operation, e.g. `GET /repositories/{workspace}/{repo_slug}`.
 #[derive(Debug)]
 pub struct Operation {
@@ -25,8 +30,12 @@ enum Segment {
     Param(String),
     /// Text and parameters mixed, e.g. `{repo_name}-issues-{task_id}.zip`.
     Mixed(Vec<Piece>),
-    /// A trailing `{path}`: one or more segments.
-    Rest(String),
+    /// A trailing `{path}` (zero or more segments: the root directory) or `{spec}` (a diff spec
+    /// such as `acme/widget:1a2b%0D3c4d`, one or more segments).
+    Rest {
+        name: String,
+        may_be_empty: bool,
+    },
 }
 
 #[derive(Debug)]
@@ -61,13 +70,19 @@ impl OperationTable {
     /// Bitbucket Cloud's table, parsed once.
     pub fn cloud() -> &'static OperationTable {
         static TABLE_CELL: OnceLock<OperationTable> = OnceLock::new();
-        TABLE_CELL.get_or_init(|| OperationTable::parse(TABLE))
+        TABLE_CELL.get_or_init(|| {
+            let mut table = OperationTable::parse(TABLE);
+            table
+                .operations
+                .extend(OperationTable::parse(NEWER).operations);
+            table
+        })
     }
 
     fn parse(text: &str) -> OperationTable {
         let operations = text
             .lines()
-            .skip(1)
+            .filter(|line| !line.starts_with("method\t"))
             .filter(|line| !line.trim().is_empty())
             .map(|line| {
                 let mut columns = line.split('\t');
@@ -135,7 +150,10 @@ fn parse_template(template: &str) -> Vec<Segment> {
                 .and_then(|p| p.strip_suffix('}'))
                 .filter(|name| !name.contains(['{', '}']));
             match whole_param {
-                Some("path") if index == last => Segment::Rest("path".to_owned()),
+                Some(name @ ("path" | "spec")) if index == last => Segment::Rest {
+                    name: name.to_owned(),
+                    may_be_empty: name == "path",
+                },
                 Some(name) => Segment::Param(name.to_owned()),
                 None if part.contains('{') => Segment::Mixed(pieces(part)),
                 None => Segment::Literal((*part).to_owned()),
@@ -198,11 +216,12 @@ fn match_segments<'t>(op: &'t Operation, parts: &[&str]) -> Option<Vec<(&'t str,
     let mut params = Vec::new();
     for (index, segment) in op.segments.iter().enumerate() {
         match segment {
-            Segment::Rest(name) => {
-                if index >= parts.len() || parts[index..].iter().any(|p| p.is_empty()) {
+            Segment::Rest { name, may_be_empty } => {
+                let rest = parts.get(index..).unwrap_or_default();
+                if (rest.is_empty() && !may_be_empty) || rest.iter().any(|p| p.is_empty()) {
                     return None;
                 }
-                params.push((name.as_str(), parts[index..].join("/")));
+                params.push((name.as_str(), rest.join("/")));
                 return Some(params);
             }
             Segment::Literal(literal) => {
@@ -226,7 +245,11 @@ mod tests {
 
     #[test]
     fn the_whole_openapi_table_loads() {
-        assert_eq!(OperationTable::cloud().len(), 318);
+        assert_eq!(OperationTable::cloud().len(), 318 + NEWER.lines().count());
+        let newer = OperationTable::cloud()
+            .find("GET", "/user/workspaces")
+            .unwrap();
+        assert_eq!(newer.operation.scopes.to_string(), "account");
     }
 
     #[test]
@@ -251,6 +274,22 @@ mod tests {
             .find("GET", "/repositories/acme/widget/src/main/docs/readme.md")
             .unwrap();
         assert_eq!(src.param("path"), Some("docs/readme.md"));
+        let root = table
+            .find("GET", "/repositories/acme/widget/src/main/")
+            .unwrap();
+        assert_eq!(root.param("path"), Some(""));
+        let diff = table
+            .find(
+                "GET",
+                "/repositories/acme/widget/diff/acme/widget:1a2b%0D3c4d",
+            )
+            .unwrap();
+        assert_eq!(diff.param("spec"), Some("acme/widget:1a2b%0D3c4d"));
+        assert!(
+            table
+                .find("GET", "/repositories/acme/widget/diff")
+                .is_none()
+        );
         assert!(table.find("GET", "/nothing/here").is_none());
         assert!(table.find("PATCH", "/user").is_none());
     }

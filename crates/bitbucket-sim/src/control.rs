@@ -15,6 +15,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::faults::{FaultSpec, Group};
+use crate::git_read::{self, Content};
 use crate::settings::Settings;
 use crate::tokens::Product;
 use crate::world::WorldError;
@@ -65,6 +66,10 @@ pub fn routes() -> Router<Arc<Sim>> {
         .route("/_sim/users", post(add_user))
         .route("/_sim/workspaces", post(add_workspace))
         .route("/_sim/repositories", post(add_repository))
+        .route(
+            "/_sim/repositories/{workspace}/{slug}/commits",
+            post(add_commit),
+        )
         .route("/_sim/consumers", post(add_consumer))
         .route("/_sim/consumers/{key}", get(consumer).patch(edit_consumer))
         .route(
@@ -172,6 +177,43 @@ async fn add_repository(State(sim): State<Arc<Sim>>, body: Bytes) -> Answer {
     created(repository)
 }
 
+/// A commit made through the control API, on a branch created from `from` if it is new.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewCommit {
+    branch: String,
+    #[serde(default = "main_branch")]
+    from: String,
+    #[serde(default = "default_message")]
+    message: String,
+    /// Path → text, or `{"size": bytes}` for generated content.
+    files: std::collections::BTreeMap<String, Content>,
+}
+
+fn main_branch() -> String {
+    "main".to_owned()
+}
+
+fn default_message() -> String {
+    "Change files".to_owned()
+}
+
+async fn add_commit(
+    State(sim): State<Arc<Sim>>,
+    Path((workspace, slug)): Path<(String, String)>,
+    body: Bytes,
+) -> Answer {
+    let new: NewCommit = parse(&body)?;
+    sim.world.cloud().repository(&workspace, &slug)?;
+    if new.files.is_empty() {
+        return Err(WorldError::invalid("files", "a commit needs at least one file").into());
+    }
+    let files: Vec<(String, Content)> = new.files.into_iter().collect();
+    let path = sim.world.git.path(&workspace, &slug);
+    let hash = git_read::commit_files(&path, &new.branch, &new.from, &new.message, &files).await?;
+    created(json!({"hash": hash, "branch": new.branch}))
+}
+
 async fn add_consumer(State(sim): State<Arc<Sim>>, body: Bytes) -> Answer {
     let new: NewConsumer = parse(&body)?;
     created(&*sim.world.add_consumer(new, sim.clock.now())?)
@@ -224,7 +266,11 @@ async fn add_dc_project(State(sim): State<Arc<Sim>>, body: Bytes) -> Answer {
 
 async fn add_dc_repository(State(sim): State<Arc<Sim>>, body: Bytes) -> Answer {
     let new: NewDcRepository = parse(&body)?;
-    created(sim.world.dc_mut().add_repository(new)?)
+    let task = tokio::task::spawn_blocking(move || sim.world.add_dc_repository(new));
+    let repository = task
+        .await
+        .map_err(|e| ControlError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    created(repository)
 }
 
 async fn add_dc_permission(State(sim): State<Arc<Sim>>, body: Bytes) -> Answer {
@@ -283,6 +329,7 @@ async fn stats(State(sim): State<Arc<Sim>>) -> Json<Value> {
     let (codes, access, refresh) = sim.tokens.counts();
     Json(json!({
         "counts": sim.stats.snapshot(),
+        "user_agents": sim.stats.user_agents(),
         "refresh_token_reuse": sim.tokens.reuses(),
         "live": {"codes": codes, "access_tokens": access, "refresh_tokens": refresh},
     }))

@@ -43,7 +43,9 @@ impl Group {
     fn of_path(path: &str) -> Option<Group> {
         if path == "/site/oauth2/access_token" || path == "/dc/rest/oauth2/latest/token" {
             Some(Group::Token)
-        } else if path.starts_with("/2.0/") || path.starts_with("/dc/rest/api/") {
+        } else if path.starts_with("/2.0/")
+            || (path.starts_with("/dc/rest/") && !path.starts_with("/dc/rest/oauth2/"))
+        {
             Some(Group::Rest)
         } else if path.contains(".git/") {
             Some(Group::Git)
@@ -174,8 +176,14 @@ fn draw(spec: &FaultSpec) -> Option<Injected> {
     None
 }
 
-/// Middleware: applies the group's faults before the real handler runs.
+/// Middleware: counts the caller by its `User-Agent`, then applies the group's faults before the
+/// real handler runs.
 pub async fn inject(State(sim): State<Arc<Sim>>, request: Request, next: Next) -> Response {
+    if !request.uri().path().starts_with("/_sim/") {
+        let user_agent = request.headers().get(header::USER_AGENT);
+        sim.stats
+            .saw_user_agent(user_agent.and_then(|ua| ua.to_str().ok()));
+    }
     let Some(group) = Group::of_path(request.uri().path()) else {
         return next.run(request).await;
     };

@@ -13,12 +13,16 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bitbucket_facts::cloud;
+use bitbucket_facts::datacenter::Level;
 use tokio::io::AsyncWriteExt;
 
 use crate::Sim;
 use crate::oauth::basic_credentials;
-use crate::tokens::AccessCheck;
+use crate::tokens::{AccessCheck, Product};
 use crate::world::WorldError;
+
+/// Where Data Center repositories live below the root.
+const DC_DIR: &str = "_dc";
 
 /// Largest push accepted.
 const MAX_BODY: usize = 256 * 1024 * 1024;
@@ -87,13 +91,27 @@ impl GitStore {
         })
     }
 
+    /// A Cloud repository's directory.
     pub fn path(&self, workspace: &str, slug: &str) -> PathBuf {
         self.root.join(workspace).join(format!("{slug}.git"))
     }
 
-    /// Creates a bare repository whose `main` holds one commit with a README.
+    /// A Data Center repository's directory. `_dc` is no Cloud workspace slug (those start with
+    /// a letter or digit), so the two never meet.
+    pub fn dc_path(&self, project: &str, slug: &str) -> PathBuf {
+        self.root
+            .join(DC_DIR)
+            .join(project)
+            .join(format!("{slug}.git"))
+    }
+
+    /// Creates a Cloud repository; see `create_at`.
     pub fn create(&self, workspace: &str, slug: &str, description: &str) -> Result<(), WorldError> {
-        let path = self.path(workspace, slug);
+        self.create_at(&self.path(workspace, slug), slug, description)
+    }
+
+    /// Creates a bare repository whose `main` holds one commit with a README.
+    pub fn create_at(&self, path: &Path, slug: &str, description: &str) -> Result<(), WorldError> {
         if path.exists() {
             return Ok(());
         }
@@ -146,31 +164,60 @@ impl GitStore {
     }
 }
 
+/// Which repository a git URL names.
+#[derive(Debug, PartialEq, Eq)]
+enum Target {
+    /// `/{workspace}/{slug}.git/…`
+    Cloud { workspace: String, slug: String },
+    /// `/dc/scm/{project}/{slug}.git/…`, the project key in any case, as Data Center allows.
+    Dc { project: String, slug: String },
+}
+
 /// The smart-HTTP request a URL addresses.
+#[derive(Debug)]
 struct GitRequest {
-    workspace: String,
-    slug: String,
-    /// `/{workspace}/{slug}.git/...`, as `http-backend` wants it.
+    target: Target,
+    /// The repository's path below the store's root and the service, as `http-backend` wants it.
     path_info: String,
     write: bool,
 }
 
 fn parse(path: &str, query: &str) -> Option<GitRequest> {
-    let mut parts = path.trim_start_matches('/').splitn(3, '/');
-    let workspace = parts.next()?.to_owned();
+    let (dc, rest) = match path.strip_prefix("/dc/scm/") {
+        Some(rest) => (true, rest),
+        None => (false, path.trim_start_matches('/')),
+    };
+    let mut parts = rest.splitn(3, '/');
+    let owner = parts.next()?.to_owned();
     let slug = parts.next()?.strip_suffix(".git")?.to_owned();
-    let rest = parts.next()?;
-    let write = match rest {
+    let service = parts.next()?;
+    let write = match service {
         "info/refs" if query.contains("service=git-receive-pack") => true,
         "info/refs" if query.contains("service=git-upload-pack") => false,
         "git-upload-pack" => false,
         "git-receive-pack" => true,
         _ => return None,
     };
+    if owner.is_empty() || owner.starts_with('.') || slug.is_empty() || slug.starts_with('.') {
+        return None;
+    }
+    let (target, path_info) = if dc {
+        let project = owner.to_ascii_uppercase();
+        let path_info = format!("/{DC_DIR}/{project}/{slug}.git/{service}");
+        (Target::Dc { project, slug }, path_info)
+    } else {
+        let path_info = format!("/{owner}/{slug}.git/{service}");
+        (
+            Target::Cloud {
+                workspace: owner,
+                slug,
+            },
+            path_info,
+        )
+    };
     Some(GitRequest {
-        path_info: path.to_owned(),
-        workspace,
-        slug,
+        target,
+        path_info,
         write,
     })
 }
@@ -197,13 +244,27 @@ fn authorize(
     request: &GitRequest,
     headers: &HeaderMap,
 ) -> Result<Option<String>, Response> {
+    match &request.target {
+        Target::Cloud { workspace, slug } => {
+            authorize_cloud(sim, (workspace, slug), request.write, headers)
+        }
+        Target::Dc { project, slug } => authorize_dc(sim, (project, slug), request.write, headers),
+    }
+}
+
+/// Cloud: Basic with the literal user `x-token-auth`, the `repository` scopes and membership.
+fn authorize_cloud(
+    sim: &Sim,
+    (workspace, slug): (&str, &str),
+    write: bool,
+    headers: &HeaderMap,
+) -> Result<Option<String>, Response> {
     let directory = sim.world.cloud();
-    let key = (request.workspace.clone(), request.slug.clone());
-    let Some(repository) = directory.repositories.get(&key) else {
+    let Ok(repository) = directory.repository(workspace, slug) else {
         return Err(refuse(StatusCode::NOT_FOUND, "Repository not found"));
     };
     let Some(Some((user, token))) = basic_credentials(headers) else {
-        if !request.write && !repository.private {
+        if !write && !repository.private {
             return Ok(None);
         }
         return Err(refuse(StatusCode::UNAUTHORIZED, "Authentication required"));
@@ -211,13 +272,16 @@ fn authorize(
     if user != "x-token-auth" {
         return Err(refuse(StatusCode::UNAUTHORIZED, "Invalid credentials"));
     }
-    let AccessCheck::Valid(grant) = sim.tokens.check_access(&token, sim.clock.now()) else {
-        return Err(refuse(
-            StatusCode::UNAUTHORIZED,
-            "Token is invalid or expired",
-        ));
+    let grant = match sim.tokens.check_access(&token, sim.clock.now()) {
+        AccessCheck::Valid(grant) if grant.product == Product::Cloud => grant,
+        _ => {
+            return Err(refuse(
+                StatusCode::UNAUTHORIZED,
+                "Token is invalid or expired",
+            ));
+        }
     };
-    let needed = if request.write {
+    let needed = if write {
         "repository:write"
     } else {
         "repository"
@@ -227,10 +291,60 @@ fn authorize(
         let message = "Your credentials lack one or more required privilege scopes.";
         return Err(refuse(StatusCode::FORBIDDEN, message));
     }
-    if !directory.may_access(repository, &grant.user, request.write) {
+    if !directory.may_access(repository, &grant.user, write) {
         return Err(refuse(
             StatusCode::FORBIDDEN,
             "You may not have access to this repository.",
+        ));
+    }
+    Ok(Some(grant.user.clone()))
+}
+
+/// Data Center: the token as a Basic password (any user name) or as a bearer token, capped by
+/// both its scope and the user's permission on the repository.
+fn authorize_dc(
+    sim: &Sim,
+    (project, slug): (&str, &str),
+    write: bool,
+    headers: &HeaderMap,
+) -> Result<Option<String>, Response> {
+    let directory = sim.world.dc();
+    let Ok(repository) = directory.repository(project, slug) else {
+        return Err(refuse(StatusCode::NOT_FOUND, "Repository not found"));
+    };
+    let token = crate::rest::bearer(
+        headers,
+        &crate::oauth::Params::default(),
+        crate::Mode::Rotating,
+    )
+    .or_else(|| {
+        basic_credentials(headers)
+            .flatten()
+            .map(|(_, password)| password)
+    });
+    let Some(token) = token else {
+        return Err(refuse(StatusCode::UNAUTHORIZED, "Authentication required"));
+    };
+    let grant = match sim.tokens.check_access(&token, sim.clock.now()) {
+        AccessCheck::Valid(grant) if grant.product == Product::Dc => grant,
+        _ => {
+            return Err(refuse(
+                StatusCode::UNAUTHORIZED,
+                "Token is invalid or expired",
+            ));
+        }
+    };
+    let needed = if write {
+        Level::RepoWrite
+    } else {
+        Level::RepoRead
+    };
+    let token_level = Level::of(&grant.scopes);
+    let user_level = directory.user_level(&grant.user, repository);
+    if token_level.min(user_level) < Some(needed) {
+        return Err(refuse(
+            StatusCode::FORBIDDEN,
+            "You are not permitted to access this repository.",
         ));
     }
     Ok(Some(grant.user.clone()))

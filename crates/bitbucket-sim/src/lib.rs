@@ -12,6 +12,7 @@ pub mod clock;
 pub mod control;
 pub mod faults;
 pub mod git;
+pub mod git_read;
 pub mod oauth;
 pub mod rest;
 pub mod settings;
@@ -40,6 +41,9 @@ use faults::Faults;
 use stats::Stats;
 use tokens::{Product, TokenStore};
 use world::World;
+
+/// The largest REST request body the simulator reads.
+pub const REST_BODY_LIMIT: usize = 64 * 1024 * 1024;
 
 /// The simulator's whole state, shared by every handler.
 #[derive(Debug)]
@@ -81,9 +85,11 @@ pub fn router(sim: Arc<Sim>) -> Router {
             get(dc_authorize::show).post(dc_authorize::decide),
         )
         .route(dc_token::PATH, post(dc_token::exchange))
-        .route("/dc/rest/api/latest/{*path}", any(rest::dc::api))
+        .route("/dc/rest/{*path}", any(rest::dc::api))
         .merge(control::routes())
         .fallback(git::serve)
+        // axum's default (2 MB) is below what Bitbucket takes in a pull request description.
+        .layer(axum::extract::DefaultBodyLimit::max(REST_BODY_LIMIT))
         .layer(axum::middleware::from_fn_with_state(
             sim.clone(),
             faults::inject,

@@ -10,6 +10,9 @@ type Key = (&'static str, &'static str, &'static str);
 #[derive(Debug, Default)]
 pub struct Stats {
     counters: DashMap<Key, AtomicU64>,
+    /// Requests by the product in their `User-Agent` (`grantry`, `python-requests`, …), so a
+    /// test can tell that only Grantry called Bitbucket.
+    user_agents: DashMap<String, AtomicU64>,
 }
 
 /// `group → kind → outcome → count`, e.g. `token → refresh_token → ok → 12`.
@@ -49,7 +52,28 @@ impl Stats {
         out
     }
 
+    /// Counts a request by the product named first in its `User-Agent` (`-` when there is none).
+    pub fn saw_user_agent(&self, user_agent: Option<&str>) {
+        let product = user_agent
+            .and_then(|ua| ua.split(['/', ' ']).next())
+            .filter(|product| !product.is_empty())
+            .unwrap_or("-");
+        let product: String = product.chars().take(64).collect();
+        self.user_agents
+            .entry(product)
+            .or_default()
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn user_agents(&self) -> BTreeMap<String, u64> {
+        self.user_agents
+            .iter()
+            .map(|entry| (entry.key().clone(), entry.value().load(Ordering::Relaxed)))
+            .collect()
+    }
+
     pub fn reset(&self) {
         self.counters.clear();
+        self.user_agents.clear();
     }
 }

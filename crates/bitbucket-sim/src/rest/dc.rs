@@ -1,9 +1,11 @@
-//! Data Center's REST API under `{base}/rest/api/latest/`: the user, projects and repositories,
-//! each answer naming the user in `X-AUSERNAME`.
+//! Data Center's REST APIs under `{base}/rest/{root}/{version}/` (`latest` or `1.0`): `api` (the
+//! user, projects and repositories, paged with `start` / `limit` / `nextPageStart`) and
+//! `build-status` (commit build statuses), each answer naming the user in `X-AUSERNAME`.
 
 use std::sync::Arc;
 
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -12,12 +14,13 @@ use serde_json::{Value, json};
 
 use super::page;
 use crate::Sim;
-use crate::oauth::Params;
+use crate::oauth::{Params, basic_credentials};
 use crate::settings::Mode;
-use crate::tokens::{AccessCheck, Grant};
+use crate::tokens::{AccessCheck, Grant, Product};
 use crate::world::dc::{DcDirectory, DcProject, DcRepository, DcUser};
 
-pub const PREFIX: &str = "/dc/rest/api/latest";
+/// Where Data Center's REST roots live: the simulator's `/dc` context path, then `/rest`.
+pub const PREFIX: &str = "/dc/rest";
 
 fn dc_error(status: StatusCode, message: &str, exception: &str) -> Response {
     let body =
@@ -40,6 +43,10 @@ struct Caller {
 }
 
 impl Caller {
+    fn level(&self) -> Level {
+        self.level.unwrap_or(Level::PublicRepos)
+    }
+
     /// Whether the caller may read a repository: the lower of token scope and user permission.
     fn may_read(&self, directory: &DcDirectory, repository: &DcRepository) -> bool {
         let Some(token_level) = self.level else {
@@ -56,16 +63,18 @@ impl Caller {
     }
 }
 
-/// Everything under `{base}/rest/api/latest/`.
+/// Everything under `{base}/rest/` but OAuth's own endpoints.
 pub async fn api(
     State(sim): State<Arc<Sim>>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
+    body: Bytes,
 ) -> Response {
-    let token = super::bearer(&headers, &Params::default(), Mode::Rotating);
+    let token = super::bearer(&headers, &Params::default(), Mode::Rotating)
+        .or_else(|| basic_password(&headers));
     let grant = match token.map(|t| sim.tokens.check_access(&t, sim.clock.now())) {
-        Some(AccessCheck::Valid(grant)) => grant,
+        Some(AccessCheck::Valid(grant)) if grant.product == Product::Dc => grant,
         _ => {
             sim.stats.count("rest", "dc", "401");
             return unauthorized();
@@ -78,15 +87,27 @@ pub async fn api(
     let path = uri.path().strip_prefix(PREFIX).unwrap_or_default();
     let query = Params::parse(uri.query().unwrap_or_default().as_bytes());
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let method = if method == Method::HEAD {
+        Method::GET
+    } else {
+        method
+    };
     let mut response = match (method.as_str(), segments.as_slice()) {
-        ("GET", ["users", slug]) => user(&sim, &caller, slug),
-        ("GET", ["projects"]) => projects(&sim, &caller, &query),
-        ("GET", ["projects", key, "repos"]) => repos(&sim, &caller, key, &query),
-        _ => dc_error(
-            StatusCode::NOT_FOUND,
-            &format!("The simulator does not implement {method} {PREFIX}{path}."),
-            "com.atlassian.bitbucket.rest.NotFoundException",
-        ),
+        (method, ["api", version, rest @ ..]) if is_version(version) => match (method, rest) {
+            ("GET", ["users", slug]) => user(&sim, &caller, slug),
+            ("GET", ["projects"]) => projects(&sim, &caller, &query),
+            ("GET", ["projects", key]) => project(&sim, &caller, key),
+            ("GET", ["projects", key, "repos"]) => repos(&sim, &caller, key, &query),
+            ("GET", ["projects", key, "repos", slug]) => repo(&sim, &caller, key, slug),
+            _ => not_implemented(method, path),
+        },
+        ("GET", ["build-status", version, "commits", commit]) if is_version(version) => {
+            build_statuses(&sim, &caller, commit, &query)
+        }
+        ("POST", ["build-status", version, "commits", commit]) if is_version(version) => {
+            add_build_status(&sim, &caller, commit, &body)
+        }
+        _ => not_implemented(method.as_str(), path),
     };
     sim.stats
         .count("rest", "dc", super::status_label(response.status()));
@@ -94,6 +115,26 @@ pub async fn api(
         response.headers_mut().insert("X-AUSERNAME", name);
     }
     response
+}
+
+/// A token sent as a Basic password (the user name is ignored), as `git` and Basic-only
+/// clients send it.
+fn basic_password(headers: &HeaderMap) -> Option<String> {
+    basic_credentials(headers)
+        .flatten()
+        .map(|(_, password)| password)
+}
+
+fn is_version(version: &str) -> bool {
+    matches!(version, "latest" | "1.0")
+}
+
+fn not_implemented(method: &str, path: &str) -> Response {
+    dc_error(
+        StatusCode::NOT_FOUND,
+        &format!("The simulator does not implement {method} {PREFIX}{path}."),
+        "com.atlassian.bitbucket.rest.NotFoundException",
+    )
 }
 
 fn user_json(user: &DcUser, sim: &Sim) -> Value {
@@ -117,6 +158,7 @@ fn project_json(project: &DcProject, sim: &Sim) -> Value {
         "public": project.public,
         "type": "NORMAL",
         "links": {"self": [{"href": format!("{}/dc/projects/{}", sim.base_url, project.key)}]},
+        "description": project.name,
     })
 }
 
@@ -200,5 +242,101 @@ fn no_such_project(key: &str) -> Response {
         StatusCode::NOT_FOUND,
         &format!("Project {key} does not exist."),
         "com.atlassian.bitbucket.project.NoSuchProjectException",
+    )
+}
+
+fn project(sim: &Sim, caller: &Caller, key: &str) -> Response {
+    let directory = sim.world.dc();
+    let visible = directory.projects.get(key).filter(|project| {
+        project.public
+            || directory
+                .repositories
+                .values()
+                .any(|r| r.project == project.key && caller.may_read(&directory, r))
+    });
+    match visible {
+        Some(project) => Json(project_json(project, sim)).into_response(),
+        None => no_such_project(key),
+    }
+}
+
+fn repo(sim: &Sim, caller: &Caller, key: &str, slug: &str) -> Response {
+    let directory = sim.world.dc();
+    let found = directory
+        .repositories
+        .get(&(key.to_owned(), slug.to_owned()))
+        .filter(|r| caller.may_read(&directory, r));
+    match (found, directory.projects.get(key)) {
+        (Some(repository), Some(project)) => {
+            Json(repo_json(repository, project, sim)).into_response()
+        }
+        _ => dc_error(
+            StatusCode::NOT_FOUND,
+            &format!("Repository {key}/{slug} does not exist."),
+            "com.atlassian.bitbucket.repository.NoSuchRepositoryException",
+        ),
+    }
+}
+
+fn build_statuses(sim: &Sim, caller: &Caller, commit: &str, query: &Params) -> Response {
+    if caller.level() < Level::RepoRead {
+        return forbidden();
+    }
+    paged(sim.world.build_statuses(commit), query)
+}
+
+/// The fields Data Center requires of a build status.
+#[derive(serde::Deserialize)]
+struct NewBuildStatus {
+    state: String,
+    key: String,
+    url: String,
+    name: Option<String>,
+    description: Option<String>,
+}
+
+fn add_build_status(sim: &Sim, caller: &Caller, commit: &str, body: &[u8]) -> Response {
+    if caller.level() < Level::RepoRead {
+        return forbidden();
+    }
+    let bad = |message: &str| {
+        dc_error(
+            StatusCode::BAD_REQUEST,
+            message,
+            "com.atlassian.bitbucket.rest.BadRequestException",
+        )
+    };
+    let status: NewBuildStatus = match serde_json::from_slice(body) {
+        Ok(status) => status,
+        Err(error) => return bad(&format!("Invalid build status: {error}")),
+    };
+    if !matches!(
+        status.state.as_str(),
+        "SUCCESSFUL" | "FAILED" | "INPROGRESS"
+    ) {
+        return bad("state must be one of SUCCESSFUL, FAILED, INPROGRESS");
+    }
+    if !commit.chars().all(|c| c.is_ascii_hexdigit()) || commit.len() < 7 {
+        return bad("The commit id must be a hexadecimal hash");
+    }
+    sim.world.add_build_status(
+        commit,
+        json!({
+            "state": status.state,
+            "key": status.key,
+            "name": status.name.unwrap_or_default(),
+            "url": status.url,
+            "description": status.description.unwrap_or_default(),
+            "dateAdded": sim.clock.now() * 1000,
+        }),
+    );
+    StatusCode::NO_CONTENT.into_response()
+}
+
+fn forbidden() -> Response {
+    dc_error(
+        StatusCode::FORBIDDEN,
+        "You are not permitted to access this resource",
+        "com.atlassian.bitbucket.AuthorisationException",
     )
 }

@@ -96,6 +96,12 @@ pub async fn cloud_api(
 ) -> Response {
     let path = uri.path().strip_prefix("/2.0").unwrap_or_default();
     let query = Params::parse(uri.query().unwrap_or_default().as_bytes());
+    // HEAD is answered as GET; the server sends the head only, Content-Length included.
+    let method = if method == Method::HEAD {
+        Method::GET
+    } else {
+        method
+    };
     let Some(matched) = OperationTable::cloud().find(method.as_str(), path) else {
         sim.stats.count("rest", "cloud", "404");
         return cloud_error(StatusCode::NOT_FOUND, "Resource not found");

@@ -247,6 +247,12 @@ impl CloudDirectory {
             .ok_or_else(|| WorldError::NotFound(format!("workspace `{slug}`")))
     }
 
+    pub fn repository(&self, workspace: &str, slug: &str) -> Result<&Repository, WorldError> {
+        self.repositories
+            .get(&(workspace.to_owned(), slug.to_owned()))
+            .ok_or_else(|| WorldError::NotFound(format!("repository `{workspace}/{slug}`")))
+    }
+
     pub fn is_member(&self, workspace: &str, username: &str) -> bool {
         self.workspaces
             .get(workspace)

@@ -181,16 +181,26 @@ impl DcDirectory {
         Ok(project)
     }
 
-    pub fn add_repository(&mut self, new: NewDcRepository) -> Result<DcRepository, WorldError> {
+    /// Checks a new repository; `World::add_dc_repository` creates its git repository, then
+    /// `add_repository`.
+    pub fn check_new_repository(&self, new: &NewDcRepository) -> Result<(), WorldError> {
         check_slug("repository slug", &new.slug)?;
         self.project(&new.project)?;
-        let key = (new.project.clone(), new.slug.clone());
-        if self.repositories.contains_key(&key) {
+        if self
+            .repositories
+            .contains_key(&(new.project.clone(), new.slug.clone()))
+        {
             return Err(WorldError::Duplicate(format!(
                 "repository `{}/{}`",
                 new.project, new.slug
             )));
         }
+        Ok(())
+    }
+
+    pub fn add_repository(&mut self, new: NewDcRepository) -> Result<DcRepository, WorldError> {
+        self.check_new_repository(&new)?;
+        let key = (new.project.clone(), new.slug.clone());
         let repository = DcRepository {
             id: self.next_id(),
             name: new.name.unwrap_or_else(|| new.slug.clone()),

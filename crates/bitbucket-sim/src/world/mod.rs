@@ -11,7 +11,7 @@ use dashmap::DashMap;
 
 use crate::git::GitStore;
 use cloud::{CloudDirectory, Consumer, ConsumerChanges, NewConsumer, NewRepository, Repository};
-use dc::{DcDirectory, DcLink, NewDcLink};
+use dc::{DcDirectory, DcLink, DcRepository, NewDcLink, NewDcRepository};
 
 /// Why a change to the world was refused. The text names the field at fault.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -70,6 +70,8 @@ pub struct World {
     /// Read on every token request, so kept in a sharded map rather than behind the directory lock.
     pub consumers: DashMap<String, Arc<Consumer>>,
     pub links: DashMap<String, Arc<DcLink>>,
+    /// Data Center build statuses by commit, newest first.
+    build_statuses: DashMap<String, Vec<serde_json::Value>>,
     pub git: GitStore,
 }
 
@@ -80,6 +82,7 @@ impl World {
             dc: RwLock::default(),
             consumers: DashMap::new(),
             links: DashMap::new(),
+            build_statuses: DashMap::new(),
             git,
         }
     }
@@ -108,6 +111,29 @@ impl World {
         let mut directory = self.cloud_mut();
         directory.check_new_repository(&new)?;
         Ok(directory.insert_repository(new, now))
+    }
+
+    /// Adds a Data Center repository with a first commit on `main`. Runs git: call from a
+    /// blocking context.
+    pub fn add_dc_repository(&self, new: NewDcRepository) -> Result<DcRepository, WorldError> {
+        self.dc().check_new_repository(&new)?;
+        self.git
+            .create_at(&self.git.dc_path(&new.project, &new.slug), &new.slug, "")?;
+        self.dc_mut().add_repository(new)
+    }
+
+    /// Records a build status for a commit; one per `key`, the latest kept.
+    pub fn add_build_status(&self, commit: &str, status: serde_json::Value) {
+        let mut statuses = self.build_statuses.entry(commit.to_owned()).or_default();
+        statuses.retain(|old| old["key"] != status["key"]);
+        statuses.insert(0, status);
+    }
+
+    pub fn build_statuses(&self, commit: &str) -> Vec<serde_json::Value> {
+        self.build_statuses
+            .get(commit)
+            .map(|s| s.clone())
+            .unwrap_or_default()
     }
 
     pub fn add_consumer(&self, new: NewConsumer, now: i64) -> Result<Arc<Consumer>, WorldError> {

@@ -94,11 +94,7 @@ impl Seed {
             at("dc.projects", i, world.dc_mut().add_project(project))?;
         }
         for (i, repository) in self.dc.repositories.into_iter().enumerate() {
-            at(
-                "dc.repositories",
-                i,
-                world.dc_mut().add_repository(repository),
-            )?;
+            at("dc.repositories", i, world.add_dc_repository(repository))?;
         }
         for (i, permission) in self.dc.permissions.into_iter().enumerate() {
             at(

@@ -314,3 +314,100 @@ async fn rest_names_the_user_and_caps_by_scope_and_permission() {
     let (status, user, _) = dc_get(&sim, "/projects", "not-a-token").await;
     assert_eq!((status, user), (StatusCode::UNAUTHORIZED, None));
 }
+
+#[tokio::test]
+async fn rest_roots_and_versions_page_with_next_page_start() {
+    let sim = TestSim::start(Mode::Rotating).await;
+    for slug in ["app", "docs", "tools"] {
+        sim.post(
+            "/_sim/dc/repositories",
+            json!({"project": "PRJ", "slug": slug}),
+        )
+        .await;
+    }
+    let client = link(&sim, &["REPO_WRITE"]).await;
+    let code = code(&sim, &client, "carol", &[]).await;
+    let (_, tokens) = exchange(&sim, &client, &code, None).await;
+    let token = tokens["access_token"].as_str().unwrap();
+    let get = |path: String| {
+        let request = sim
+            .http
+            .get(format!("{}/dc/rest{path}", sim.url))
+            .bearer_auth(token);
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status(), response.json::<Value>().await.unwrap())
+        }
+    };
+
+    let mut slugs = Vec::new();
+    let mut start = 0;
+    loop {
+        let (status, page) =
+            get(format!("/api/1.0/projects/PRJ/repos?limit=3&start={start}")).await;
+        assert_eq!(status, StatusCode::OK);
+        slugs.extend(
+            page["values"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["slug"].clone()),
+        );
+        if page["isLastPage"] == true {
+            assert!(page.get("nextPageStart").is_none());
+            break;
+        }
+        start = page["nextPageStart"].as_u64().unwrap();
+    }
+    assert_eq!(
+        slugs,
+        [json!("api"), json!("app"), json!("docs"), json!("tools")]
+    );
+    let (status, repo) = get("/api/latest/projects/PRJ/repos/docs".into()).await;
+    assert_eq!(
+        (status, repo["slug"].as_str()),
+        (StatusCode::OK, Some("docs"))
+    );
+    let (status, _) = get("/api/2.0/projects".into()).await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "only `latest` and `1.0` exist"
+    );
+
+    let commit = "a".repeat(40);
+    let status = json!({"state": "SUCCESSFUL", "key": "ci", "url": "https://ci.example.com/1"});
+    let posted = sim
+        .http
+        .post(format!(
+            "{}/dc/rest/build-status/1.0/commits/{commit}",
+            sim.url
+        ))
+        .bearer_auth(token)
+        .json(&status)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), StatusCode::NO_CONTENT);
+    let (_, statuses) = get(format!("/build-status/1.0/commits/{commit}")).await;
+    assert_eq!(statuses["values"][0]["state"], "SUCCESSFUL");
+    let refused = sim
+        .http
+        .post(format!(
+            "{}/dc/rest/build-status/1.0/commits/{commit}",
+            sim.url
+        ))
+        .bearer_auth(token)
+        .json(&json!({"state": "GREEN", "key": "ci", "url": "u"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    let body: Value = refused.json().await.unwrap();
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("state")
+    );
+}

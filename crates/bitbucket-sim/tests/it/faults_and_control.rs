@@ -280,3 +280,29 @@ async fn the_shipped_example_world_loads() {
             .is_some()
     );
 }
+
+#[tokio::test]
+async fn statistics_name_every_caller_by_its_user_agent() {
+    let sim = TestSim::start(Mode::Rotating).await;
+    for agent in ["grantry/0.1.0", "grantry/0.1.0", "python-requests/2.32.3"] {
+        sim.http
+            .get(format!("{}/2.0/user", sim.url))
+            .header("user-agent", agent)
+            .send()
+            .await
+            .unwrap();
+    }
+    sim.http
+        .get(format!("{}/_sim/world", sim.url))
+        .send()
+        .await
+        .unwrap();
+    let stats = sim.stats().await;
+    assert_eq!(
+        stats["user_agents"],
+        json!({"grantry": 2, "python-requests": 1}),
+        "control calls are not counted"
+    );
+    sim.control(Method::DELETE, "/_sim/stats", json!({})).await;
+    assert_eq!(sim.stats().await["user_agents"], json!({}));
+}

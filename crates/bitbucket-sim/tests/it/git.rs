@@ -144,3 +144,84 @@ async fn refused_without_a_token_and_with_too_few_scopes() {
     .await;
     assert!(!ok && log.contains("Authentication failed"), "{log}");
 }
+
+/// Data Center reads the token as the Basic password whatever the user name.
+fn dc_remote(sim: &TestSim, token: &str, project: &str, repo: &str) -> String {
+    let host = sim.url.trim_start_matches("http://");
+    format!("http://someone:{token}@{host}/dc/scm/{project}/{repo}.git")
+}
+
+async fn dc_token(sim: &TestSim, user: &str) -> String {
+    use crate::common::{CALLBACK, location, query_param};
+    let body =
+        serde_json::json!({"name": "Git", "redirect_url": CALLBACK, "scopes": ["REPO_WRITE"]});
+    let link = sim.post("/_sim/dc/links", body).await;
+    let (id, secret) = (
+        link["client_id"].as_str().unwrap(),
+        link["client_secret"].as_str().unwrap(),
+    );
+    let query = [
+        ("client_id", id),
+        ("redirect_uri", CALLBACK),
+        ("response_type", "code"),
+    ];
+    let consented = sim
+        .consent("/dc/rest/oauth2/latest/authorize", &query, user, "grant")
+        .await;
+    let code = query_param(&location(&consented), "code").unwrap();
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", CALLBACK),
+        ("client_id", id),
+        ("client_secret", secret),
+    ];
+    let tokens: serde_json::Value = sim
+        .http
+        .post(format!("{}/dc/rest/oauth2/latest/token", sim.url))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    tokens["access_token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_center_repositories_clone_and_push_under_scm() {
+    let sim = TestSim::start(Mode::Rotating).await;
+    let dir = tempfile::tempdir().unwrap();
+    let carol = dc_token(&sim, "carol").await;
+
+    let (ok, log) = git(
+        dir.path(),
+        &["clone", &dc_remote(&sim, &carol, "prj", "api"), "api"],
+    )
+    .await;
+    assert!(ok, "carol may write PRJ: {log}");
+    let work = dir.path().join("api");
+    std::fs::write(work.join("x.txt"), "x\n").unwrap();
+    assert!(git(&work, &["add", "x.txt"]).await.0);
+    assert!(git(&work, &["commit", "-m", "x"]).await.0);
+    let (ok, log) = git(&work, &["push", "origin", "main"]).await;
+    assert!(ok, "push failed: {log}");
+
+    let dave = dc_token(&sim, "dave").await;
+    let (ok, log) = git(
+        dir.path(),
+        &["clone", &dc_remote(&sim, &dave, "prj", "api"), "no"],
+    )
+    .await;
+    assert!(
+        !ok && log.contains("403"),
+        "dave has no permission on PRJ: {log}"
+    );
+    let (ok, log) = git(
+        dir.path(),
+        &["clone", &dc_remote(&sim, "wrong", "prj", "api"), "no"],
+    )
+    .await;
+    assert!(!ok && log.contains("Authentication failed"), "{log}");
+}

@@ -7,3 +7,4 @@ mod cloud_rest;
 mod datacenter;
 mod faults_and_control;
 mod git;
+mod source;
