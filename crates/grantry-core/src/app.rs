@@ -13,7 +13,7 @@ use zeroize::Zeroizing;
 use crate::catalog::CloudHosts;
 use crate::clock::Clock;
 use crate::error::{CoreError, CoreResult};
-use crate::ids::ApiKeyId;
+use crate::ids::{ApiKeyId, ConnectionId};
 use crate::metrics::Metrics;
 use crate::provider::ProviderClient;
 use crate::store::{Role, Store};
@@ -109,6 +109,12 @@ impl Settings {
     pub fn connect_url(&self, token: &str) -> String {
         self.url(&format!("/connect/{token}"))
     }
+
+    /// Where a connection's REST API is reached through the proxy, in Bitbucket's own layout
+    /// (`layout` is `2.0/` or `rest/`), ending in `/`.
+    pub fn proxy_url(&self, connection: &ConnectionId, layout: &str) -> String {
+        self.url(&format!("/v1/proxy/{connection}/{layout}"))
+    }
 }
 
 /// Who asked for an action, for authorization and the audit trail.
@@ -150,6 +156,7 @@ pub struct Grantry {
     pub settings: Arc<Settings>,
     pub metrics: Metrics,
     pub(crate) cache: TokenCache,
+    pub(crate) profiles: crate::profiles::ProfileCache,
     pub(crate) flights: Flights,
     pub(crate) api_keys: crate::api_keys::ApiKeyCache,
     pub(crate) pending: crate::tokens::pending::PendingWrites,
@@ -185,6 +192,7 @@ impl Grantry {
             settings: Arc::new(settings),
             metrics: Metrics::default(),
             cache: TokenCache::default(),
+            profiles: crate::profiles::ProfileCache::default(),
             flights: Flights::default(),
             api_keys: crate::api_keys::ApiKeyCache::default(),
             pending: crate::tokens::pending::PendingWrites::default(),

@@ -4,7 +4,7 @@
 use std::sync::atomic::Ordering;
 
 use crate::app::Grantry;
-use crate::ids::ConnectionId;
+use crate::ids::{ConnectionId, ProfileId};
 use crate::store::ConnectionStatus;
 
 /// One announced change.
@@ -17,6 +17,8 @@ pub enum Change {
         status: ConnectionStatus,
     },
     ConnectionDeleted(ConnectionId),
+    /// A profile was edited, flagged, fixed or deleted.
+    Profile(ProfileId),
     /// An API key was revoked.
     ApiKey,
     /// The master keys were rotated: re-read the key file.
@@ -25,7 +27,7 @@ pub enum Change {
 
 impl Change {
     /// Parses a notification payload: `connection:<id>:<version>:<status>`,
-    /// `connection:<id>:deleted`, `api_key:<id>`, `keys`.
+    /// `connection:<id>:deleted`, `profile:<id>`, `api_key:<id>`, `keys`.
     pub fn parse(payload: &str) -> Option<Change> {
         let mut parts = payload.split(':');
         match parts.next()? {
@@ -41,6 +43,7 @@ impl Change {
                     _ => None,
                 }
             }
+            "profile" => Some(Change::Profile(ProfileId::parse(parts.next()?).ok()?)),
             "api_key" => Some(Change::ApiKey),
             "keys" => Some(Change::Keys),
             _ => None,
@@ -66,6 +69,7 @@ impl Grantry {
                 self.cache.forget(id);
                 self.flights.forget(id);
             }
+            Change::Profile(id) => self.profiles.forget(id),
             Change::ApiKey => self.api_keys.clear(),
             Change::Keys => {
                 if let Err(error) = self.keys.reload() {
@@ -116,6 +120,11 @@ mod tests {
             Some(Change::ConnectionDeleted(id))
         );
         assert_eq!(Change::parse("api_key:key_x"), Some(Change::ApiKey));
+        let profile = ProfileId::generate();
+        assert_eq!(
+            Change::parse(&format!("profile:{profile}")),
+            Some(Change::Profile(profile))
+        );
         assert_eq!(Change::parse("connection:nonsense:1:active"), None);
         assert_eq!(Change::parse("ping:node-1"), None);
     }

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use secrecy::SecretString;
 
 use crate::catalog::{Endpoints, ProviderSpec};
+use crate::proxy::{Answer, Forward};
 
 /// The OAuth client a call is made as.
 pub struct ProviderTarget<'a> {
@@ -119,54 +120,6 @@ pub struct ApiAnswer {
     pub body: String,
 }
 
-/// A call an application has Grantry make to the provider's REST API with a connection's
-/// credential (`/v1/proxy`). Only what is listed here travels: never the caller's own headers.
-#[derive(Debug, Clone)]
-pub struct ApiRequest {
-    /// An HTTP method name, e.g. `GET`.
-    pub method: String,
-    /// The path as the application wrote it, checked: in Bitbucket's own layout (`2.0/…`,
-    /// `rest/api/1.0/…`) or short, below the REST base (`user`, `projects`).
-    pub path: crate::proxy::ProxyPath,
-    /// The query string as the caller sent it, without `?`.
-    pub query: Option<String>,
-    /// Request headers allowed through (see `FORWARDED_REQUEST_HEADERS`).
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
-
-/// The provider's answer to an `ApiRequest`, with only the headers allowed back.
-#[derive(Debug, Clone)]
-pub struct ApiResponse {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
-
-/// Headers an application may send through the proxy; everything else, `Authorization` first of
-/// all (it carries the caller's Grantry API key), stays behind.
-pub const FORWARDED_REQUEST_HEADERS: [&str; 6] = [
-    "accept",
-    "content-type",
-    "if-match",
-    "if-none-match",
-    "if-modified-since",
-    "if-unmodified-since",
-];
-
-/// Headers of the provider's answer passed back to the application.
-pub const FORWARDED_RESPONSE_HEADERS: [&str; 9] = [
-    "content-type",
-    "etag",
-    "last-modified",
-    "location",
-    "link",
-    "retry-after",
-    "x-oauth-scopes",
-    "x-accepted-oauth-scopes",
-    "x-ausername",
-];
-
 #[async_trait]
 pub trait ProviderClient: Send + Sync {
     async fn exchange_code(
@@ -202,12 +155,12 @@ pub trait ProviderClient: Send + Sync {
     ) -> Result<ApiAnswer, ProviderFailure>;
 
     /// Makes an application's call to `url` (checked to lie below the REST root) with
-    /// `credential`; any HTTP answer is a success here (the application reads the status), only
-    /// no answer is a failure.
+    /// `credential`, streaming the body both ways; any HTTP answer is a success here (the
+    /// application reads the status), only no answer is a failure.
     async fn forward(
         &self,
         url: &url::Url,
         credential: Presented<'_>,
-        request: &ApiRequest,
-    ) -> Result<ApiResponse, ProviderFailure>;
+        request: Forward,
+    ) -> Result<Answer, ProviderFailure>;
 }

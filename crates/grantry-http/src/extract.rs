@@ -11,7 +11,8 @@ use serde::de::DeserializeOwned;
 use crate::problem::Problem;
 use crate::state::AppState;
 
-/// An application (or admin) authenticated by its API key: `Authorization: Bearer gry_…`.
+/// An application (or admin) authenticated by its API key: `Authorization: Bearer gry_…`, or
+/// HTTP Basic with the key as the password (or the user name), for clients that speak only Basic.
 pub struct Caller {
     pub key: ApiKeyRecord,
 }
@@ -34,17 +35,9 @@ impl FromRequestParts<AppState> for Caller {
                 "send an API key: `Authorization: Bearer gry_…`",
             ));
         };
-        let presented = value
-            .to_str()
-            .ok()
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(|key| SecretString::from(key.trim().to_owned()));
-        let Some(presented) = presented else {
+        let Some(presented) = value.to_str().ok().and_then(presented_key) else {
             return Err(Problem::unauthorized(
-                "the Authorization header must be `Bearer` and an API key",
+                "the Authorization header must be `Bearer` and an API key (or Basic with the key as the password)",
             ));
         };
         match state.grantry.authenticate(&presented).await? {
@@ -54,6 +47,29 @@ impl FromRequestParts<AppState> for Caller {
             )),
         }
     }
+}
+
+/// The API key in an `Authorization` value: `Bearer gry_…`, or Basic `anything:gry_…`.
+fn presented_key(value: &str) -> Option<SecretString> {
+    let (scheme, rest) = value.split_once(' ')?;
+    if scheme.eq_ignore_ascii_case("bearer") {
+        return Some(SecretString::from(rest.trim().to_owned()));
+    }
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    use base64::Engine;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(rest.trim())
+        .ok()?;
+    let decoded = zeroize::Zeroizing::new(String::from_utf8(decoded).ok()?);
+    let (user, password) = decoded.split_once(':')?;
+    let key = if password.starts_with(grantry_crypto::API_KEY_PREFIX) {
+        password
+    } else {
+        user
+    };
+    Some(SecretString::from(key.to_owned()))
 }
 
 /// A caller with the admin role.

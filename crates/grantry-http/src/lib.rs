@@ -38,7 +38,9 @@ pub fn router(grantry: Arc<Grantry>, settings: HttpSettings) -> Router {
         grantry,
         http: Arc::new(settings),
     };
-    Router::new()
+    // Everything but the proxy answers within the request timeout and takes small bodies; the
+    // proxy streams (large bodies, long downloads) under its own limit and idle timeouts.
+    let bounded = Router::new()
         .merge(api::routes())
         .merge(console::routes())
         .route("/connect/complete", get(connect::complete))
@@ -47,16 +49,18 @@ pub fn router(grantry: Arc<Grantry>, settings: HttpSettings) -> Router {
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
         .route("/metrics", get(metrics::render))
-        .fallback(middleware::not_found)
-        .method_not_allowed_fallback(middleware::method_not_allowed)
-        .layer(axum::middleware::from_fn(middleware::observe))
-        .layer(CatchPanicLayer::custom(middleware::panic_to_problem))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             timeout,
         ))
+        .layer(DefaultBodyLimit::max(body_limit));
+    bounded
+        .merge(api::proxy_routes())
+        .fallback(middleware::not_found)
+        .method_not_allowed_fallback(middleware::method_not_allowed)
+        .layer(axum::middleware::from_fn(middleware::observe))
+        .layer(CatchPanicLayer::custom(middleware::panic_to_problem))
         .layer(axum::middleware::from_fn(middleware::problems_everywhere))
-        .layer(DefaultBodyLimit::max(body_limit))
         .layer(SetSensitiveRequestHeadersLayer::new([
             header::AUTHORIZATION,
             header::COOKIE,

@@ -55,10 +55,10 @@ pub async fn observe(request: Request, next: Next) -> Response {
     response
 }
 
-/// Marks a response that carries the provider's own answer (the proxy), which is passed on as
-/// it is, errors included.
+/// Marks a response whose body must pass as it is, errors included: the provider's own answer
+/// through the proxy, or a problem the proxy already shaped for Bitbucket clients.
 #[derive(Debug, Clone, Copy)]
-pub struct FromProvider;
+pub struct PassAsIs;
 
 /// Every error Grantry itself answers is problem+json: the few that leave axum's and tower's
 /// layers bare (a 408 from the request timeout, a 413 or 400 from a body limit or a body that
@@ -68,7 +68,7 @@ pub async fn problems_everywhere(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error())
-        || response.extensions().get::<FromProvider>().is_some()
+        || response.extensions().get::<PassAsIs>().is_some()
     {
         return response;
     }

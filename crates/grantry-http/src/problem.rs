@@ -92,6 +92,11 @@ impl Problem {
         )
     }
 
+    /// The sentence a person reads.
+    pub fn detail(&self) -> &str {
+        &self.detail
+    }
+
     pub fn status(&self) -> StatusCode {
         self.status
     }
@@ -186,7 +191,7 @@ impl From<CoreError> for Problem {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "provider-unavailable",
                 "The provider is unavailable",
-                format!("The provider could not renew the token ({cause}) and no valid token is at hand."),
+                format!("The provider is not answering ({cause}); try again shortly."),
             )
             .retry_after(retry_after),
             CoreError::Provider(failure) => Problem::new(

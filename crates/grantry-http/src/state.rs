@@ -16,6 +16,8 @@ pub struct HttpSettings {
     pub secure_cookies: bool,
     /// Take the client's address from `X-Forwarded-For` (behind a reverse proxy that sets it).
     pub trust_forwarded_for: bool,
+    /// Largest request body the proxy forwards, in bytes.
+    pub proxy_body_limit: u64,
 }
 
 impl Default for HttpSettings {
@@ -25,6 +27,7 @@ impl Default for HttpSettings {
             request_timeout: Duration::from_secs(30),
             secure_cookies: false,
             trust_forwarded_for: false,
+            proxy_body_limit: 1024 * 1024 * 1024,
         }
     }
 }

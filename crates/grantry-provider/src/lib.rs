@@ -13,14 +13,17 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use grantry_core::provider::{
-    ApiAnswer, ApiRequest, ApiResponse, Identity, Presented, ProviderClient, ProviderFailure,
-    ProviderTarget, TokenGrant,
+    ApiAnswer, Identity, Presented, ProviderClient, ProviderFailure, ProviderTarget, TokenGrant,
 };
+use grantry_core::proxy::{Answer, Forward};
 use secrecy::SecretString;
 
 #[derive(Debug, Clone)]
 pub struct HttpProvider {
+    /// Token calls and identity lookups: short, with a timeout on the whole call.
     http: reqwest::Client,
+    /// Proxied calls: streamed, with an idle timeout between bytes instead.
+    proxy: reqwest::Client,
 }
 
 /// Outbound HTTP settings.
@@ -28,6 +31,8 @@ pub struct HttpProvider {
 pub struct Outbound {
     pub connect_timeout: Duration,
     pub timeout: Duration,
+    /// Proxied calls: the longest wait for the next bytes of an answer.
+    pub idle_timeout: Duration,
     /// Extra trusted roots (PEM), for Data Center instances behind a private CA.
     pub extra_root_pem: Option<Vec<u8>>,
 }
@@ -37,6 +42,7 @@ impl Default for Outbound {
         Outbound {
             connect_timeout: Duration::from_secs(5),
             timeout: Duration::from_secs(20),
+            idle_timeout: Duration::from_secs(30),
             extra_root_pem: None,
         }
     }
@@ -44,12 +50,15 @@ impl Default for Outbound {
 
 impl HttpProvider {
     pub fn new(outbound: &Outbound) -> Result<HttpProvider, String> {
-        let http = transport::client(
-            outbound.extra_root_pem.as_deref(),
-            outbound.connect_timeout,
-            outbound.timeout,
-        )?;
-        Ok(HttpProvider { http })
+        let roots = outbound.extra_root_pem.as_deref();
+        let http = transport::client(roots, outbound.connect_timeout, Some(outbound.timeout))
+            .and_then(|b| b.build().map_err(|e| e.to_string()))?;
+        let proxy = transport::client(roots, outbound.connect_timeout, None)?
+            .read_timeout(outbound.idle_timeout)
+            .pool_max_idle_per_host(512)
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(HttpProvider { http, proxy })
     }
 }
 
@@ -99,8 +108,8 @@ impl ProviderClient for HttpProvider {
         &self,
         url: &url::Url,
         credential: Presented<'_>,
-        request: &ApiRequest,
-    ) -> Result<ApiResponse, ProviderFailure> {
-        proxy::forward(&self.http, url, credential, request).await
+        request: Forward,
+    ) -> Result<Answer, ProviderFailure> {
+        proxy::forward(&self.proxy, url, credential, request).await
     }
 }

@@ -125,18 +125,20 @@ pub async fn send(
         .map_err(|e| TransportError::Build(e.to_string()))
 }
 
-/// The outbound client: no redirects (a token endpoint that redirects is misconfigured or
-/// hostile), timeouts on connecting and on the whole request.
+/// An outbound client: no redirects (a token endpoint that redirects is misconfigured or
+/// hostile), a timeout on connecting and, when given, on the whole request.
 pub fn client(
     extra_root_pem: Option<&[u8]>,
     connect_timeout: Duration,
-    timeout: Duration,
-) -> Result<reqwest::Client, String> {
+    timeout: Option<Duration>,
+) -> Result<reqwest::ClientBuilder, String> {
     let mut builder = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(connect_timeout)
-        .timeout(timeout)
         .user_agent(concat!("grantry/", env!("CARGO_PKG_VERSION")));
+    if let Some(timeout) = timeout {
+        builder = builder.timeout(timeout);
+    }
     if let Some(pem) = extra_root_pem {
         for certificate in
             reqwest::Certificate::from_pem_bundle(pem).map_err(|e| format!("CA bundle: {e}"))?
@@ -144,5 +146,5 @@ pub fn client(
             builder = builder.add_root_certificate(certificate);
         }
     }
-    builder.build().map_err(|e| e.to_string())
+    Ok(builder)
 }

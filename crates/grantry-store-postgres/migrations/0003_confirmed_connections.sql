@@ -18,3 +18,14 @@ ALTER TABLE profiles ADD COLUMN confirm_connections BOOLEAN NOT NULL DEFAULT TRU
 -- end user's authorization moved the first one's connection).
 ALTER TABLE connections DROP CONSTRAINT connections_profile_id_account_key_key;
 CREATE UNIQUE INDEX connections_account ON connections (profile_id, COALESCE(end_user_id, ''), account_key);
+
+-- Profiles are cached by the nodes too (the proxy reads one on every call): announce changes.
+CREATE FUNCTION grantry_profile_changed() RETURNS trigger AS $$
+BEGIN
+    PERFORM pg_notify('grantry_changes', 'profile:' || COALESCE(NEW.id, OLD.id));
+    RETURN NULL;
+END;
+$$ LANGUAGE plpgsql;
+
+CREATE TRIGGER profiles_changed AFTER UPDATE OR DELETE ON profiles
+    FOR EACH ROW EXECUTE FUNCTION grantry_profile_changed();

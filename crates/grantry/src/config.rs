@@ -86,6 +86,8 @@ pub struct HttpConfig {
     pub max_connections: usize,
     /// Take clients' addresses from `X-Forwarded-For`: only behind a reverse proxy that sets it.
     pub trust_forwarded_for: bool,
+    /// Largest request body `/v1/proxy` forwards (streamed), in MiB.
+    pub proxy_body_limit_mib: u64,
 }
 
 impl Default for HttpConfig {
@@ -98,6 +100,7 @@ impl Default for HttpConfig {
             header_timeout_secs: serve.header_timeout.as_secs(),
             max_connections: serve.max_connections,
             trust_forwarded_for: false,
+            proxy_body_limit_mib: 1024,
         }
     }
 }
@@ -129,7 +132,10 @@ impl Default for ConsoleConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct OutboundConfig {
     pub connect_timeout_secs: u64,
+    /// Token calls and identity lookups, whole.
     pub timeout_secs: u64,
+    /// Proxied calls: the longest wait for the next bytes of an answer.
+    pub idle_timeout_secs: u64,
     /// PEM bundle of extra trusted roots (a Data Center instance behind a private CA).
     pub extra_ca_file: Option<PathBuf>,
 }
@@ -139,6 +145,7 @@ impl Default for OutboundConfig {
         OutboundConfig {
             connect_timeout_secs: 5,
             timeout_secs: 20,
+            idle_timeout_secs: 30,
             extra_ca_file: None,
         }
     }
@@ -370,6 +377,7 @@ impl Config {
             request_timeout: Duration::from_secs(self.http.request_timeout_secs),
             secure_cookies: self.http.secure_cookies || self.public_url.scheme() == "https",
             trust_forwarded_for: self.http.trust_forwarded_for,
+            proxy_body_limit: self.http.proxy_body_limit_mib.saturating_mul(1024 * 1024),
         }
     }
 

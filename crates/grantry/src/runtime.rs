@@ -181,6 +181,7 @@ fn provider(config: &Config) -> anyhow::Result<HttpProvider> {
     let outbound = Outbound {
         connect_timeout: Duration::from_secs(config.outbound.connect_timeout_secs),
         timeout: Duration::from_secs(config.outbound.timeout_secs),
+        idle_timeout: Duration::from_secs(config.outbound.idle_timeout_secs.max(1)),
         extra_root_pem,
     };
     HttpProvider::new(&outbound).map_err(anyhow::Error::msg)

@@ -243,6 +243,7 @@ impl Grantry {
         {
             tracing::error!(%error, profile.id = %profile.id, "could not flag the profile");
         }
+        self.profiles.forget(&profile.id);
         if profile.problem.is_none() {
             self.record(
                 EventKind::ProfileMisconfigured,

@@ -1,8 +1,11 @@
 //! Application connection profiles: one OAuth client (key, secret) for one provider, with what it
 //! needs and where users may be sent back to.
 
+mod cache;
 mod service;
 pub mod validate;
+
+pub(crate) use cache::ProfileCache;
 
 pub use service::{NewProfile, ProfileChanges};
 

@@ -121,6 +121,7 @@ impl Grantry {
             }
         }
         self.cache.forget_profile(&updated.id);
+        self.profiles.forget(&updated.id);
         if current.problem.is_some() && updated.problem.is_none() {
             // The client was fixed: connections backing off because of it may try again now.
             self.store
@@ -207,6 +208,7 @@ impl Grantry {
             .await?
             .ok_or_else(|| CoreError::NotFound(format!("profile `{reference}`")))?;
         self.cache.forget_profile(&profile.id);
+        self.profiles.forget(&profile.id);
         let detail = format!(
             "Profile `{}` deleted with {removed} connection(s)",
             profile.name

@@ -5,10 +5,16 @@
 //! some of it encoded (`%2F` inside a branch name of a diff spec must arrive as `%2F`). So every
 //! segment is checked in every spelling a URL parser or a server might resolve: it may hold only
 //! the characters a path segment may hold and well-formed `%XX` escapes; decoded, it may hold no
-//! control character (URL parsers drop tabs and line breaks, which would turn `.%09.` into `..`)
-//! and no backslash (some servers take it for `/`); and neither the segment nor any part of it
-//! between decoded slashes may be `.` or `..`. After the URL is built, its origin and path are
-//! compared with what was intended, so a parser that still normalized something is caught too.
+//! control character and no backslash (some servers take it for `/`); and neither the segment nor
+//! any part of it between decoded slashes may be `.` or `..`, also once tabs and line breaks are
+//! dropped as URL parsers drop them (`.%09.` would otherwise become `..`). After the URL is built,
+//! its origin and path are compared with what was intended, so a parser that still normalized
+//! something is caught too.
+//!
+//! One control character is let through encoded: a carriage return (`%0D`), which Bitbucket's own
+//! canonical diff URLs use between the two commits
+//! (`…/diff/acme/widget:ee29727266d0%0D8c26574ba5fb`); a client following the redirect of a pull
+//! request's diff must be able to come back through the proxy.
 
 use url::Url;
 
@@ -76,11 +82,18 @@ fn decode(segment: &str) -> Option<Vec<u8>> {
 fn check_segment(segment: &str) -> Result<(), PathError> {
     let shown = || segment.chars().take(80).collect::<String>();
     let decoded = decode(segment).ok_or_else(|| PathError::Unencoded(shown()))?;
-    if decoded.iter().any(|b| b.is_ascii_control() || *b == b'\\') {
+    let forbidden = |b: &u8| (b.is_ascii_control() && *b != b'\r') || *b == b'\\';
+    if decoded.iter().any(forbidden) {
         return Err(PathError::Forbidden(shown()));
     }
+    // What a URL parser would make of it: tabs and line breaks dropped.
+    let parsed: Vec<u8> = decoded
+        .iter()
+        .copied()
+        .filter(|b| !matches!(b, b'\t' | b'\n' | b'\r'))
+        .collect();
     let dot = |part: &[u8]| part == b"." || part == b"..";
-    if dot(&decoded) || decoded.split(|b| *b == b'/').any(dot) {
+    if dot(&parsed) || parsed.split(|b| *b == b'/').any(dot) {
         return Err(PathError::DotSegment(shown()));
     }
     Ok(())
@@ -161,6 +174,7 @@ mod tests {
             "repositories/acme/widget",
             "repositories/acme/widget/src/main/",
             "repositories/acme/widget/diff/feature%2Fx..main",
+            "repositories/acme/widget/diff/acme/widget:ee29727266d0%0D8c26574ba5fb",
             "repositories/acme/widget/src/main/docs/a%20b.md",
             "repositories/%7Bc3f1%7D/widget",
             "workspaces/acme/members/me@example.com",
@@ -188,6 +202,9 @@ mod tests {
             "%09../x",
             "..%09/x",
             "..%0D/x",
+            ".%0D./x",
+            "a%0D%2F..%0D%2Fb",
+            "a%09b",
             "%2e%2E/x",
             ".%2e/x",
             "%2E/x",

@@ -1,14 +1,18 @@
 //! `Grantry::proxy`: one application call, made with the connection's credential.
 
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
 use url::Url;
 
-use super::ProxyPath;
+use super::links::{MAX_REWRITTEN, Rewrite};
+use super::{Answer, Body, Forward, ProxyPath, ProxyRequest};
 use crate::app::{Actor, Grantry};
 use crate::catalog::{Endpoints, ProviderSpec};
 use crate::connections::service::presented;
 use crate::error::{CoreError, CoreResult};
 use crate::ids::ConnectionId;
-use crate::provider::{ApiRequest, ApiResponse};
+use crate::provider::ProviderFailure;
+use crate::tokens::CachedToken;
 
 /// Seconds a token must have lived before a 401 to a proxied call makes Grantry refresh it.
 pub const PROXY_RETRY_AFTER_AGE: i64 = 60;
@@ -29,44 +33,151 @@ pub fn proxied_url(
         .map_err(CoreError::ProxyPath)
 }
 
+/// A proxied call that got no answer (refused, reset, timed out between bytes): the provider is
+/// unavailable, try again shortly.
+fn no_answer(failure: ProviderFailure) -> CoreError {
+    match failure {
+        ProviderFailure::Network { .. } => CoreError::ProviderUnavailable {
+            retry_after: 5,
+            cause: failure.to_string(),
+        },
+        other => CoreError::Provider(other),
+    }
+}
+
+/// Whether a 401 to this token is worth one refresh: it has lived a while (a token refreshed a
+/// moment ago and refused again would only turn every call into a refresh).
+fn worth_a_refresh(token: &CachedToken, now: i64) -> bool {
+    let age = token.issued_at.map(|at| now - at);
+    token.credential.renewable() && age.is_some_and(|age| age >= PROXY_RETRY_AFTER_AGE)
+}
+
 impl Grantry {
     /// Makes an application's call to the provider's REST API with the connection's credential
-    /// (`/v1/proxy`). A 401 to a token older than `PROXY_RETRY_AFTER_AGE` is taken as a token
-    /// Bitbucket stopped honouring early: it is refreshed and the call made once more. Younger
-    /// tokens are not refreshed again, so a connection whose fresh tokens are refused cannot turn
-    /// every proxied call into a refresh.
+    /// (`/v1/proxy`). Needs no database once the connection's token and profile are in memory.
+    /// A 401 to a token older than `PROXY_RETRY_AFTER_AGE` is taken as a token Bitbucket stopped
+    /// honouring early: it is refreshed and the call made once more (when its body was small
+    /// enough to keep; a streamed body cannot be sent twice, so its 401 comes back).
     pub async fn proxy(
         &self,
         id: &ConnectionId,
-        request: &ApiRequest,
+        request: ProxyRequest,
         actor: &Actor,
-    ) -> CoreResult<ApiResponse> {
+    ) -> CoreResult<Answer> {
         let token = self.token(id).await?;
-        // Only where to send it: the client secret is not needed, so not opened.
-        let profile = self.profile_of(&token).await?;
+        let profile = self.profile_for(&token.profile_id).await?;
+        let spec = profile.provider.spec();
         let endpoints = self.endpoints(&profile)?;
-        let url = proxied_url(
-            profile.provider.spec(),
-            &endpoints,
-            &request.path,
-            request.query.as_deref(),
-        )?;
-        let answer = self
+        let query = request.query.as_deref();
+        let url = proxied_url(spec, &endpoints, &request.path, query)?;
+        let ProxyRequest {
+            method,
+            headers,
+            body,
+            ..
+        } = request;
+        let kept = match &body {
+            Body::Whole(bytes) => Some(bytes.clone()),
+            Body::Streaming { .. } => None,
+        };
+        let first = Forward {
+            method: method.clone(),
+            headers: headers.clone(),
+            body,
+        };
+        let mut answer = self
             .provider
-            .forward(&url, presented(&token), request)
+            .forward(&url, presented(&token), first)
             .await
-            .map_err(CoreError::Provider)?;
-        let age = token.issued_at.map(|at| self.clock.now() - at);
-        let worth_a_refresh =
-            token.credential.renewable() && age.is_some_and(|age| age >= PROXY_RETRY_AFTER_AGE);
-        if answer.status != 401 || !worth_a_refresh {
-            return Ok(answer);
+            .map_err(no_answer)?;
+        if answer.status == 401
+            && worth_a_refresh(&token, self.clock.now())
+            && let Some(bytes) = kept
+        {
+            tracing::info!(connection.id = %id, "the provider refused a proxied call's token; refreshing once");
+            let fresh = self.force_refresh(id, actor).await?;
+            let again = Forward {
+                method,
+                headers,
+                body: Body::Whole(bytes),
+            };
+            answer = self
+                .provider
+                .forward(&url, presented(&fresh), again)
+                .await
+                .map_err(no_answer)?;
         }
-        tracing::info!(connection.id = %id, "the provider refused a proxied call's token; refreshing once");
-        let fresh = self.force_refresh(id, actor).await?;
-        self.provider
-            .forward(&url, presented(&fresh), request)
-            .await
-            .map_err(CoreError::Provider)
+        let rewrite = Rewrite {
+            from: endpoints.rest.to_string(),
+            to: self.settings.proxy_url(id, spec.rest_layout),
+        };
+        Ok(rewrite_answer(answer, &rewrite).await)
     }
+}
+
+/// Points the answer's links back through the proxy: its link headers always, its body when it
+/// is plain JSON of a sensible size (anything else streams through untouched).
+async fn rewrite_answer(mut answer: Answer, rewrite: &Rewrite) -> Answer {
+    for (name, value) in &mut answer.headers {
+        let name = name.to_ascii_lowercase();
+        if name == "location" || name == "content-location" {
+            if let Some(url) = rewrite.url(value) {
+                *value = url;
+            }
+        } else if name == "link" {
+            *value = rewrite.link_header(value);
+        }
+    }
+    let json = answer.header("content-type").is_some_and(|t| {
+        let t = t.to_ascii_lowercase();
+        t.starts_with("application/json") || t.contains("+json")
+    });
+    let encoded = answer.header("content-encoding").is_some();
+    let length = answer
+        .header("content-length")
+        .and_then(|n| n.parse::<usize>().ok());
+    if !json || encoded || length.is_some_and(|n| n > MAX_REWRITTEN) {
+        return answer;
+    }
+    let (whole, rest) = match answer.body {
+        Body::Whole(bytes) => (bytes, None),
+        Body::Streaming { stream, length } => read_up_to(stream, length).await,
+    };
+    if let Some(stream) = rest {
+        // Larger than we rewrite: what was read goes first, the rest follows as it comes.
+        let first = futures_util::stream::once(async move { Ok(whole) });
+        answer.body = Body::Streaming {
+            stream: Box::pin(first.chain(stream)),
+            length: None,
+        };
+        return answer;
+    }
+    match rewrite.json(&whole) {
+        Some(rewritten) => {
+            answer
+                .headers
+                .retain(|(name, _)| !name.eq_ignore_ascii_case("content-length"));
+            answer.body = Body::Whole(Bytes::from(rewritten));
+        }
+        None => answer.body = Body::Whole(whole),
+    }
+    answer
+}
+
+/// Reads a stream whole if it ends within `MAX_REWRITTEN`; otherwise answers what was read and
+/// the rest of the stream. A broken stream ends what was read.
+async fn read_up_to(
+    mut stream: super::ByteStream,
+    length: Option<u64>,
+) -> (Bytes, Option<super::ByteStream>) {
+    let capacity = length.map_or(16 * 1024, |n| n as usize).min(MAX_REWRITTEN);
+    let mut whole = BytesMut::with_capacity(capacity);
+    while let Some(chunk) = stream.next().await {
+        let Ok(chunk) = chunk else { break };
+        whole.extend_from_slice(&chunk);
+        if whole.len() > MAX_REWRITTEN {
+            return (whole.freeze(), Some(stream));
+        }
+    }
+    (whole.freeze(), None)
 }

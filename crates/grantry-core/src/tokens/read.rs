@@ -163,5 +163,6 @@ impl Grantry {
     pub fn forget_everything(&self) {
         self.cache.clear();
         self.api_keys.clear();
+        self.profiles.clear();
     }
 }

@@ -450,6 +450,9 @@ impl Grantry {
         {
             tracing::warn!(%error, profile.id = %profile.id, "could not clear the profile's problem");
         }
+        if profile.problem.is_some() {
+            self.profiles.forget(&profile.id);
+        }
         tracing::debug!(connection.id = %row.id, ?trigger, "refreshed");
     }
 

@@ -5,7 +5,7 @@ mod connections;
 mod events;
 mod keys;
 mod profiles;
-mod proxy;
+pub mod proxy;
 mod sessions;
 
 use axum::Router;
@@ -41,7 +41,12 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/api-keys", post(keys::create).get(keys::list))
         .route("/v1/api-keys/{id}", axum::routing::delete(keys::revoke))
         .route("/v1/events", get(events::list))
-        .route("/v1/proxy/{id}/{*path}", any(proxy::proxy))
+}
+
+/// `/v1/proxy`, kept apart: it streams, so the request timeout and body limit of the other
+/// routes do not apply.
+pub fn proxy_routes() -> Router<AppState> {
+    Router::new().route("/v1/proxy/{id}/{*path}", any(proxy::proxy))
 }
 
 /// `?cursor=…&limit=…`

@@ -1,18 +1,29 @@
 //! `/v1/proxy/{connection}/{path}`: the application's call, made to Bitbucket's REST API with the
 //! connection's token, for applications that would rather not handle tokens at all. The path is
 //! Bitbucket's own (`2.0/user`, `rest/api/1.0/projects`) or short, below the profile's REST base
-//! (`user`, `projects`); the caller's API key never leaves Grantry.
+//! (`user`, `projects`); the caller's API key (Bearer, or the Basic password for clients that
+//! speak only Basic) never leaves Grantry. Bodies stream both ways.
+//!
+//! Grantry's own refusals (no such connection, `needs-reauth`, the provider unreachable, a body
+//! too large) are problem+json that also carry Bitbucket's error shapes (`error.message` for
+//! Cloud clients, `errors[].message` for Data Center ones), so a client library shows "reconnect
+//! this account" rather than failing to parse; clients that accept only `application/json` get
+//! the same body as `application/json`.
 
-use axum::body::Bytes;
-use axum::extract::{FromRequestParts, OriginalUri, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::extract::{FromRequestParts, OriginalUri, Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures_util::{StreamExt, TryStreamExt};
 use grantry_core::CoreError;
 use grantry_core::ids::ConnectionId;
-use grantry_core::provider::{ApiRequest, FORWARDED_REQUEST_HEADERS};
-use grantry_core::proxy::ProxyPath;
+use grantry_core::proxy::{Answer, Body, FORWARDED_REQUEST_HEADERS, ProxyPath, ProxyRequest};
 
 use crate::extract::Caller;
+use crate::middleware::PassAsIs;
 use crate::problem::Problem;
 use crate::state::AppState;
 
@@ -25,6 +36,9 @@ const PROXIED_METHODS: [Method; 6] = [
     Method::PATCH,
     Method::DELETE,
 ];
+
+/// Request bodies up to this size are kept whole, so the call can be repeated after a refresh.
+const KEPT_FOR_A_REPEAT: u64 = 1024 * 1024;
 
 /// The connection and the rest of the path, taken from the URI as sent (percent-encoding
 /// included: Bitbucket reads `%2F` inside a segment as part of it) and checked to stay below the
@@ -54,15 +68,112 @@ impl FromRequestParts<AppState> for ProxyTarget {
     }
 }
 
+/// Bitbucket's own error shapes beside the problem's fields, in the content type the client
+/// asked for.
+fn for_clients(problem: Problem, headers: &HeaderMap) -> Response {
+    let message = problem.detail().to_owned();
+    let problem = problem
+        .with("error", serde_json::json!({"message": message}))
+        .with("errors", serde_json::json!([{"message": message}]));
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("*/*");
+    let wants_plain_json = accept.contains("application/json")
+        && !accept.contains("problem+json")
+        && !accept.contains("*/*");
+    let mut response = problem.into_response();
+    if wants_plain_json {
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json;charset=UTF-8"),
+        );
+    }
+    response.extensions_mut().insert(PassAsIs);
+    response
+}
+
+/// The request body: whole when small (it can be sent twice), else streamed; over the limit,
+/// refused (up front when declared, else when the stream passes it).
+fn body_of(request: Request, limit: u64, over: Arc<AtomicBool>) -> Result<Body, Problem> {
+    let length = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if length.is_some_and(|n| n > limit) {
+        return Err(too_large(limit));
+    }
+    let chunked = request.headers().contains_key(header::TRANSFER_ENCODING);
+    if length.is_none() && !chunked {
+        return Ok(Body::empty());
+    }
+    let mut seen = 0u64;
+    let stream = request
+        .into_body()
+        .into_data_stream()
+        .map_err(std::io::Error::other)
+        .map(move |chunk| {
+            let chunk = chunk?;
+            seen += chunk.len() as u64;
+            if seen > limit {
+                over.store(true, Ordering::Relaxed);
+                return Err(std::io::Error::other("the request body is over the limit"));
+            }
+            Ok(chunk)
+        });
+    Ok(Body::Streaming {
+        stream: Box::pin(stream),
+        length,
+    })
+}
+
+fn too_large(limit: u64) -> Problem {
+    Problem::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "too-large",
+        "Request too large",
+        format!("The proxy takes request bodies of at most {limit} bytes."),
+    )
+}
+
+/// Reads a small body whole, so that a refused token can be refreshed and the call repeated.
+async fn keep_small(body: Body) -> Result<Body, std::io::Error> {
+    match body {
+        Body::Streaming {
+            mut stream,
+            length: Some(length),
+        } if length <= KEPT_FOR_A_REPEAT => {
+            let mut whole = Vec::with_capacity(length as usize);
+            while let Some(chunk) = stream.next().await {
+                whole.extend_from_slice(&chunk?);
+            }
+            Ok(Body::Whole(Bytes::from(whole)))
+        }
+        other => Ok(other),
+    }
+}
+
 pub async fn proxy(
     State(state): State<AppState>,
     caller: Caller,
-    method: Method,
-    OriginalUri(uri): OriginalUri,
     target: ProxyTarget,
-    headers: HeaderMap,
-    body: Bytes,
+    request: Request,
+) -> Response {
+    let headers = request.headers().clone();
+    match forward(&state, &caller, target, request).await {
+        Ok(response) => response,
+        Err(problem) => for_clients(problem, &headers),
+    }
+}
+
+async fn forward(
+    state: &AppState,
+    caller: &Caller,
+    target: ProxyTarget,
+    request: Request,
 ) -> Result<Response, Problem> {
+    let method = request.method().clone();
     if !PROXIED_METHODS.contains(&method) {
         return Err(Problem::new(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -71,34 +182,53 @@ pub async fn proxy(
             format!("{method} is not proxied; use GET, HEAD, POST, PUT, PATCH or DELETE"),
         ));
     }
-    let request = ApiRequest {
+    let query = request.uri().query().map(str::to_owned);
+    let headers = FORWARDED_REQUEST_HEADERS
+        .iter()
+        .flat_map(|name| {
+            request
+                .headers()
+                .get_all(*name)
+                .iter()
+                .filter_map(|value| value.to_str().ok())
+                .map(|value| ((*name).to_owned(), value.to_owned()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let limit = state.http.proxy_body_limit;
+    let over = Arc::new(AtomicBool::new(false));
+    let body = body_of(request, limit, over.clone())?;
+    let body = keep_small(body).await.map_err(|_| too_large(limit))?;
+    let call = ProxyRequest {
         method: method.as_str().to_owned(),
         path: target.path,
-        query: uri.query().map(str::to_owned),
-        headers: FORWARDED_REQUEST_HEADERS
-            .iter()
-            .flat_map(|name| {
-                headers
-                    .get_all(*name)
-                    .iter()
-                    .filter_map(|value| value.to_str().ok())
-                    .map(|value| ((*name).to_owned(), value.to_owned()))
-                    .collect::<Vec<_>>()
-            })
-            .collect(),
-        body: body.to_vec(),
+        query,
+        headers,
+        body,
     };
     let answer = state
         .grantry
-        .proxy(&target.connection, &request, &caller.actor())
-        .await?;
+        .proxy(&target.connection, call, &caller.actor())
+        .await;
+    match answer {
+        Ok(answer) => Ok(respond(answer)),
+        Err(_) if over.load(Ordering::Relaxed) => Err(too_large(limit)),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// The provider's answer as it came (links rewritten by the core), marked so the problem layer
+/// leaves its errors alone.
+fn respond(answer: Answer) -> Response {
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_GATEWAY);
-    let mut response = (status, answer.body).into_response();
-    response
-        .extensions_mut()
-        .insert(crate::middleware::FromProvider);
+    let body = match answer.body {
+        Body::Whole(bytes) => axum::body::Body::from(bytes),
+        Body::Streaming { stream, .. } => axum::body::Body::from_stream(stream),
+    };
+    let mut response = (status, body).into_response();
     let out = response.headers_mut();
-    out.remove(axum::http::header::CONTENT_TYPE);
+    // `Content-Length` passes as Bitbucket sent it (the core drops it when it rewrites a body), so
+    // downloads keep their size and HEAD answers their real length.
     for (name, value) in answer.headers {
         if let (Ok(name), Ok(value)) = (
             HeaderName::from_bytes(name.as_bytes()),
@@ -107,5 +237,6 @@ pub async fn proxy(
             out.append(name, value);
         }
     }
-    Ok(response)
+    response.extensions_mut().insert(PassAsIs);
+    response
 }

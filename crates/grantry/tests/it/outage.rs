@@ -1,5 +1,6 @@
 //! PostgreSQL stopped under load, then started again, with a Grantry node in front of it that is
-//! never restarted. While the database is down, fresh cached tokens keep being served, requests
+//! never restarted. While the database is down, fresh cached tokens keep being served (and proxied
+//! calls made with them), requests
 //! that need the database answer 503 with Retry-After, and `/readyz` fails. A refresh Bitbucket
 //! answered after the database went away is kept in memory and written when it is back: nothing
 //! Bitbucket returned is lost.
@@ -30,6 +31,19 @@ async fn connection(app: &TestApp, name: &str) -> String {
     app.connect(&profile, name).await
 }
 
+/// `GET /2.0/user` through the proxy.
+async fn proxied_user(app: &TestApp, connection: &str) -> StatusCode {
+    let url = format!("{}/v1/proxy/{connection}/2.0/user", app.base);
+    let response = app
+        .http
+        .get(url)
+        .bearer_auth(&app.app_key)
+        .send()
+        .await
+        .unwrap();
+    response.status()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_stopped_and_started_under_load_loses_nothing() {
     let postgres = ThrowawayPostgres::create(&[]);
@@ -54,6 +68,7 @@ async fn postgres_stopped_and_started_under_load_loses_nothing() {
     let fresh_token = access_token(&app.token(&fresh).await.1);
     let second = Arc::new(TestApp::node(app.config.clone(), app.shared()).await);
     assert_eq!(access_token(&second.token(&fresh).await.1), fresh_token);
+    assert_eq!(proxied_user(&app, &fresh).await, StatusCode::OK);
 
     let stop = Arc::new(AtomicBool::new(false));
     let (served, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
@@ -141,6 +156,11 @@ async fn postgres_stopped_and_started_under_load_loses_nothing() {
     assert!(ready.headers().contains_key("retry-after"));
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(access_token(&app.token(&fresh).await.1), fresh_token);
+    assert_eq!(
+        proxied_user(&app, &fresh).await,
+        StatusCode::OK,
+        "a proxied call needs no database once the token and profile are in memory"
+    );
 
     postgres.start();
     eprintln!(

@@ -222,3 +222,276 @@ async fn no_spelling_of_dot_segments_leaves_the_rest_api() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn downloads_stream_whole_with_their_length_and_head_keeps_it() {
+    let app = TestApp::start(Mode::Rotating).await;
+    let connection = connection(&app).await;
+    let size: usize = 40 * 1024 * 1024;
+    let files = json!({"big.bin": {"size": size}});
+    app.sim_post(
+        "/_sim/repositories/acme/widget/commits",
+        json!({"branch": "main", "files": files}),
+    )
+    .await;
+    let url = format!(
+        "{}/v1/proxy/{connection}/2.0/repositories/acme/widget/src/main/big.bin",
+        app.base
+    );
+
+    let mut response = app
+        .http
+        .get(&url)
+        .bearer_auth(&app.app_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()["content-length"],
+        size.to_string().as_str()
+    );
+    let mut received = 0;
+    let mut first_line = Vec::new();
+    while let Some(chunk) = response.chunk().await.unwrap() {
+        if first_line.len() < 64 {
+            first_line.extend_from_slice(&chunk[..chunk.len().min(64)]);
+        }
+        received += chunk.len();
+    }
+    assert_eq!(received, size, "over the old 32 MiB cap, every byte");
+    assert!(first_line.starts_with(b"0123456789abcdef"));
+
+    let head = app
+        .http
+        .head(&url)
+        .bearer_auth(&app.app_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), StatusCode::OK);
+    assert_eq!(
+        head.headers()["content-length"],
+        size.to_string().as_str(),
+        "HEAD answers the real length, not 0"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_bodies_stream_up_to_the_limit_then_get_a_problem() {
+    let app = TestApp::with(Mode::Rotating, |config| {
+        config.http.proxy_body_limit_mib = 4
+    })
+    .await;
+    let connection = connection(&app).await;
+    app.sim_post(
+        "/_sim/repositories/acme/widget/commits",
+        json!({"branch": "feature", "files": {"f.txt": "f\n"}}),
+    )
+    .await;
+    let url = format!(
+        "{}/v1/proxy/{connection}/2.0/repositories/acme/widget/pullrequests",
+        app.base
+    );
+
+    // 2 MiB: more than is kept for a repeat, so it streams to Bitbucket.
+    let description = "d".repeat(2 * 1024 * 1024);
+    let body = json!({"title": "Big", "description": description, "source": {"branch": {"name": "feature"}}});
+    let response = app
+        .http
+        .post(&url)
+        .bearer_auth(&app.app_key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let created: Value = response.json().await.unwrap();
+    assert_eq!(
+        created["description"].as_str().map(str::len),
+        Some(description.len())
+    );
+
+    let too_big = vec![b'x'; 5 * 1024 * 1024];
+    let response = app
+        .http
+        .post(&url)
+        .bearer_auth(&app.app_key)
+        .header("content-type", "application/json")
+        .body(too_big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .contains("json")
+    );
+    let problem: Value = response.json().await.unwrap();
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("4194304 bytes"),
+        "{problem}"
+    );
+    assert_eq!(
+        problem["error"]["message"], problem["detail"],
+        "Cloud clients read error.message"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grantrys_refusals_read_as_bitbucket_errors_to_clients() {
+    let app = TestApp::start(Mode::Rotating).await;
+    let profile = app
+        .cloud_profile("Revoked", &["account.read"], &["account"])
+        .await;
+    let connection = app.connect(&profile, "u").await;
+    let consumer = app.grantry.find_profile(&profile).await.unwrap().client_id;
+    app.sim_post(
+        &format!("/_sim/users/alice/authorizations/{consumer}/revoke"),
+        json!({}),
+    )
+    .await;
+    app.advance(7200).await;
+
+    // A client that asks for plain JSON (npm `bitbucket`, requests) gets it, with Bitbucket's
+    // fields beside the problem's.
+    let response = app
+        .http
+        .get(format!("{}/v1/proxy/{connection}/2.0/user", app.base))
+        .bearer_auth(&app.app_key)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/json;charset=UTF-8"
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["type"], "urn:grantry:problem:needs-reauth");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("reconnect"), "{body}");
+    assert_eq!(
+        body["errors"][0]["message"], message,
+        "Data Center clients read errors[]"
+    );
+
+    let (status, headers, body) = through(
+        &app,
+        Method::GET,
+        "con_00000000000000000000000000/user",
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/problem+json")
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("connection"),
+        "{body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_key_may_come_as_a_basic_password_and_never_travels_upstream() {
+    let app = TestApp::start(Mode::Rotating).await;
+    let connection = connection(&app).await;
+    let url = format!("{}/v1/proxy/{connection}/2.0/user", app.base);
+    for (user, password) in [
+        ("x-token-auth", app.app_key.as_str()),
+        (app.app_key.as_str(), ""),
+    ] {
+        let response = app
+            .http
+            .get(&url)
+            .basic_auth(user, Some(password))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "Basic {user}:…");
+    }
+    let response = app
+        .http
+        .get(&url)
+        .basic_auth("someone", Some("gry_wrong"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    // Had the key reached the simulator, it would have answered 401 for an unknown token.
+    assert_eq!(
+        app.sim_stats().await["counts"]["rest"]["cloud"]["401"],
+        Value::Null
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redirects_and_links_point_back_through_the_proxy() {
+    let app = TestApp::start(Mode::Rotating).await;
+    let connection = connection(&app).await;
+    app.sim_post(
+        "/_sim/repositories/acme/widget/commits",
+        json!({"branch": "feature", "files": {"f.txt": "f\n"}}),
+    )
+    .await;
+    let proxy = format!("{}/v1/proxy/{connection}/2.0/", app.base);
+    let pr = json!({"title": "T", "source": {"branch": {"name": "feature"}}});
+    let (status, _, created) = through(
+        &app,
+        Method::POST,
+        &format!("{connection}/2.0/repositories/acme/widget/pullrequests"),
+        Some(pr),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    for link in ["self", "diff", "commits"] {
+        let href = created["links"][link]["href"].as_str().unwrap();
+        assert!(href.starts_with(&proxy), "{link}: {href}");
+    }
+    assert!(
+        !created["links"]["html"]["href"]
+            .as_str()
+            .unwrap()
+            .starts_with(&app.base),
+        "web links stay Bitbucket's"
+    );
+    let (status, headers, _) = through(
+        &app,
+        Method::GET,
+        &format!("{connection}/2.0/repositories/acme/widget/pullrequests/1/diff"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::FOUND,
+        "redirects come back, not followed"
+    );
+    let location = headers["location"].to_str().unwrap();
+    assert!(
+        location.starts_with(&proxy) && location.contains("%0D"),
+        "{location}"
+    );
+    let diff = app
+        .http
+        .get(location)
+        .bearer_auth(&app.app_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(diff.status(), StatusCode::OK);
+    assert!(diff.text().await.unwrap().contains("+f"));
+}

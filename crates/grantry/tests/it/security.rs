@@ -525,10 +525,15 @@ async fn the_landing_page_never_repeats_its_url() {
 /// proxy and the console, and a request that runs past the timeout.
 #[tokio::test]
 async fn limits_and_timeouts_answer_problems() {
-    let app = TestApp::with(Mode::Rotating, |c| c.http.request_timeout_secs = 1).await;
+    let app = TestApp::with(Mode::Rotating, |c| {
+        c.http.request_timeout_secs = 1;
+        c.http.proxy_body_limit_mib = 1;
+        c.outbound.idle_timeout_secs = 1;
+    })
+    .await;
     let profile = app.cloud_profile("P", &["account.read"], &[]).await;
     let connection = app.connect(&profile, "u").await;
-    let big = vec![b'x'; 200 * 1024];
+    let big = vec![b'x'; 2 * 1024 * 1024];
     for path in [
         format!("/v1/proxy/{connection}/user"),
         "/ui/login".to_owned(),
@@ -554,7 +559,7 @@ async fn limits_and_timeouts_answer_problems() {
     app.sim_fault("rest", json!({"latency_ms": 3000})).await;
     let response = app
         .http
-        .get(format!("{}/v1/proxy/{connection}/user", app.base))
+        .post(format!("{}/v1/connections/{connection}/test", app.base))
         .bearer_auth(&app.app_key)
         .send()
         .await
@@ -566,4 +571,21 @@ async fn limits_and_timeouts_answer_problems() {
     );
     let problem: Value = response.json().await.unwrap();
     assert_eq!(problem["code"], "timeout");
+
+    // The proxy streams, so it has no request timeout; an answer that stops coming is cut after
+    // the idle timeout, and the application reads why.
+    let response = app
+        .http
+        .get(format!("{}/v1/proxy/{connection}/user", app.base))
+        .bearer_auth(&app.app_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let problem: Value = response.json().await.unwrap();
+    assert_eq!(problem["code"], "provider-unavailable", "{problem}");
+    assert!(
+        problem["error"]["message"].is_string(),
+        "Bitbucket's error shape too: {problem}"
+    );
 }
