@@ -135,14 +135,23 @@ fn check_server(server: &url::Url) -> anyhow::Result<()> {
     }
 }
 
+/// `{server}/v1/connections/{id}/token`, below the server's path when it has one
+/// (`https://tools.internal/grantry` → `https://tools.internal/grantry/v1/…`).
+fn token_url(server: &url::Url, connection: &ConnectionId) -> anyhow::Result<url::Url> {
+    let mut base = server.clone();
+    if !base.path().ends_with('/') {
+        base.set_path(&format!("{}/", base.path()));
+    }
+    base.join(&format!("v1/connections/{connection}/token"))
+        .context("building the token URL from --server")
+}
+
 async fn from_server(server: &url::Url, connection: &ConnectionId) -> anyhow::Result<GitToken> {
     check_server(server)?;
     let key = std::env::var("GRANTRY_API_KEY").map_err(|_| {
         anyhow::anyhow!("set GRANTRY_API_KEY to an API key of the Grantry server at {server}")
     })?;
-    let url = server
-        .join(&format!("v1/connections/{connection}/token"))
-        .context("building the token URL from --server")?;
+    let url = token_url(server, connection)?;
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(std::time::Duration::from_secs(30))
@@ -239,6 +248,29 @@ mod tests {
         assert!(server("http://[::1]:8080/").is_ok());
         let refused = server("http://grantry.internal").unwrap_err().to_string();
         assert!(refused.contains("https://"), "{refused}");
+    }
+
+    #[test]
+    fn the_token_url_keeps_the_servers_path() {
+        let connection = ConnectionId::parse("con_00000000000000000000000000").unwrap();
+        let url = |server: &str| {
+            token_url(&url::Url::parse(server).unwrap(), &connection)
+                .unwrap()
+                .to_string()
+        };
+        let tail = "v1/connections/con_00000000000000000000000000/token";
+        assert_eq!(
+            url("https://tools.internal/grantry"),
+            format!("https://tools.internal/grantry/{tail}")
+        );
+        assert_eq!(
+            url("https://tools.internal/grantry/"),
+            format!("https://tools.internal/grantry/{tail}")
+        );
+        assert_eq!(
+            url("http://127.0.0.1:8080"),
+            format!("http://127.0.0.1:8080/{tail}")
+        );
     }
 
     #[test]

@@ -92,12 +92,15 @@ pub struct MigrateStoreArgs {
 
 #[derive(Args)]
 #[command(
-    after_help = "Set it up once per machine (or per repository without --global):\n\n  \
-    git config --global credential.https://bitbucket.org.helper \\\n    \
+    after_help = "Set it up once per machine (or per repository without --global), for the Bitbucket \
+    host your remotes name (bitbucket.org, or your Data Center's address):\n\n  \
+    git config --global credential.https://bitbucket.example.com.helper ''\n  \
+    git config --global --add credential.https://bitbucket.example.com.helper \\\n    \
     '!grantry git-credential --connection CONNECTION_ID --server https://grantry.internal'\n\n\
-    with an app API key in GRANTRY_API_KEY. git then asks Grantry for a token whenever it talks to \
-    bitbucket.org, and never stores it. Without --server the local database is read, as \
-    `grantry token` does. Tokens go only to https remotes, or http ones on this machine."
+    with an app API key in GRANTRY_API_KEY. The empty helper line comes first so that no helper \
+    configured before (git's `store` writes tokens to a file) gets Grantry's token. git then asks \
+    Grantry for a token whenever it talks to that host. Without --server the local database is \
+    read, as `grantry token` does. Tokens go only to https remotes, or http ones on this machine."
 )]
 pub struct GitCredentialArgs {
     /// The connection whose token git uses.

@@ -6,6 +6,7 @@ mod common;
 
 mod abandoned_refresh;
 mod cli;
+mod clients;
 mod cluster;
 mod connect_attacks;
 mod connect_flow;
