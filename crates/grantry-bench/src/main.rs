@@ -5,10 +5,11 @@
 //! - `herd`: many concurrent reads of one expired connection; counts refreshes at the simulator.
 //! - `mass-expiry`: many connections expiring together; times the background refresher renewing
 //!   them all and checks no refresh token was presented twice.
-//! - `proxy`: `GET /2.0/user` made directly at the simulator with a token, beside the same call
-//!   through `/v1/proxy`; what the extra hop costs.
+//! - `proxy`: Grantry's proxy beside nginx's `proxy_pass`, each a process of its own, with load
+//!   from `wrk`: requests per second, latency, time to first byte, memory while streaming.
 
 mod harness;
+mod proxy;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -48,12 +49,31 @@ enum Command {
         #[arg(long, default_value_t = 10_000)]
         connections: usize,
     },
-    /// A REST call straight to the simulator, and the same call through /v1/proxy.
+    /// GET /2.0/user straight to the simulator, through nginx and through Grantry (wrk), then
+    /// a 16 MiB and a 1 GiB answer through both.
     Proxy {
         #[arg(long, default_value_t = 64)]
-        concurrency: usize,
+        connections: usize,
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+    },
+    /// (used by `proxy`) The simulator alone, in a process of its own.
+    #[command(hide = true)]
+    ServeSimulator {
+        #[arg(long)]
+        listen: std::net::SocketAddr,
+        #[arg(long)]
+        callback: String,
+    },
+    /// (used by `proxy`) Grantry alone, in a process of its own.
+    #[command(hide = true)]
+    ServeGrantry {
+        #[arg(long)]
+        listen: std::net::SocketAddr,
+        #[arg(long)]
+        simulator: url::Url,
+        #[arg(long)]
+        data_dir: std::path::PathBuf,
     },
 }
 
@@ -167,42 +187,6 @@ async fn token_reads(concurrency: usize, seconds: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn proxy(concurrency: usize, seconds: u64) -> anyhow::Result<()> {
-    let (bench, connection) = one_connection().await?;
-    let token = bench
-        .api(
-            reqwest::Method::GET,
-            &format!("/v1/connections/{connection}/token"),
-            None,
-        )
-        .await?["access_token"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    let direct = format!("{}/2.0/user", bench.sim.url());
-    let proxied = format!("{}/v1/proxy/{connection}/user", bench.base);
-    load_url(&bench, &direct, Some(token.clone()), concurrency, 2).await?;
-    load_url(&bench, &proxied, Some(bench.key.clone()), concurrency, 2).await?;
-    let straight = load_url(&bench, &direct, Some(token), concurrency, seconds).await?;
-    let through = load_url(
-        &bench,
-        &proxied,
-        Some(bench.key.clone()),
-        concurrency,
-        seconds,
-    )
-    .await?;
-    println!(
-        "GET /2.0/user: {concurrency} concurrent connections, {seconds} s each, simulator and Grantry in one process"
-    );
-    println!("  straight to the simulator         {straight:>9.0} requests/s");
-    println!(
-        "  through /v1/proxy/{{id}}/user       {through:>9.0} requests/s  ({:.0}% of straight)",
-        through / straight * 100.0
-    );
-    Ok(())
-}
-
 async fn herd(readers: usize) -> anyhow::Result<()> {
     let bench = Bench::start(Setup {
         manual_clock: true,
@@ -306,6 +290,10 @@ async fn mass_expiry(count: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The allocator `grantry` itself uses, so `serve-grantry` measures the same server.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
@@ -316,8 +304,16 @@ async fn main() -> anyhow::Result<()> {
         Command::Herd { readers } => herd(readers).await,
         Command::MassExpiry { connections } => mass_expiry(connections).await,
         Command::Proxy {
-            concurrency,
+            connections,
             seconds,
-        } => proxy(concurrency, seconds).await,
+        } => proxy::run(connections, seconds).await,
+        Command::ServeSimulator { listen, callback } => {
+            proxy::serve_simulator(listen, callback).await
+        }
+        Command::ServeGrantry {
+            listen,
+            simulator,
+            data_dir,
+        } => proxy::serve_grantry(listen, simulator, data_dir).await,
     }
 }

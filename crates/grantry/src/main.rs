@@ -119,6 +119,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// mimalloc rather than glibc's allocator: requests are allocated on one runtime thread and freed
+/// on another, which glibc serializes on its arena locks (measured with `grantry-bench proxy`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();

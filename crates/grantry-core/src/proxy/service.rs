@@ -66,10 +66,10 @@ impl Grantry {
     ) -> CoreResult<Answer> {
         let token = self.token(id).await?;
         let profile = self.profile_for(&token.profile_id).await?;
-        let spec = profile.provider.spec();
-        let endpoints = self.endpoints(&profile)?;
+        let spec = profile.record.provider.spec();
+        let endpoints = &profile.endpoints;
         let query = request.query.as_deref();
-        let url = proxied_url(spec, &endpoints, &request.path, query)?;
+        let url = proxied_url(spec, endpoints, &request.path, query)?;
         let ProxyRequest {
             method,
             headers,

@@ -1,0 +1,641 @@
+//! `grantry-bench proxy`: Grantry's proxy beside nginx's `proxy_pass` in front of the same
+//! simulator, each a process of its own, with load from `wrk` (another process): requests per
+//! second and latency at 64 connections, time to first byte of a 16 MiB answer, and Grantry's
+//! memory while a 1 GiB answer streams through it.
+//!
+//! The simulator and Grantry run as this binary's hidden `serve-simulator` and `serve-grantry`
+//! subcommands, so nothing else needs building; `wrk` and `nginx` come from Debian, installed
+//! when missing.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail, ensure};
+use bitbucket_sim::{Mode, Seed, SimBuilder};
+use grantry::config::Config;
+use grantry::runtime::{self, Schema};
+use grantry_core::Actor;
+use grantry_core::clock::SystemClock;
+use grantry_core::store::Role;
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+const CONSUMER_KEY: &str = "BenchConsumerKey000000000000000";
+const CONSUMER_SECRET: &str =
+    "BenchConsumerSecret00000000000000000000000000000000000000000000000000000000";
+const MIB: u64 = 1024 * 1024;
+
+/// The simulator's world for the benchmark: alice, auto-approved, and one repository.
+fn seed(callback: &str) -> String {
+    format!(
+        r#"[settings]
+auto_approve = "alice"
+[[users]]
+username = "alice"
+[[workspaces]]
+slug = "acme"
+members = ["alice"]
+[[repositories]]
+workspace = "acme"
+slug = "widget"
+[[consumers]]
+workspace = "acme"
+name = "bench"
+callback_url = "{callback}"
+permissions = ["account.read", "repositories.read"]
+key = "{CONSUMER_KEY}"
+secret = "{CONSUMER_SECRET}"
+"#
+    )
+}
+
+/// `serve-simulator`: the simulator alone, until killed; prints `ready` once listening.
+pub async fn serve_simulator(listen: SocketAddr, callback: String) -> anyhow::Result<()> {
+    let seed = Seed::parse("bench", &seed(&callback))?;
+    let sim = SimBuilder::new()
+        .mode(Mode::Rotating)
+        .seed(seed)
+        .listen(listen)
+        .start()
+        .await?;
+    println!("ready {}", sim.url());
+    std::future::pending::<()>().await;
+    Ok(())
+}
+
+/// `serve-grantry`: Grantry alone in front of the simulator, as `grantry serve` runs it; prints
+/// an admin API key once listening.
+pub async fn serve_grantry(
+    listen: SocketAddr,
+    simulator: url::Url,
+    data_dir: PathBuf,
+) -> anyhow::Result<()> {
+    let mut config = Config::against_simulator(listen, data_dir, &simulator)?;
+    config.log.level = "warn".into();
+    let runtime =
+        runtime::open_with_clock(&config, Schema::Migrate, std::sync::Arc::new(SystemClock))
+            .await?;
+    let key = runtime
+        .grantry
+        .create_api_key("bench", Role::Admin, &Actor::Cli)
+        .await?;
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    println!("key {}", key.secret.expose_secret());
+    grantry::serve::run(runtime, listener, &config, std::future::pending()).await
+}
+
+/// A server process of this binary, killed when dropped.
+struct Server {
+    child: Child,
+    /// What it printed first.
+    said: String,
+}
+
+impl Server {
+    async fn start(args: &[&str]) -> anyhow::Result<Server> {
+        let mut child = Command::new(std::env::current_exe()?)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()?;
+        let stdout = child.stdout.take().context("stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let said = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+            .await
+            .context("the server did not start within a minute")??
+            .context("the server exited")?;
+        // The rest (Grantry's start-up banner) is not this benchmark's output.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Ok(Server { child, said })
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id().unwrap_or_default()
+    }
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// Installs Debian packages whose programs are missing.
+fn ensure_programs(programs: &[(&str, &str)]) -> anyhow::Result<()> {
+    let found = |program: &str| {
+        ["/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin"]
+            .iter()
+            .any(|dir| Path::new(dir).join(program).exists())
+    };
+    let missing: Vec<&str> = programs
+        .iter()
+        .filter(|(program, _)| !found(program))
+        .map(|(_, package)| *package)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    eprintln!("installing {} from Debian", missing.join(", "));
+    let root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+    let run = |args: &[&str]| -> anyhow::Result<()> {
+        let mut command = if root {
+            std::process::Command::new(args[0])
+        } else {
+            let mut sudo = std::process::Command::new("sudo");
+            sudo.arg(args[0]);
+            sudo
+        };
+        let status = command
+            .args(&args[1..])
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()?;
+        ensure!(status.success(), "{} failed", args.join(" "));
+        Ok(())
+    };
+    run(&["apt-get", "update", "-qq"])?;
+    let mut install = vec!["apt-get", "install", "-y", "-qq"];
+    install.extend(&missing);
+    run(&install)
+}
+
+/// What one `wrk` run measured.
+#[derive(Debug)]
+struct Load {
+    requests_per_second: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    errors: u64,
+}
+
+fn milliseconds(text: &str) -> Option<f64> {
+    let number = |suffix: &str| text.strip_suffix(suffix)?.parse::<f64>().ok();
+    number("us")
+        .map(|v| v / 1000.0)
+        .or_else(|| number("ms"))
+        .or_else(|| number("s").map(|v| v * 1000.0))
+}
+
+/// Runs wrk against `url` with `connections` connections for `seconds`.
+async fn wrk(
+    url: &str,
+    header: Option<&str>,
+    connections: usize,
+    seconds: u64,
+) -> anyhow::Result<Load> {
+    let mut command = Command::new("wrk");
+    command.args([
+        "-t2",
+        &format!("-c{connections}"),
+        &format!("-d{seconds}s"),
+        "--latency",
+    ]);
+    if let Some(header) = header {
+        command.args(["-H", header]);
+    }
+    let output = command.arg(url).output().await.context("running wrk")?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    ensure!(output.status.success(), "wrk failed: {text}");
+    let field = |label: &str| {
+        text.lines()
+            .map(str::trim)
+            .find_map(|line| line.strip_prefix(label).map(|rest| rest.trim().to_owned()))
+    };
+    let errors = text
+        .lines()
+        .find(|l| l.contains("Non-2xx or 3xx responses:"))
+        .and_then(|l| l.rsplit(':').next()?.trim().parse().ok())
+        .unwrap_or(0);
+    Ok(Load {
+        requests_per_second: field("Requests/sec:")
+            .and_then(|v| v.parse().ok())
+            .context("no Requests/sec in wrk's output")?,
+        p50_ms: field("50%")
+            .and_then(|v| milliseconds(&v))
+            .context("no p50")?,
+        p99_ms: field("99%")
+            .and_then(|v| milliseconds(&v))
+            .context("no p99")?,
+        errors,
+    })
+}
+
+/// nginx's master process; stopped (with its workers, which outlive a killed master) when
+/// dropped.
+struct Nginx(Child);
+
+impl Nginx {
+    fn pid(&self) -> u32 {
+        self.0.id().unwrap_or_default()
+    }
+}
+
+/// The kernel's clock tick, in which `/proc/{pid}/stat` counts CPU time.
+fn clock_ticks_per_second() -> f64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
+            // Time for the master to stop its workers before this process goes.
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+}
+
+/// nginx in front of the simulator, adding the token header, streaming as Grantry does.
+async fn nginx(dir: &Path, port: u16, simulator: &str, token: &str) -> anyhow::Result<Nginx> {
+    let upstream = simulator.trim_start_matches("http://");
+    let root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+    let user = if root { "user root;" } else { "" };
+    let d = dir.display();
+    let conf = format!(
+        r#"{user}
+worker_processes auto;
+daemon off;
+pid {d}/nginx.pid;
+error_log {d}/nginx-error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  client_body_temp_path {d}/body;
+  proxy_temp_path {d}/proxy;
+  fastcgi_temp_path {d}/fastcgi;
+  uwsgi_temp_path {d}/uwsgi;
+  scgi_temp_path {d}/scgi;
+  upstream bitbucket {{ server {upstream}; keepalive 128; }}
+  server {{
+    listen 127.0.0.1:{port};
+    location / {{
+      proxy_pass http://bitbucket;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Authorization "Bearer {token}";
+      proxy_buffering off;
+    }}
+  }}
+}}
+"#
+    );
+    let path = dir.join("nginx.conf");
+    std::fs::write(&path, conf)?;
+    let child = Command::new("nginx")
+        .stdin(Stdio::null())
+        .arg("-c")
+        .arg(&path)
+        .arg("-p")
+        .arg(dir)
+        .spawn()
+        .context("starting nginx")?;
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return Ok(Nginx(child));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!("nginx did not listen; see {d}/nginx-error.log")
+}
+
+/// Median time to the first byte of `url`'s answer over `runs` requests, and the answer's size.
+async fn first_byte(
+    http: &reqwest::Client,
+    url: &str,
+    bearer: Option<&str>,
+    runs: usize,
+) -> anyhow::Result<(f64, u64)> {
+    let mut times = Vec::with_capacity(runs);
+    let mut size = 0;
+    for _ in 0..runs {
+        let mut request = http.get(url);
+        if let Some(bearer) = bearer {
+            request = request.bearer_auth(bearer);
+        }
+        let started = Instant::now();
+        let mut response = request.send().await?;
+        ensure!(
+            response.status().is_success(),
+            "{url}: {}",
+            response.status()
+        );
+        let first = response.chunk().await?.context("an empty answer")?;
+        times.push(started.elapsed().as_secs_f64() * 1000.0);
+        size = first.len() as u64;
+        while let Some(chunk) = response.chunk().await? {
+            size += chunk.len() as u64;
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    Ok((times[times.len() / 2], size))
+}
+
+/// CPU time used so far by processes, in clock ticks (utime + stime from `/proc/{pid}/stat`).
+fn cpu_ticks(pids: &[u32]) -> u64 {
+    pids.iter()
+        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
+        .filter_map(|stat| {
+            // The fields after the command name, which is in parentheses and may hold spaces.
+            let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+            Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+        })
+        .sum()
+}
+
+/// A process and its children (nginx's master and workers).
+fn with_children(pid: u32) -> Vec<u32> {
+    let mut pids = vec![pid];
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let parent = std::fs::read_to_string(format!("/proc/{child}/stat"))
+            .ok()
+            .and_then(|stat| {
+                stat.rsplit_once(')')?
+                    .1
+                    .split_whitespace()
+                    .nth(1)?
+                    .parse::<u32>()
+                    .ok()
+            });
+        if parent == Some(pid) {
+            pids.push(child);
+        }
+    }
+    pids
+}
+
+fn resident_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|l| l.starts_with("VmRSS:"))?
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0)
+}
+
+/// Streams `url` to nowhere while sampling `pid`'s memory; answers (bytes, seconds, peak KiB).
+async fn stream_watching(
+    http: &reqwest::Client,
+    url: &str,
+    bearer: &str,
+    pid: u32,
+) -> anyhow::Result<(u64, f64, u64)> {
+    let started = Instant::now();
+    let mut response = http.get(url).bearer_auth(bearer).send().await?;
+    ensure!(
+        response.status().is_success(),
+        "{url}: {}",
+        response.status()
+    );
+    let (mut bytes, mut peak, mut sampled) = (0u64, 0u64, Instant::now());
+    while let Some(chunk) = response.chunk().await? {
+        bytes += chunk.len() as u64;
+        if sampled.elapsed() > Duration::from_millis(50) {
+            peak = peak.max(resident_kib(pid));
+            sampled = Instant::now();
+        }
+    }
+    Ok((
+        bytes,
+        started.elapsed().as_secs_f64(),
+        peak.max(resident_kib(pid)),
+    ))
+}
+
+pub async fn run(connections: usize, seconds: u64) -> anyhow::Result<()> {
+    ensure_programs(&[("wrk", "wrk"), ("nginx", "nginx")])?;
+    let dir = tempfile::tempdir()?;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .build()?;
+
+    let grantry_addr = SocketAddr::from(([127, 0, 0, 1], free_port()?));
+    let callback = format!("http://{grantry_addr}/oauth/callback");
+    let sim_addr = format!("127.0.0.1:{}", free_port()?);
+    let sim = Server::start(&[
+        "serve-simulator",
+        "--listen",
+        &sim_addr,
+        "--callback",
+        &callback,
+    ])
+    .await?;
+    let sim_url = sim
+        .said
+        .strip_prefix("ready ")
+        .context("the simulator's address")?
+        .to_owned();
+    for (path, size) in [("big16.bin", 16 * MIB), ("big1g.bin", 1024 * MIB)] {
+        let body = json!({"branch": "main", "files": {path: {"size": size}}});
+        let made = http
+            .post(format!("{sim_url}/_sim/repositories/acme/widget/commits"))
+            .json(&body)
+            .send()
+            .await?;
+        ensure!(
+            made.status().is_success(),
+            "making {path}: {}",
+            made.status()
+        );
+    }
+
+    let data = dir.path().join("grantry");
+    let grantry = Server::start(&[
+        "serve-grantry",
+        "--listen",
+        &grantry_addr.to_string(),
+        "--simulator",
+        &sim_url,
+        "--data-dir",
+        &data.display().to_string(),
+    ])
+    .await?;
+    let key = grantry
+        .said
+        .strip_prefix("key ")
+        .context("Grantry's key")?
+        .to_owned();
+    let base = format!("http://{grantry_addr}");
+    let connection = connect(&http, &base, &key).await?;
+    let token: Value = http
+        .get(format!("{base}/v1/connections/{connection}/token"))
+        .bearer_auth(&key)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let token = token["access_token"]
+        .as_str()
+        .context("a token")?
+        .to_owned();
+    let nginx_port = free_port()?;
+    let nginx = nginx(dir.path(), nginx_port, &sim_url, &token).await?;
+
+    let bearer_token = format!("Authorization: Bearer {token}");
+    let bearer_key = format!("Authorization: Bearer {key}");
+    let targets = [
+        (
+            "straight to the simulator",
+            format!("{sim_url}/2.0/user"),
+            bearer_token.clone(),
+        ),
+        (
+            "nginx proxy_pass + token header",
+            format!("http://127.0.0.1:{nginx_port}/2.0/user"),
+            String::new(),
+        ),
+        (
+            "Grantry /v1/proxy",
+            format!("{base}/v1/proxy/{connection}/2.0/user"),
+            bearer_key.clone(),
+        ),
+    ];
+    // CPU per request of the process in the middle (none when straight), from its clock ticks.
+    let middles: [Vec<u32>; 3] = [Vec::new(), with_children(nginx.pid()), vec![grantry.pid()]];
+    let tick_us = 1_000_000.0 / clock_ticks_per_second();
+    let mut results = Vec::new();
+    for ((name, url, header), middle) in targets.iter().zip(&middles) {
+        let header = (!header.is_empty()).then_some(header.as_str());
+        wrk(url, header, connections, 3).await?;
+        let before = cpu_ticks(middle);
+        let load = wrk(url, header, connections, seconds).await?;
+        let used = (cpu_ticks(middle) - before) as f64 * tick_us;
+        ensure!(
+            load.errors == 0,
+            "{name}: {} answers were not 2xx",
+            load.errors
+        );
+        let per_request = used / (load.requests_per_second * seconds as f64);
+        results.push((name, load, per_request));
+    }
+    println!(
+        "GET /2.0/user, wrk -t2 -c{connections} -d{seconds}s; simulator, nginx, Grantry and wrk each a process, on this machine"
+    );
+    for (name, load, per_request) in &results {
+        let cpu = if *per_request > 0.0 {
+            format!("   {per_request:>5.1} µs CPU/request")
+        } else {
+            String::new()
+        };
+        println!(
+            "  {name:<34} {:>9.0} requests/s   p50 {:>6.2} ms   p99 {:>6.2} ms{cpu}",
+            load.requests_per_second, load.p50_ms, load.p99_ms
+        );
+    }
+    let (nginx_load, grantry_load) = (&results[1].1, &results[2].1);
+    println!(
+        "  Grantry / nginx: {:.0}% of the requests per second, p99 {:.2}x",
+        grantry_load.requests_per_second / nginx_load.requests_per_second * 100.0,
+        grantry_load.p99_ms / nginx_load.p99_ms
+    );
+
+    let file = "2.0/repositories/acme/widget/src/main/big16.bin";
+    let (nginx_first, size) = first_byte(
+        &http,
+        &format!("http://127.0.0.1:{nginx_port}/{file}"),
+        None,
+        15,
+    )
+    .await?;
+    let (grantry_first, through) = first_byte(
+        &http,
+        &format!("{base}/v1/proxy/{connection}/{file}"),
+        Some(&key),
+        15,
+    )
+    .await?;
+    ensure!(
+        size == 16 * MIB && through == size,
+        "16 MiB answers arrived whole"
+    );
+    println!("time to first byte of a 16 MiB answer (median of 15):");
+    println!(
+        "  nginx {nginx_first:.2} ms, Grantry {grantry_first:.2} ms ({:+.2} ms)",
+        grantry_first - nginx_first
+    );
+
+    let before = resident_kib(grantry.pid());
+    let big =
+        format!("{base}/v1/proxy/{connection}/2.0/repositories/acme/widget/src/main/big1g.bin");
+    let (bytes, took, peak) = stream_watching(&http, &big, &key, grantry.pid()).await?;
+    ensure!(
+        bytes == 1024 * MIB,
+        "the 1 GiB answer arrived whole ({bytes} bytes)"
+    );
+    println!("a 1 GiB answer through Grantry: {:.0} MiB/s", 1024.0 / took);
+    println!(
+        "  Grantry's resident memory: {} MiB before, {} MiB at most while streaming",
+        before / 1024,
+        peak / 1024
+    );
+    drop(sim);
+    Ok(())
+}
+
+/// Connects alice through the real flow (the simulator approves her at once).
+async fn connect(http: &reqwest::Client, base: &str, key: &str) -> anyhow::Result<String> {
+    let profile: Value = http
+        .post(format!("{base}/v1/profiles"))
+        .bearer_auth(key)
+        .json(&json!({"name": "bench", "provider": "bitbucket-cloud", "key": CONSUMER_KEY, "secret": CONSUMER_SECRET}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let profile = profile["id"].as_str().context("a profile")?;
+    let session: Value = http
+        .post(format!("{base}/v1/connect-sessions"))
+        .bearer_auth(key)
+        .json(&json!({"profile": profile}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let mut next = session["url"]
+        .as_str()
+        .context("a connect link")?
+        .to_owned();
+    for _ in 0..6 {
+        let response = http.get(&next).send().await?;
+        let Some(location) = response.headers().get("location") else {
+            break;
+        };
+        next = location.to_str()?.to_owned();
+        if let Some((_, id)) = url::Url::parse(&next)?
+            .query_pairs()
+            .find(|(name, _)| name == "connection_id")
+        {
+            return Ok(id.into_owned());
+        }
+    }
+    bail!("the connect flow ended without a connection at {next}")
+}
