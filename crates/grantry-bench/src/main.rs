@@ -7,9 +7,13 @@
 //!   them all and checks no refresh token was presented twice.
 //! - `proxy`: Grantry's proxy beside nginx's `proxy_pass`, each a process of its own, with load
 //!   from `wrk`: requests per second, latency, time to first byte, memory while streaming.
+//! - `sign-in-flood`: wrong console passwords from many clients and addresses; Grantry's memory
+//!   and the token reads it keeps serving.
 
 mod harness;
+mod processes;
 mod proxy;
+mod sign_in;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -74,6 +78,18 @@ enum Command {
         simulator: url::Url,
         #[arg(long)]
         data_dir: std::path::PathBuf,
+        #[arg(long)]
+        trust_forwarded_for: bool,
+        #[arg(long)]
+        admin_password: Option<String>,
+    },
+    /// Many clients sending wrong console passwords from many addresses: Grantry's memory and
+    /// its token reads meanwhile.
+    SignInFlood {
+        #[arg(long, default_value_t = 64)]
+        clients: u32,
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
     },
 }
 
@@ -308,12 +324,24 @@ async fn main() -> anyhow::Result<()> {
             seconds,
         } => proxy::run(connections, seconds).await,
         Command::ServeSimulator { listen, callback } => {
-            proxy::serve_simulator(listen, callback).await
+            processes::serve_simulator(listen, callback).await
         }
         Command::ServeGrantry {
             listen,
             simulator,
             data_dir,
-        } => proxy::serve_grantry(listen, simulator, data_dir).await,
+            trust_forwarded_for,
+            admin_password,
+        } => {
+            processes::serve_grantry(
+                listen,
+                simulator,
+                data_dir,
+                trust_forwarded_for,
+                admin_password,
+            )
+            .await
+        }
+        Command::SignInFlood { clients, seconds } => sign_in::run(clients, seconds).await,
     }
 }

@@ -3,127 +3,20 @@
 //! second and latency at 64 connections, time to first byte of a 16 MiB answer, and Grantry's
 //! memory while a 1 GiB answer streams through it.
 //!
-//! The simulator and Grantry run as this binary's hidden `serve-simulator` and `serve-grantry`
-//! subcommands, so nothing else needs building; `wrk` and `nginx` come from Debian, installed
-//! when missing.
+//! The simulator and Grantry run as processes of this binary (see `processes.rs`); `wrk` and
+//! `nginx` come from Debian, installed when missing.
 
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
-use bitbucket_sim::{Mode, Seed, SimBuilder};
-use grantry::config::Config;
-use grantry::runtime::{self, Schema};
-use grantry_core::Actor;
-use grantry_core::clock::SystemClock;
-use grantry_core::store::Role;
-use secrecy::ExposeSecret;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-const CONSUMER_KEY: &str = "BenchConsumerKey000000000000000";
-const CONSUMER_SECRET: &str =
-    "BenchConsumerSecret00000000000000000000000000000000000000000000000000000000";
+use crate::processes::{Options, Stack, cpu_ticks, free_port, resident_kib, with_children};
+
 const MIB: u64 = 1024 * 1024;
-
-/// The simulator's world for the benchmark: alice, auto-approved, and one repository.
-fn seed(callback: &str) -> String {
-    format!(
-        r#"[settings]
-auto_approve = "alice"
-[[users]]
-username = "alice"
-[[workspaces]]
-slug = "acme"
-members = ["alice"]
-[[repositories]]
-workspace = "acme"
-slug = "widget"
-[[consumers]]
-workspace = "acme"
-name = "bench"
-callback_url = "{callback}"
-permissions = ["account.read", "repositories.read"]
-key = "{CONSUMER_KEY}"
-secret = "{CONSUMER_SECRET}"
-"#
-    )
-}
-
-/// `serve-simulator`: the simulator alone, until killed; prints `ready` once listening.
-pub async fn serve_simulator(listen: SocketAddr, callback: String) -> anyhow::Result<()> {
-    let seed = Seed::parse("bench", &seed(&callback))?;
-    let sim = SimBuilder::new()
-        .mode(Mode::Rotating)
-        .seed(seed)
-        .listen(listen)
-        .start()
-        .await?;
-    println!("ready {}", sim.url());
-    std::future::pending::<()>().await;
-    Ok(())
-}
-
-/// `serve-grantry`: Grantry alone in front of the simulator, as `grantry serve` runs it; prints
-/// an admin API key once listening.
-pub async fn serve_grantry(
-    listen: SocketAddr,
-    simulator: url::Url,
-    data_dir: PathBuf,
-) -> anyhow::Result<()> {
-    let mut config = Config::against_simulator(listen, data_dir, &simulator)?;
-    config.log.level = "warn".into();
-    let runtime =
-        runtime::open_with_clock(&config, Schema::Migrate, std::sync::Arc::new(SystemClock))
-            .await?;
-    let key = runtime
-        .grantry
-        .create_api_key("bench", Role::Admin, &Actor::Cli)
-        .await?;
-    let listener = tokio::net::TcpListener::bind(listen).await?;
-    println!("key {}", key.secret.expose_secret());
-    grantry::serve::run(runtime, listener, &config, std::future::pending()).await
-}
-
-/// A server process of this binary, killed when dropped.
-struct Server {
-    child: Child,
-    /// What it printed first.
-    said: String,
-}
-
-impl Server {
-    async fn start(args: &[&str]) -> anyhow::Result<Server> {
-        let mut child = Command::new(std::env::current_exe()?)
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()?;
-        let stdout = child.stdout.take().context("stdout")?;
-        let mut lines = BufReader::new(stdout).lines();
-        let said = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
-            .await
-            .context("the server did not start within a minute")??
-            .context("the server exited")?;
-        // The rest (Grantry's start-up banner) is not this benchmark's output.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Ok(Server { child, said })
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id().unwrap_or_default()
-    }
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
 
 /// Installs Debian packages whose programs are missing.
 fn ensure_programs(programs: &[(&str, &str)]) -> anyhow::Result<()> {
@@ -350,57 +243,6 @@ async fn first_byte(
     Ok((times[times.len() / 2], size))
 }
 
-/// CPU time used so far by processes, in clock ticks (utime + stime from `/proc/{pid}/stat`).
-fn cpu_ticks(pids: &[u32]) -> u64 {
-    pids.iter()
-        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
-        .filter_map(|stat| {
-            // The fields after the command name, which is in parentheses and may hold spaces.
-            let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-            Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
-        })
-        .sum()
-}
-
-/// A process and its children (nginx's master and workers).
-fn with_children(pid: u32) -> Vec<u32> {
-    let mut pids = vec![pid];
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let parent = std::fs::read_to_string(format!("/proc/{child}/stat"))
-            .ok()
-            .and_then(|stat| {
-                stat.rsplit_once(')')?
-                    .1
-                    .split_whitespace()
-                    .nth(1)?
-                    .parse::<u32>()
-                    .ok()
-            });
-        if parent == Some(pid) {
-            pids.push(child);
-        }
-    }
-    pids
-}
-
-fn resident_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|l| l.starts_with("VmRSS:"))?
-                .split_whitespace()
-                .nth(1)?
-                .parse()
-                .ok()
-        })
-        .unwrap_or(0)
-}
-
 /// Streams `url` to nowhere while sampling `pid`'s memory; answers (bytes, seconds, peak KiB).
 async fn stream_watching(
     http: &reqwest::Client,
@@ -433,27 +275,16 @@ async fn stream_watching(
 pub async fn run(connections: usize, seconds: u64) -> anyhow::Result<()> {
     ensure_programs(&[("wrk", "wrk"), ("nginx", "nginx")])?;
     let dir = tempfile::tempdir()?;
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .cookie_store(true)
-        .build()?;
-
-    let grantry_addr = SocketAddr::from(([127, 0, 0, 1], free_port()?));
-    let callback = format!("http://{grantry_addr}/oauth/callback");
-    let sim_addr = format!("127.0.0.1:{}", free_port()?);
-    let sim = Server::start(&[
-        "serve-simulator",
-        "--listen",
-        &sim_addr,
-        "--callback",
-        &callback,
-    ])
-    .await?;
-    let sim_url = sim
-        .said
-        .strip_prefix("ready ")
-        .context("the simulator's address")?
-        .to_owned();
+    let stack = Stack::start(Options::default()).await?;
+    let Stack {
+        sim_url,
+        grantry,
+        base,
+        key,
+        connection,
+        http,
+        ..
+    } = &stack;
     for (path, size) in [("big16.bin", 16 * MIB), ("big1g.bin", 1024 * MIB)] {
         let body = json!({"branch": "main", "files": {path: {"size": size}}});
         let made = http
@@ -467,28 +298,9 @@ pub async fn run(connections: usize, seconds: u64) -> anyhow::Result<()> {
             made.status()
         );
     }
-
-    let data = dir.path().join("grantry");
-    let grantry = Server::start(&[
-        "serve-grantry",
-        "--listen",
-        &grantry_addr.to_string(),
-        "--simulator",
-        &sim_url,
-        "--data-dir",
-        &data.display().to_string(),
-    ])
-    .await?;
-    let key = grantry
-        .said
-        .strip_prefix("key ")
-        .context("Grantry's key")?
-        .to_owned();
-    let base = format!("http://{grantry_addr}");
-    let connection = connect(&http, &base, &key).await?;
     let token: Value = http
         .get(format!("{base}/v1/connections/{connection}/token"))
-        .bearer_auth(&key)
+        .bearer_auth(key)
         .send()
         .await?
         .json()
@@ -498,7 +310,7 @@ pub async fn run(connections: usize, seconds: u64) -> anyhow::Result<()> {
         .context("a token")?
         .to_owned();
     let nginx_port = free_port()?;
-    let nginx = nginx(dir.path(), nginx_port, &sim_url, &token).await?;
+    let nginx = nginx(dir.path(), nginx_port, sim_url, &token).await?;
 
     let bearer_token = format!("Authorization: Bearer {token}");
     let bearer_key = format!("Authorization: Bearer {key}");
@@ -560,16 +372,16 @@ pub async fn run(connections: usize, seconds: u64) -> anyhow::Result<()> {
 
     let file = "2.0/repositories/acme/widget/src/main/big16.bin";
     let (nginx_first, size) = first_byte(
-        &http,
+        http,
         &format!("http://127.0.0.1:{nginx_port}/{file}"),
         None,
         15,
     )
     .await?;
     let (grantry_first, through) = first_byte(
-        &http,
+        http,
         &format!("{base}/v1/proxy/{connection}/{file}"),
-        Some(&key),
+        Some(key),
         15,
     )
     .await?;
@@ -586,7 +398,7 @@ pub async fn run(connections: usize, seconds: u64) -> anyhow::Result<()> {
     let before = resident_kib(grantry.pid());
     let big =
         format!("{base}/v1/proxy/{connection}/2.0/repositories/acme/widget/src/main/big1g.bin");
-    let (bytes, took, peak) = stream_watching(&http, &big, &key, grantry.pid()).await?;
+    let (bytes, took, peak) = stream_watching(http, &big, key, grantry.pid()).await?;
     ensure!(
         bytes == 1024 * MIB,
         "the 1 GiB answer arrived whole ({bytes} bytes)"
@@ -597,45 +409,5 @@ pub async fn run(connections: usize, seconds: u64) -> anyhow::Result<()> {
         before / 1024,
         peak / 1024
     );
-    drop(sim);
     Ok(())
-}
-
-/// Connects alice through the real flow (the simulator approves her at once).
-async fn connect(http: &reqwest::Client, base: &str, key: &str) -> anyhow::Result<String> {
-    let profile: Value = http
-        .post(format!("{base}/v1/profiles"))
-        .bearer_auth(key)
-        .json(&json!({"name": "bench", "provider": "bitbucket-cloud", "key": CONSUMER_KEY, "secret": CONSUMER_SECRET}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let profile = profile["id"].as_str().context("a profile")?;
-    let session: Value = http
-        .post(format!("{base}/v1/connect-sessions"))
-        .bearer_auth(key)
-        .json(&json!({"profile": profile}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let mut next = session["url"]
-        .as_str()
-        .context("a connect link")?
-        .to_owned();
-    for _ in 0..6 {
-        let response = http.get(&next).send().await?;
-        let Some(location) = response.headers().get("location") else {
-            break;
-        };
-        next = location.to_str()?.to_owned();
-        if let Some((_, id)) = url::Url::parse(&next)?
-            .query_pairs()
-            .find(|(name, _)| name == "connection_id")
-        {
-            return Ok(id.into_owned());
-        }
-    }
-    bail!("the connect flow ended without a connection at {next}")
 }

@@ -1,0 +1,302 @@
+//! The benchmarks' processes: the simulator and Grantry each run as a hidden subcommand of this
+//! binary in a process of its own (so nothing else needs building and the load never shares a
+//! process with the server it measures), and what the benchmarks read of them.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use bitbucket_sim::{Mode, Seed, SimBuilder};
+use grantry::config::Config;
+use grantry::runtime::{self, Schema};
+use grantry_core::Actor;
+use grantry_core::clock::SystemClock;
+use grantry_core::store::Role;
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+pub const CONSUMER_KEY: &str = "BenchConsumerKey000000000000000";
+pub const CONSUMER_SECRET: &str =
+    "BenchConsumerSecret00000000000000000000000000000000000000000000000000000000";
+
+/// The simulator's world for the benchmarks: alice, auto-approved, one repository, one consumer.
+pub fn seed(callback: &str) -> String {
+    format!(
+        r#"[settings]
+auto_approve = "alice"
+[[users]]
+username = "alice"
+[[workspaces]]
+slug = "acme"
+members = ["alice"]
+[[repositories]]
+workspace = "acme"
+slug = "widget"
+[[consumers]]
+workspace = "acme"
+name = "bench"
+callback_url = "{callback}"
+permissions = ["account.read", "repositories.read"]
+key = "{CONSUMER_KEY}"
+secret = "{CONSUMER_SECRET}"
+"#
+    )
+}
+
+/// `serve-simulator`: the simulator alone, until killed; prints `ready` once listening.
+pub async fn serve_simulator(listen: SocketAddr, callback: String) -> anyhow::Result<()> {
+    let seed = Seed::parse("bench", &seed(&callback))?;
+    let sim = SimBuilder::new()
+        .mode(Mode::Rotating)
+        .seed(seed)
+        .listen(listen)
+        .start()
+        .await?;
+    println!("ready {}", sim.url());
+    std::future::pending::<()>().await;
+    Ok(())
+}
+
+/// `serve-grantry`: Grantry alone in front of the simulator, as `grantry serve` runs it; prints
+/// an admin API key once listening.
+pub async fn serve_grantry(
+    listen: SocketAddr,
+    simulator: url::Url,
+    data_dir: PathBuf,
+    trust_forwarded_for: bool,
+    admin_password: Option<String>,
+) -> anyhow::Result<()> {
+    let mut config = Config::against_simulator(listen, data_dir, &simulator)?;
+    config.log.level = "error".into();
+    config.http.trust_forwarded_for = trust_forwarded_for;
+    let runtime =
+        runtime::open_with_clock(&config, Schema::Migrate, std::sync::Arc::new(SystemClock))
+            .await?;
+    let key = runtime
+        .grantry
+        .create_api_key("bench", Role::Admin, &Actor::Cli)
+        .await?;
+    if let Some(password) = admin_password {
+        let password = secrecy::SecretString::from(password);
+        runtime
+            .grantry
+            .create_admin("admin", &password, &Actor::Cli)
+            .await?;
+    }
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    println!("key {}", key.secret.expose_secret());
+    grantry::serve::run(runtime, listener, &config, std::future::pending()).await
+}
+
+/// A server process of this binary, killed when dropped.
+pub struct Server {
+    child: Child,
+    /// What it printed first.
+    pub said: String,
+}
+
+impl Server {
+    pub async fn start(args: &[&str]) -> anyhow::Result<Server> {
+        let mut child = Command::new(std::env::current_exe()?)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()?;
+        let stdout = child.stdout.take().context("stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let said = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+            .await
+            .context("the server did not start within a minute")??
+            .context("the server exited")?;
+        // The rest (Grantry's start-up banner) is not this benchmark's output.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Ok(Server { child, said })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id().unwrap_or_default()
+    }
+}
+
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// The simulator and Grantry, each in its own process, with alice connected.
+pub struct Stack {
+    /// Kept so the simulator runs as long as the stack.
+    _sim: Server,
+    pub sim_url: String,
+    pub grantry: Server,
+    pub base: String,
+    /// An admin API key.
+    pub key: String,
+    pub connection: String,
+    pub http: reqwest::Client,
+    _data: tempfile::TempDir,
+}
+
+/// How Grantry is started for a benchmark.
+#[derive(Default)]
+pub struct Options {
+    pub trust_forwarded_for: bool,
+    /// A console admin `admin` with this password.
+    pub admin_password: Option<String>,
+}
+
+impl Stack {
+    pub async fn start(options: Options) -> anyhow::Result<Stack> {
+        let data = tempfile::tempdir()?;
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .cookie_store(true)
+            .build()?;
+        let grantry_addr = SocketAddr::from(([127, 0, 0, 1], free_port()?));
+        let callback = format!("http://{grantry_addr}/oauth/callback");
+        let sim_addr = format!("127.0.0.1:{}", free_port()?);
+        let sim = Server::start(&[
+            "serve-simulator",
+            "--listen",
+            &sim_addr,
+            "--callback",
+            &callback,
+        ])
+        .await?;
+        let sim_url = sim
+            .said
+            .strip_prefix("ready ")
+            .context("the simulator's address")?
+            .to_owned();
+        let mut args = vec![
+            "serve-grantry".to_owned(),
+            "--listen".to_owned(),
+            grantry_addr.to_string(),
+            "--simulator".to_owned(),
+            sim_url.clone(),
+            "--data-dir".to_owned(),
+            data.path().join("grantry").display().to_string(),
+        ];
+        if options.trust_forwarded_for {
+            args.push("--trust-forwarded-for".to_owned());
+        }
+        if let Some(password) = &options.admin_password {
+            args.extend(["--admin-password".to_owned(), password.clone()]);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let grantry = Server::start(&args).await?;
+        let key = grantry
+            .said
+            .strip_prefix("key ")
+            .context("Grantry's key")?
+            .to_owned();
+        let base = format!("http://{grantry_addr}");
+        let connection = connect(&http, &base, &key).await?;
+        Ok(Stack {
+            _sim: sim,
+            sim_url,
+            grantry,
+            base,
+            key,
+            connection,
+            http,
+            _data: data,
+        })
+    }
+}
+
+/// CPU time used so far by processes, in clock ticks (utime + stime from `/proc/{pid}/stat`).
+pub fn cpu_ticks(pids: &[u32]) -> u64 {
+    pids.iter()
+        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
+        .filter_map(|stat| {
+            // The fields after the command name, which is in parentheses and may hold spaces.
+            let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+            Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+        })
+        .sum()
+}
+
+/// A process and its children (nginx's master and workers).
+pub fn with_children(pid: u32) -> Vec<u32> {
+    let mut pids = vec![pid];
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let parent = std::fs::read_to_string(format!("/proc/{child}/stat"))
+            .ok()
+            .and_then(|stat| {
+                stat.rsplit_once(')')?
+                    .1
+                    .split_whitespace()
+                    .nth(1)?
+                    .parse::<u32>()
+                    .ok()
+            });
+        if parent == Some(pid) {
+            pids.push(child);
+        }
+    }
+    pids
+}
+
+pub fn resident_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|l| l.starts_with("VmRSS:"))?
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0)
+}
+
+/// Connects alice through the real flow (the simulator approves her at once).
+pub async fn connect(http: &reqwest::Client, base: &str, key: &str) -> anyhow::Result<String> {
+    let profile: Value = http
+        .post(format!("{base}/v1/profiles"))
+        .bearer_auth(key)
+        .json(&json!({"name": "bench", "provider": "bitbucket-cloud", "key": CONSUMER_KEY, "secret": CONSUMER_SECRET}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let profile = profile["id"].as_str().context("a profile")?;
+    let session: Value = http
+        .post(format!("{base}/v1/connect-sessions"))
+        .bearer_auth(key)
+        .json(&json!({"profile": profile}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let mut next = session["url"]
+        .as_str()
+        .context("a connect link")?
+        .to_owned();
+    for _ in 0..6 {
+        let response = http.get(&next).send().await?;
+        let Some(location) = response.headers().get("location") else {
+            break;
+        };
+        next = location.to_str()?.to_owned();
+        if let Some((_, id)) = url::Url::parse(&next)?
+            .query_pairs()
+            .find(|(name, _)| name == "connection_id")
+        {
+            return Ok(id.into_owned());
+        }
+    }
+    bail!("the connect flow ended without a connection at {next}")
+}
