@@ -52,7 +52,7 @@ impl Bench {
         let mut config =
             Config::against_simulator(address, data.path().to_owned(), &sim.url().parse()?)?;
         config.refresh.enabled = setup.refresher;
-        config.refresh.interval_ms = 200;
+        config.refresh.interval = std::time::Duration::from_millis(200);
         config.log.level = "warn".into();
         let manual = setup.manual_clock.then(|| Arc::new(ManualClock::default()));
         let clock: Arc<dyn Clock> = match &manual {

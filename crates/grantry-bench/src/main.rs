@@ -263,7 +263,8 @@ async fn mass_expiry(count: usize) -> anyhow::Result<()> {
     );
 
     let settings = &bench.grantry.settings.refresh;
-    bench.advance(7200 - settings.lead as i64).await?;
+    let lead = settings.lead.as_secs();
+    bench.advance(7200 - lead as i64).await?;
     let renewal_started = Instant::now();
     let mut reported = 0;
     let last = loop {
@@ -271,8 +272,7 @@ async fn mass_expiry(count: usize) -> anyhow::Result<()> {
         let last = bench.stats().await?["counts"]["token"]["refresh_token"]["ok"]
             .as_u64()
             .unwrap_or(0);
-        if last as usize >= count || renewal_started.elapsed() > Duration::from_secs(settings.lead)
-        {
+        if last as usize >= count || renewal_started.elapsed() > settings.lead {
             break last;
         }
         if last / 1000 > reported {
@@ -288,12 +288,12 @@ async fn mass_expiry(count: usize) -> anyhow::Result<()> {
     let reused = stats["refresh_token_reuse"].as_array().map_or(0, Vec::len);
     println!(
         "  all due at once ({} s before expiry); renewed {last}/{count} in {took:.0} s ({:.0}/s)",
-        settings.lead,
+        lead,
         last as f64 / took
     );
     println!(
         "  time to spare before the tokens would have expired: {:.0} s",
-        settings.lead as f64 - took
+        lead as f64 - took
     );
     println!(
         "  refresh tokens presented twice: {reused}; per-profile limit {} refreshes/s, {} at once",

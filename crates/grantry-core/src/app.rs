@@ -5,117 +5,19 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use grantry_crypto::{Binding, KeyStore};
+use grantry_crypto::KeyStore;
 use secrecy::SecretString;
-use url::Url;
 use zeroize::Zeroizing;
 
-use crate::catalog::CloudHosts;
 use crate::clock::Clock;
 use crate::error::{CoreError, CoreResult};
-use crate::ids::{ApiKeyId, ConnectionId};
+use crate::ids::ApiKeyId;
 use crate::metrics::Metrics;
 use crate::provider::ProviderClient;
-use crate::store::{Role, Store};
+use crate::settings::Settings;
+use crate::store::{Role, SealedColumn, Store};
 use crate::tokens::cache::TokenCache;
 use crate::tokens::flight::Flights;
-
-/// How refreshing behaves. Seconds unless named otherwise.
-#[derive(Debug, Clone)]
-pub struct RefreshSettings {
-    /// A token read refreshes first when the token expires within this.
-    pub margin: u64,
-    /// The refresher renews this long before expiry (plus up to half as much jitter).
-    pub lead: u64,
-    /// How often the refresher looks for due connections, in milliseconds.
-    pub interval_ms: u64,
-    /// Refreshes in flight at once on this node.
-    pub concurrency: usize,
-    /// Refreshes per second per profile, at most (Bitbucket counts rate limits per consumer).
-    pub per_profile_per_second: u32,
-    /// How long a refresh lease lasts; must outlast a provider call's timeout.
-    pub lease: u64,
-    /// First retry delay after a transient failure; doubles up to `backoff_max`.
-    pub backoff_base: u64,
-    pub backoff_max: u64,
-    /// A rotating refresh token unused this long is renewed (Bitbucket kills them at 90 days).
-    pub keepalive: u64,
-}
-
-impl Default for RefreshSettings {
-    fn default() -> Self {
-        RefreshSettings {
-            margin: 300,
-            lead: 600,
-            interval_ms: 2000,
-            concurrency: 16,
-            per_profile_per_second: 50,
-            lease: 30,
-            backoff_base: 5,
-            backoff_max: 600,
-            keepalive: 30 * 86_400,
-        }
-    }
-}
-
-/// What the services need to know about their deployment.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// Where browsers reach Grantry; the callback URL is `{public_url}/oauth/callback`.
-    pub public_url: Url,
-    pub cloud: CloudHosts,
-    pub refresh: RefreshSettings,
-    /// How long a connect session's link works.
-    pub session_ttl: u64,
-    /// Names this process in leases.
-    pub node_id: String,
-    /// Test-only crash points, e.g. `after-provider-refresh`.
-    pub failpoints: Vec<String>,
-    pub console: crate::admins::ConsoleSettings,
-}
-
-impl Settings {
-    pub fn new(public_url: Url) -> Settings {
-        Settings {
-            public_url,
-            cloud: CloudHosts::default(),
-            refresh: RefreshSettings::default(),
-            session_ttl: 600,
-            node_id: format!("node-{}", grantry_crypto::random_token(6)),
-            failpoints: Vec::new(),
-            console: crate::admins::ConsoleSettings::default(),
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.public_url.as_str().trim_end_matches('/'))
-    }
-
-    /// The redirect URL to register at the provider.
-    pub fn callback_url(&self) -> String {
-        self.url("/oauth/callback")
-    }
-
-    /// Grantry's own landing page after a connect flow; always an allowed return URL.
-    pub fn complete_url(&self) -> String {
-        self.url("/connect/complete")
-    }
-
-    /// Where a connect flow started from the console ends; always an allowed return URL.
-    pub fn console_return_url(&self) -> String {
-        self.url("/ui/connected")
-    }
-
-    pub fn connect_url(&self, token: &str) -> String {
-        self.url(&format!("/connect/{token}"))
-    }
-
-    /// Where a connection's REST API is reached through the proxy, in Bitbucket's own layout
-    /// (`layout` is `2.0/` or `rest/`), ending in `/`.
-    pub fn proxy_url(&self, connection: &ConnectionId, layout: &str) -> String {
-        self.url(&format!("/v1/proxy/{connection}/{layout}"))
-    }
-}
 
 /// Who asked for an action, for authorization and the audit trail.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -207,26 +109,24 @@ impl Grantry {
         format!("{}/{purpose}-{n}", self.settings.node_id)
     }
 
+    /// Seals a value for one cell: the column and row are bound into the ciphertext, so it
+    /// opens nowhere else.
     pub(crate) fn seal(
         &self,
-        table: &str,
-        column: &str,
+        column: SealedColumn,
         row: &str,
         plaintext: &str,
     ) -> CoreResult<Vec<u8>> {
-        Ok(self
-            .keys
-            .seal(plaintext.as_bytes(), Binding::new(table, column, row))?)
+        Ok(self.keys.seal(plaintext.as_bytes(), column.binding(row))?)
     }
 
     pub(crate) fn open(
         &self,
-        table: &str,
-        column: &str,
+        column: SealedColumn,
         row: &str,
         sealed: &[u8],
     ) -> CoreResult<SecretString> {
-        let plain: Zeroizing<Vec<u8>> = self.keys.open(sealed, Binding::new(table, column, row))?;
+        let plain: Zeroizing<Vec<u8>> = self.keys.open(sealed, column.binding(row))?;
         let text = std::str::from_utf8(&plain)
             .map_err(|_| CoreError::Crypto(grantry_crypto::CryptoError::Malformed))?;
         Ok(SecretString::from(text.to_owned()))

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use grantry_crypto::{Binding, KeyId, key_id_of};
+use grantry_crypto::{KeyId, key_id_of};
 
 use crate::app::{Actor, Grantry};
 use crate::error::CoreResult;
@@ -90,7 +90,6 @@ impl Grantry {
     ) -> CoreResult<(u64, u64)> {
         let (mut resealed, mut raced) = (0, 0);
         for column in SealedColumn::ALL {
-            let (table, name) = column.location();
             let mut after: Option<String> = None;
             loop {
                 let cells = self
@@ -103,7 +102,7 @@ impl Grantry {
                     if key_id_of(&cell.value).is_ok_and(|id| id == primary) {
                         continue;
                     }
-                    let binding = Binding::new(table, name, &cell.row_id);
+                    let binding = column.binding(&cell.row_id);
                     let plain = self.keys.open(&cell.value, binding)?;
                     let fresh = self.keys.seal(&plain, binding)?;
                     if self

@@ -22,8 +22,10 @@ pub mod metrics;
 pub mod profiles;
 pub mod provider;
 pub mod proxy;
+pub mod settings;
 pub mod store;
 pub mod tokens;
 
-pub use app::{Actor, Grantry, RefreshSettings, Settings};
+pub use app::{Actor, Grantry};
 pub use error::{CoreError, CoreResult};
+pub use settings::{RefreshSettings, Settings};

@@ -40,40 +40,6 @@ impl Default for LogConfig {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct RefreshConfig {
-    pub margin_secs: u64,
-    pub lead_secs: u64,
-    pub interval_ms: u64,
-    pub concurrency: usize,
-    pub per_profile_per_second: u32,
-    pub lease_secs: u64,
-    pub backoff_base_secs: u64,
-    pub backoff_max_secs: u64,
-    pub keepalive_days: u64,
-    /// Run the background refresher in this process.
-    pub enabled: bool,
-}
-
-impl Default for RefreshConfig {
-    fn default() -> Self {
-        let d = grantry_core::RefreshSettings::default();
-        RefreshConfig {
-            margin_secs: d.margin,
-            lead_secs: d.lead,
-            interval_ms: d.interval_ms,
-            concurrency: d.concurrency,
-            per_profile_per_second: d.per_profile_per_second,
-            lease_secs: d.lease,
-            backoff_base_secs: d.backoff_base,
-            backoff_max_secs: d.backoff_max,
-            keepalive_days: d.keepalive / 86_400,
-            enabled: true,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
     pub body_limit_kib: usize,
     pub request_timeout_secs: u64,
@@ -101,29 +67,6 @@ impl Default for HttpConfig {
             max_connections: serve.max_connections,
             trust_forwarded_for: false,
             proxy_body_limit_mib: 1024,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ConsoleConfig {
-    /// A console session ends after this long without a request.
-    pub idle_timeout_secs: u64,
-    /// …and after this long in any case.
-    pub max_age_secs: u64,
-    /// Password checks (argon2id, 19 MiB each) at once; sign-ins beyond get 503 at once.
-    /// Default: one per core.
-    pub password_checks: usize,
-}
-
-impl Default for ConsoleConfig {
-    fn default() -> Self {
-        let d = grantry_core::admins::ConsoleSettings::default();
-        ConsoleConfig {
-            idle_timeout_secs: d.idle_timeout,
-            max_age_secs: d.max_age,
-            password_checks: d.password_slots,
         }
     }
 }
@@ -182,15 +125,17 @@ pub struct Config {
     pub master_key: Option<SecretString>,
     /// Default: `master.key` in the data directory, created on first start.
     pub master_key_file: Option<PathBuf>,
-    pub session_ttl_secs: u64,
+    /// How long a connect session's link works.
+    #[serde(rename = "session_ttl_secs", with = "grantry_core::settings::seconds")]
+    pub session_ttl: Duration,
     /// Connections each node keeps to PostgreSQL.
     pub database_max_connections: u32,
     pub log: LogConfig,
-    pub refresh: RefreshConfig,
+    pub refresh: grantry_core::RefreshSettings,
     pub http: HttpConfig,
     pub outbound: OutboundConfig,
     pub bitbucket_cloud: CloudConfig,
-    pub console: ConsoleConfig,
+    pub console: grantry_core::admins::ConsoleSettings,
     /// Test-only crash points, comma-separated.
     pub failpoints: String,
 }
@@ -215,14 +160,14 @@ impl Default for Config {
             database_url_file: None,
             master_key: None,
             master_key_file: None,
-            session_ttl_secs: 600,
+            session_ttl: Duration::from_secs(600),
             database_max_connections: 10,
             log: LogConfig::default(),
-            refresh: RefreshConfig::default(),
+            refresh: grantry_core::RefreshSettings::default(),
             http: HttpConfig::default(),
             outbound: OutboundConfig::default(),
             bitbucket_cloud: CloudConfig::default(),
-            console: ConsoleConfig::default(),
+            console: grantry_core::admins::ConsoleSettings::default(),
             failpoints: String::new(),
         }
     }
@@ -294,12 +239,15 @@ impl Config {
         if !matches!(self.public_url.scheme(), "http" | "https") {
             bail!("public_url must be http(s), got {}", self.public_url);
         }
-        if self.refresh.lease_secs <= self.outbound.timeout_secs {
+        if self.refresh.lease.as_secs() <= self.outbound.timeout_secs {
             bail!(
                 "refresh.lease_secs ({}) must exceed outbound.timeout_secs ({}): a lease must outlast a provider call",
-                self.refresh.lease_secs,
+                self.refresh.lease.as_secs(),
                 self.outbound.timeout_secs
             );
+        }
+        if self.console.password_slots == 0 {
+            bail!("console.password_checks must be at least 1");
         }
         if self.refresh.concurrency == 0 {
             bail!("refresh.concurrency must be at least 1");
@@ -354,21 +302,6 @@ impl Config {
         self.master_key_file
             .clone()
             .unwrap_or_else(|| self.data_dir.join("master.key"))
-    }
-
-    pub fn refresh_settings(&self) -> grantry_core::RefreshSettings {
-        let r = &self.refresh;
-        grantry_core::RefreshSettings {
-            margin: r.margin_secs,
-            lead: r.lead_secs,
-            interval_ms: r.interval_ms,
-            concurrency: r.concurrency,
-            per_profile_per_second: r.per_profile_per_second,
-            lease: r.lease_secs,
-            backoff_base: r.backoff_base_secs,
-            backoff_max: r.backoff_max_secs,
-            keepalive: r.keepalive_days * 86_400,
-        }
     }
 
     pub fn http_settings(&self) -> grantry_http::HttpSettings {

@@ -32,9 +32,9 @@ fn show_config(config: &Config) {
     );
     println!(
         "refresh         margin {} s, lead {} s, lease {} s, {} at once, {}/s per profile",
-        config.refresh.margin_secs,
-        config.refresh.lead_secs,
-        config.refresh.lease_secs,
+        config.refresh.margin.as_secs(),
+        config.refresh.lead.as_secs(),
+        config.refresh.lease.as_secs(),
         config.refresh.concurrency,
         config.refresh.per_profile_per_second
     );

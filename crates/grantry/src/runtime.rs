@@ -193,11 +193,9 @@ pub fn settings(config: &Config) -> Settings {
         web: config.bitbucket_cloud.web_url.clone(),
         api: config.bitbucket_cloud.api_url.clone(),
     };
-    settings.refresh = config.refresh_settings();
-    settings.session_ttl = config.session_ttl_secs;
-    settings.console.idle_timeout = config.console.idle_timeout_secs;
-    settings.console.max_age = config.console.max_age_secs;
-    settings.console.password_slots = config.console.password_checks.max(1);
+    settings.refresh = config.refresh.clone();
+    settings.session_ttl = config.session_ttl;
+    settings.console = config.console.clone();
     settings.failpoints = config
         .failpoints
         .split(',')

@@ -6,10 +6,12 @@ pub(crate) mod guard;
 
 use std::net::IpAddr;
 
+use std::time::Duration;
+
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::app::{Actor, Grantry};
-use crate::clock::Timestamp;
+use crate::clock::{Timestamp, seconds};
 use crate::error::{CoreError, CoreResult};
 use crate::events::EventKind;
 use crate::ids::AdminId;
@@ -21,23 +23,31 @@ const SETUP_KEY: &str = "console_setup";
 /// Console sessions update their last-seen time at most this often, sparing a write per page.
 const TOUCH_EVERY: i64 = 60;
 
-/// How long console sessions and the setup link live (seconds), and how many password checks
-/// may run at once.
-#[derive(Debug, Clone)]
+/// How long console sessions and the setup link live, and how many password checks may run at
+/// once (the configuration's `[console]` section).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct ConsoleSettings {
-    pub idle_timeout: u64,
-    pub max_age: u64,
-    pub setup_link_ttl: u64,
-    /// argon2id computations at once (19 MiB each); further sign-ins are refused at once.
+    /// A console session ends after this long without a request.
+    #[serde(rename = "idle_timeout_secs", with = "crate::settings::seconds")]
+    pub idle_timeout: Duration,
+    /// …and after this long in any case.
+    #[serde(rename = "max_age_secs", with = "crate::settings::seconds")]
+    pub max_age: Duration,
+    #[serde(skip)]
+    pub setup_link_ttl: Duration,
+    /// Password checks (argon2id, 19 MiB each) at once; sign-ins beyond get 503 at once.
+    /// Default: one per core.
+    #[serde(rename = "password_checks")]
     pub password_slots: usize,
 }
 
 impl Default for ConsoleSettings {
     fn default() -> Self {
         ConsoleSettings {
-            idle_timeout: 30 * 60,
-            max_age: 12 * 3600,
-            setup_link_ttl: 24 * 3600,
+            idle_timeout: Duration::from_secs(30 * 60),
+            max_age: Duration::from_secs(12 * 3600),
+            setup_link_ttl: Duration::from_secs(24 * 3600),
             password_slots: std::thread::available_parallelism().map_or(1, |n| n.get()),
         }
     }
@@ -278,7 +288,7 @@ impl Grantry {
             username: admin.username.clone(),
             created_at: now,
             last_seen_at: now,
-            expires_at: now + self.settings.console.max_age as i64,
+            expires_at: now + seconds(self.settings.console.max_age),
         };
         self.store.insert_console_session(&session).await?;
         Ok(SignedIn {
@@ -293,7 +303,7 @@ impl Grantry {
             return Ok(SessionCheck::Unknown);
         };
         let now = self.clock.now();
-        let idle = now - session.last_seen_at > self.settings.console.idle_timeout as i64;
+        let idle = now - session.last_seen_at > seconds(self.settings.console.idle_timeout);
         if idle || now >= session.expires_at {
             self.store.delete_console_session(&digest).await?;
             return Ok(SessionCheck::Expired);
@@ -326,7 +336,7 @@ impl Grantry {
             return Ok(None);
         }
         let token = grantry_crypto::random_token(32);
-        let expires_at = self.clock.now() + self.settings.console.setup_link_ttl as i64;
+        let expires_at = self.clock.now() + seconds(self.settings.console.setup_link_ttl);
         let value = format!("{} {expires_at}", grantry_crypto::sha256_hex(&token));
         self.store.put_meta(SETUP_KEY, Some(&value)).await?;
         Ok(Some(format!(

@@ -8,6 +8,7 @@ use url::Url;
 
 use super::{ConnectError, browser_cookie};
 use crate::app::Grantry;
+use crate::store::SealedColumn;
 use crate::store::SessionRecord;
 
 /// Where to send the browser, and the cookie binding the flow to it.
@@ -35,12 +36,9 @@ impl Grantry {
         let nonce = grantry_crypto::random_token(32);
         let verifier = client.spec.pkce.then(|| grantry_crypto::random_token(32));
         let sealed = match &verifier {
-            Some(verifier) => Some(self.seal(
-                "connect_sessions",
-                "pkce_verifier",
-                session.id.as_str(),
-                verifier,
-            )?),
+            Some(verifier) => {
+                Some(self.seal(SealedColumn::PkceVerifier, session.id.as_str(), verifier)?)
+            }
             None => None,
         };
         let now = self.clock.now();

@@ -14,6 +14,7 @@ use crate::connections::save::{Acquired, Saved};
 use crate::error::CoreError;
 use crate::events::EventKind;
 use crate::provider::Presented;
+use crate::store::SealedColumn;
 use crate::store::{ConnectionStatus, CredentialKind, ProfileRecord, SessionRecord};
 
 /// What the provider sends back, and the browser-binding cookies the browser brought.
@@ -169,13 +170,8 @@ impl Grantry {
         let client = self.oauth_client(profile).map_err(|_| "server_error")?;
         let verifier = match &session.pkce_verifier {
             Some(sealed) => Some(
-                self.open(
-                    "connect_sessions",
-                    "pkce_verifier",
-                    session.id.as_str(),
-                    sealed,
-                )
-                .map_err(|_| "server_error")?,
+                self.open(SealedColumn::PkceVerifier, session.id.as_str(), sealed)
+                    .map_err(|_| "server_error")?,
             ),
             None => None,
         };

@@ -19,6 +19,7 @@ use crate::error::{CoreError, CoreResult};
 use crate::events::EventKind;
 use crate::ids::SessionId;
 use crate::provider::{Identity, TokenGrant};
+use crate::store::SealedColumn;
 use crate::store::{CredentialKind, SessionRecord};
 
 /// A credential waiting for confirmation, as sealed into the session.
@@ -91,7 +92,7 @@ impl Grantry {
                 return back_to(session, &[("error", "server_error")]);
             }
         };
-        let confirm_by = self.clock.now() + self.settings.session_ttl as i64;
+        let confirm_by = self.clock.now() + crate::clock::seconds(self.settings.session_ttl);
         let digest = grantry_crypto::sha256_hex(&code);
         match self
             .store
@@ -117,21 +118,11 @@ impl Grantry {
         let json = Zeroizing::new(
             serde_json::to_string(&HeldGrant::from(acquired)).expect("a held grant serializes"),
         );
-        self.seal(
-            "connect_sessions",
-            "pending_grant",
-            session.id.as_str(),
-            &json,
-        )
+        self.seal(SealedColumn::PendingGrant, session.id.as_str(), &json)
     }
 
     fn open_held(&self, session: &SessionRecord, sealed: &[u8]) -> CoreResult<Acquired> {
-        let json = self.open(
-            "connect_sessions",
-            "pending_grant",
-            session.id.as_str(),
-            sealed,
-        )?;
+        let json = self.open(SealedColumn::PendingGrant, session.id.as_str(), sealed)?;
         let held: HeldGrant = serde_json::from_str(json.expose_secret())
             .map_err(|_| CoreError::Crypto(grantry_crypto::CryptoError::Malformed))?;
         Ok(held.into_acquired())

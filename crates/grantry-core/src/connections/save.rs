@@ -9,6 +9,7 @@ use crate::error::{CoreError, CoreResult};
 use crate::events::EventKind;
 use crate::ids::ConnectionId;
 use crate::provider::{Identity, TokenGrant};
+use crate::store::SealedColumn;
 use crate::store::{ConnectionRecord, CredentialKind, ProfileRecord, StoreError};
 use crate::tokens::schedule;
 
@@ -155,8 +156,7 @@ impl Grantry {
         let (status, status_reason) = self.scope_status(profile, &scopes);
         let refresh_token = match &grant.refresh_token {
             Some(token) => Some(self.seal(
-                "connections",
-                "refresh_token",
+                SealedColumn::RefreshToken,
                 id.as_str(),
                 token.expose_secret(),
             )?),
@@ -176,8 +176,7 @@ impl Grantry {
             status_reason,
             granted_scopes: scopes,
             access_token: self.seal(
-                "connections",
-                "access_token",
+                SealedColumn::AccessToken,
                 id.as_str(),
                 grant.access_token.expose_secret(),
             )?,

@@ -17,6 +17,7 @@ use crate::catalog::{Endpoints, ProviderSpec};
 use crate::error::{CoreError, CoreResult};
 use crate::provider::ProviderTarget;
 use crate::store::ProfileRecord;
+use crate::store::SealedColumn;
 
 /// A profile's OAuth client, its secret opened, ready for provider calls.
 pub(crate) struct OAuthClient {
@@ -57,8 +58,7 @@ impl Grantry {
     pub(crate) fn oauth_client(&self, profile: &ProfileRecord) -> CoreResult<OAuthClient> {
         let endpoints = self.endpoints(profile)?;
         let secret = self.open(
-            "profiles",
-            "client_secret",
+            SealedColumn::ProfileSecret,
             profile.id.as_str(),
             &profile.client_secret,
         )?;

@@ -8,6 +8,7 @@ use crate::catalog::{ProviderKind, SetupGuide, setup_guide};
 use crate::error::{CoreError, CoreResult};
 use crate::events::EventKind;
 use crate::ids::ProfileId;
+use crate::store::SealedColumn;
 use crate::store::{ProfileRecord, StoreError};
 
 /// A new profile, as an admin fills it in.
@@ -60,8 +61,7 @@ impl Grantry {
             provider: new.provider,
             client_id: validate::client_id(&new.key)?,
             client_secret: self.seal(
-                "profiles",
-                "client_secret",
+                SealedColumn::ProfileSecret,
                 id.as_str(),
                 new.secret.expose_secret(),
             )?,
@@ -168,8 +168,7 @@ impl Grantry {
         if let Some(secret) = changes.secret.filter(|s| !s.expose_secret().is_empty()) {
             validate::client_secret(secret.expose_secret())?;
             next.client_secret = self.seal(
-                "profiles",
-                "client_secret",
+                SealedColumn::ProfileSecret,
                 next.id.as_str(),
                 secret.expose_secret(),
             )?;

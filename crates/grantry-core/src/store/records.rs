@@ -326,6 +326,12 @@ impl SealedColumn {
         SealedColumn::PendingGrant,
     ];
 
+    /// What a value sealed in this column's cell of `row` is bound to.
+    pub fn binding(self, row: &str) -> grantry_crypto::Binding<'_> {
+        let (table, column) = self.location();
+        grantry_crypto::Binding::new(table, column, row)
+    }
+
     /// (table, column), also the sealed value's binding.
     pub fn location(self) -> (&'static str, &'static str) {
         match self {

@@ -44,14 +44,14 @@ pub struct Rendered {
 /// How close to expiry a token may be and still be handed out without a refresh: the configured
 /// margin, but never more than a quarter of the token's lifetime (short-lived tokens would
 /// otherwise always look expiring).
-pub fn effective_margin(margin: u64, issued_at: Option<Timestamp>, expires_at: Timestamp) -> i64 {
+pub fn effective_margin(margin: i64, issued_at: Option<Timestamp>, expires_at: Timestamp) -> i64 {
     let lifetime = issued_at.map_or(i64::MAX, |issued| (expires_at - issued).max(0));
-    (margin as i64).min(lifetime / 4)
+    margin.min(lifetime / 4)
 }
 
 impl CachedToken {
     /// Good to hand out now without a refresh.
-    pub fn is_fresh(&self, now: Timestamp, margin: u64) -> bool {
+    pub fn is_fresh(&self, now: Timestamp, margin: i64) -> bool {
         match self.expires_at {
             None => true,
             Some(expires_at) => {
@@ -77,7 +77,7 @@ impl TokenCache {
         &self,
         id: &ConnectionId,
         now: Timestamp,
-        margin: u64,
+        margin: i64,
     ) -> Option<Arc<CachedToken>> {
         let entry = self.entries.get(id)?;
         entry.is_fresh(now, margin).then(|| entry.clone())

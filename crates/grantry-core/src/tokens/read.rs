@@ -17,7 +17,7 @@ use crate::store::{ConnectionRecord, ConnectionStatus, StoreError};
 
 impl Grantry {
     pub async fn token(&self, id: &ConnectionId) -> CoreResult<Arc<CachedToken>> {
-        let margin = self.settings.refresh.margin;
+        let margin = crate::clock::seconds(self.settings.refresh.margin);
         if self.cache_bypassed() {
             let _turn = self.flights.enter(id).await;
             return self.token_from_store(id).await;

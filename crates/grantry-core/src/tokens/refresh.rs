@@ -24,6 +24,7 @@ use crate::error::{CoreError, CoreResult};
 use crate::events::EventKind;
 use crate::metrics::RefreshOutcome;
 use crate::provider::{ProviderFailure, TokenGrant};
+use crate::store::SealedColumn;
 use crate::store::{
     ConnectionRecord, ConnectionStatus, CredentialKind, OutcomeWrite, ProfileRecord, StoreError,
     TokenWrite,
@@ -49,8 +50,11 @@ impl Grantry {
         row.credential.renewable()
             && row.status != ConnectionStatus::NeedsReauth
             && row.expires_at.is_some_and(|expires_at| {
-                let margin =
-                    effective_margin(self.settings.refresh.margin, row.refreshed_at, expires_at);
+                let margin = effective_margin(
+                    crate::clock::seconds(self.settings.refresh.margin),
+                    row.refreshed_at,
+                    expires_at,
+                );
                 expires_at - now <= margin
             })
     }
@@ -65,8 +69,7 @@ impl Grantry {
     /// Opens a row's access token and caches it (unless the connection needs reauthorization).
     pub(crate) fn cache_row(&self, row: &ConnectionRecord) -> CoreResult<Arc<CachedToken>> {
         let access_token = self.open(
-            "connections",
-            "access_token",
+            SealedColumn::AccessToken,
             row.id.as_str(),
             &row.access_token,
         )?;
@@ -106,7 +109,7 @@ impl Grantry {
                 return Err(self.still_backing_off(&row, retry_at - now).await);
             }
             let owner = self.lease_owner("read");
-            let until = now + self.settings.refresh.lease as i64;
+            let until = now + crate::clock::seconds(self.settings.refresh.lease);
             if let Some(leased) = self.store.take_lease(&row.id, &owner, until, now).await? {
                 if leased.version != row.version && !self.needs_refresh(&leased, now) {
                     self.store.release_lease(&leased.id, &owner).await?;
@@ -163,7 +166,7 @@ impl Grantry {
         &self,
         seen: &ConnectionRecord,
     ) -> CoreResult<Option<ConnectionRecord>> {
-        let deadline = Instant::now() + Duration::from_secs(self.settings.refresh.lease + 1);
+        let deadline = Instant::now() + self.settings.refresh.lease + Duration::from_secs(1);
         loop {
             tokio::time::sleep(POLL).await;
             let Some(row) = self.store.connection(&seen.id).await? else {
@@ -224,7 +227,7 @@ impl Grantry {
                     return Err(self.refresh_failed(&row, &profile, owner, failure).await);
                 };
                 let refresh_token =
-                    self.open("connections", "refresh_token", row.id.as_str(), sealed)?;
+                    self.open(SealedColumn::RefreshToken, row.id.as_str(), sealed)?;
                 self.provider
                     .refresh(&client.target(), &refresh_token)
                     .await
@@ -335,7 +338,7 @@ impl Grantry {
         let (status, status_reason) = self.scope_status(profile, &scopes);
         let rotated = match &grant.refresh_token {
             Some(token) => {
-                Some(self.seal("connections", "refresh_token", id, token.expose_secret())?)
+                Some(self.seal(SealedColumn::RefreshToken, id, token.expose_secret())?)
             }
             None => None,
         };
@@ -347,8 +350,7 @@ impl Grantry {
         let keepalive_from = refresh_token_at.filter(|_| row.credential == CredentialKind::Oauth2);
         Ok(TokenWrite {
             access_token: self.seal(
-                "connections",
-                "access_token",
+                SealedColumn::AccessToken,
                 id,
                 grant.access_token.expose_secret(),
             )?,
@@ -497,7 +499,7 @@ impl Grantry {
                     failures,
                     &failure,
                     problem.clone(),
-                    self.settings.refresh.backoff_max,
+                    self.settings.refresh.backoff_max.as_secs(),
                     now,
                 );
                 let error = CoreError::ProfileMisconfigured {
@@ -512,7 +514,7 @@ impl Grantry {
                     schedule::backoff(failures, failure.retry_after(), &self.settings.refresh)
                 } else {
                     self.metrics.refresh(RefreshOutcome::Unexpected);
-                    self.settings.refresh.backoff_max
+                    self.settings.refresh.backoff_max.as_secs()
                 };
                 let reason = format!("refreshing failed ({failure}); retrying in {delay} s");
                 let outcome = self.failing(failures, &failure, reason, delay, now);

@@ -55,7 +55,7 @@ pub async fn run(grantry: Arc<Grantry>, mut shutdown: watch::Receiver<bool>) {
     let permits = Arc::new(Semaphore::new(settings.concurrency.max(1)));
     let limiter = Arc::new(ProfileRateLimiter::new(settings.per_profile_per_second));
     let mut tasks = JoinSet::new();
-    let mut tick = tokio::time::interval(Duration::from_millis(settings.interval_ms.max(10)));
+    let mut tick = tokio::time::interval(settings.interval.max(Duration::from_millis(10)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_purge = Instant::now();
     loop {
@@ -74,7 +74,7 @@ pub async fn run(grantry: Arc<Grantry>, mut shutdown: watch::Receiver<bool>) {
         }
         let owner = grantry.lease_owner("refresher");
         let now = grantry.clock.now();
-        let until = now + settings.lease as i64;
+        let until = now + crate::clock::seconds(settings.lease);
         let due = match grantry
             .store
             .claim_due(now, &owner, until, free as u32)
@@ -120,7 +120,7 @@ async fn refresh_one(
         }
     };
     let wait = limiter.reserve(&row.profile_id);
-    if wait > Duration::from_secs(grantry.settings.refresh.lease / 3) {
+    if wait > grantry.settings.refresh.lease / 3 {
         // Too long a queue for this profile: hand the row back; it stays due.
         let _ = grantry.store.release_lease(&id, &owner).await;
         return;

@@ -2,8 +2,8 @@
 
 use rand::RngExt;
 
-use crate::app::RefreshSettings;
-use crate::clock::Timestamp;
+use crate::clock::{Timestamp, seconds};
+use crate::settings::RefreshSettings;
 use crate::store::CredentialKind;
 
 /// Renew ahead of expiry by `lead` plus up to half as much jitter, so connections that expire
@@ -21,7 +21,7 @@ pub fn next_refresh_at(
     }
     let by_expiry = expires_at.map(|expires_at| {
         let lifetime = (expires_at - issued_at).max(0);
-        let lead = (settings.lead as i64).min(lifetime / 4);
+        let lead = seconds(settings.lead).min(lifetime / 4);
         let jitter = if lead > 1 {
             rand::rng().random_range(0..=lead / 2)
         } else {
@@ -29,7 +29,7 @@ pub fn next_refresh_at(
         };
         expires_at - lead - jitter
     });
-    let by_keepalive = refresh_token_at.map(|at| at + settings.keepalive as i64);
+    let by_keepalive = refresh_token_at.map(|at| at + seconds(settings.keepalive));
     let next = match (by_expiry, by_keepalive) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
@@ -43,8 +43,9 @@ pub fn backoff(failures: i64, retry_after: Option<u64>, settings: &RefreshSettin
     let exponent = failures.clamp(1, 20) as u32 - 1;
     let raw = settings
         .backoff_base
+        .as_secs()
         .saturating_mul(1u64 << exponent)
-        .min(settings.backoff_max);
+        .min(settings.backoff_max.as_secs());
     let jittered = (raw as f64 * rand::rng().random_range(0.5..=1.0)).round() as u64;
     jittered.max(1).max(retry_after.unwrap_or(0))
 }

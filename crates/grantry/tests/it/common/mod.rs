@@ -124,7 +124,7 @@ impl TestApp {
             Config::against_simulator(address, dir.path().to_owned(), &sim.url().parse().unwrap())
                 .unwrap();
         config.refresh.enabled = false;
-        config.refresh.interval_ms = 100;
+        config.refresh.interval = std::time::Duration::from_millis(100);
         if let Some(database) = &postgres {
             config.database_url = Some(database.url().into());
         }

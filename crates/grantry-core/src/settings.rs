@@ -1,0 +1,154 @@
+//! What the services need to know about their deployment, and how refreshing behaves. The
+//! durations are `Duration`s, read from the configuration file as it names them (`margin_secs`,
+//! `interval_ms`, `keepalive_days`), so there is one definition of each setting and its default.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use url::Url;
+
+use crate::catalog::CloudHosts;
+use crate::ids::ConnectionId;
+
+/// How refreshing behaves.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RefreshSettings {
+    /// A token read refreshes first when the token expires within this.
+    #[serde(rename = "margin_secs", with = "seconds")]
+    pub margin: Duration,
+    /// The refresher renews this long before expiry (plus up to half as much jitter).
+    #[serde(rename = "lead_secs", with = "seconds")]
+    pub lead: Duration,
+    /// How often the refresher looks for due connections.
+    #[serde(rename = "interval_ms", with = "milliseconds")]
+    pub interval: Duration,
+    /// Refreshes in flight at once on this node.
+    pub concurrency: usize,
+    /// Refreshes per second per profile, at most (Bitbucket counts rate limits per consumer).
+    pub per_profile_per_second: u32,
+    /// How long a refresh lease lasts; must outlast a provider call's timeout.
+    #[serde(rename = "lease_secs", with = "seconds")]
+    pub lease: Duration,
+    /// First retry delay after a transient failure; doubles up to `backoff_max`.
+    #[serde(rename = "backoff_base_secs", with = "seconds")]
+    pub backoff_base: Duration,
+    #[serde(rename = "backoff_max_secs", with = "seconds")]
+    pub backoff_max: Duration,
+    /// A rotating refresh token unused this long is renewed (Bitbucket kills them at 90 days).
+    #[serde(rename = "keepalive_days", with = "days")]
+    pub keepalive: Duration,
+    /// Whether this process runs the background refresher.
+    pub enabled: bool,
+}
+
+impl Default for RefreshSettings {
+    fn default() -> Self {
+        RefreshSettings {
+            margin: Duration::from_secs(300),
+            lead: Duration::from_secs(600),
+            interval: Duration::from_millis(2000),
+            concurrency: 16,
+            per_profile_per_second: 50,
+            lease: Duration::from_secs(30),
+            backoff_base: Duration::from_secs(5),
+            backoff_max: Duration::from_secs(600),
+            keepalive: Duration::from_secs(30 * 86_400),
+            enabled: true,
+        }
+    }
+}
+
+/// What the services need to know about their deployment.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Where browsers reach Grantry; the callback URL is `{public_url}/oauth/callback`.
+    pub public_url: Url,
+    pub cloud: CloudHosts,
+    pub refresh: RefreshSettings,
+    /// How long a connect session's link works.
+    pub session_ttl: Duration,
+    /// Names this process in leases.
+    pub node_id: String,
+    /// Test-only crash points, e.g. `after-provider-refresh`.
+    pub failpoints: Vec<String>,
+    pub console: crate::admins::ConsoleSettings,
+}
+
+impl Settings {
+    pub fn new(public_url: Url) -> Settings {
+        Settings {
+            public_url,
+            cloud: CloudHosts::default(),
+            refresh: RefreshSettings::default(),
+            session_ttl: Duration::from_secs(600),
+            node_id: format!("node-{}", grantry_crypto::random_token(6)),
+            failpoints: Vec::new(),
+            console: crate::admins::ConsoleSettings::default(),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.public_url.as_str().trim_end_matches('/'))
+    }
+
+    /// The redirect URL to register at the provider.
+    pub fn callback_url(&self) -> String {
+        self.url("/oauth/callback")
+    }
+
+    /// Grantry's own landing page after a connect flow; always an allowed return URL.
+    pub fn complete_url(&self) -> String {
+        self.url("/connect/complete")
+    }
+
+    /// Where a connect flow started from the console ends; always an allowed return URL.
+    pub fn console_return_url(&self) -> String {
+        self.url("/ui/connected")
+    }
+
+    pub fn connect_url(&self, token: &str) -> String {
+        self.url(&format!("/connect/{token}"))
+    }
+
+    /// Where a connection's REST API is reached through the proxy, in Bitbucket's own layout
+    /// (`layout` is `2.0/` or `rest/`), ending in `/`.
+    pub fn proxy_url(&self, connection: &ConnectionId, layout: &str) -> String {
+        self.url(&format!("/v1/proxy/{connection}/{layout}"))
+    }
+}
+
+/// Serde for a `Duration` written in whole units: `with = "seconds"`, `"milliseconds"`, `"days"`.
+macro_rules! whole_units {
+    ($name:ident, $from:expr, $to:expr) => {
+        pub mod $name {
+            use std::time::Duration;
+
+            pub fn deserialize<'de, D: serde::Deserializer<'de>>(
+                deserializer: D,
+            ) -> Result<Duration, D::Error> {
+                let units = <u64 as serde::Deserialize>::deserialize(deserializer)?;
+                Ok($from(units))
+            }
+
+            pub fn serialize<S: serde::Serializer>(
+                duration: &Duration,
+                serializer: S,
+            ) -> Result<S::Ok, S::Error> {
+                serializer.serialize_u64($to(duration))
+            }
+        }
+    };
+}
+
+whole_units!(seconds, Duration::from_secs, |d: &Duration| d.as_secs());
+whole_units!(
+    milliseconds,
+    Duration::from_millis,
+    |d: &Duration| d.as_millis() as u64
+);
+whole_units!(
+    days,
+    |n: u64| Duration::from_secs(n.saturating_mul(86_400)),
+    |d: &Duration| d.as_secs() / 86_400
+);
