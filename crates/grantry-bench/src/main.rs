@@ -1,7 +1,7 @@
 //! `grantry-bench`: benchmarks that print figures (never timed tests).
 //!
-//! - `token-reads`: requests per second of `GET /v1/connections/{id}/token` (a fresh token, so
-//!   from memory) beside `GET /healthz`, on the same server, at the same concurrency.
+//! - `token-reads`: `GET /v1/connections/{id}/token` (a fresh token, so from memory) beside
+//!   `GET /healthz` on the same server, load from `wrk` in its own process.
 //! - `herd`: many concurrent reads of one expired connection; counts refreshes at the simulator.
 //! - `mass-expiry`: many connections expiring together; times the background refresher renewing
 //!   them all and checks no refresh token was presented twice.
@@ -11,12 +11,12 @@
 //!   and the token reads it keeps serving.
 
 mod harness;
+mod load;
 mod processes;
 mod proxy;
+mod reads;
 mod sign_in;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::ensure;
@@ -91,116 +91,6 @@ enum Command {
         #[arg(long, default_value_t = 60)]
         seconds: u64,
     },
-}
-
-/// Requests per second of Grantry's `path` with `concurrency` loops for `seconds`; with `key`,
-/// the bench's API key is sent.
-async fn load(
-    bench: &Bench,
-    path: &str,
-    key: bool,
-    concurrency: usize,
-    seconds: u64,
-) -> anyhow::Result<f64> {
-    let url = format!("{}{path}", bench.base);
-    let bearer = key.then(|| bench.key.clone());
-    load_url(bench, &url, bearer, concurrency, seconds).await
-}
-
-/// Requests per second of GET `url`, sending `bearer` if given.
-async fn load_url(
-    bench: &Bench,
-    url: &str,
-    bearer: Option<String>,
-    concurrency: usize,
-    seconds: u64,
-) -> anyhow::Result<f64> {
-    let done = Arc::new(AtomicU64::new(0));
-    let failed = Arc::new(AtomicU64::new(0));
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    let mut tasks = Vec::new();
-    for _ in 0..concurrency {
-        let (http, url, done, failed) = (
-            bench.http.clone(),
-            url.to_owned(),
-            done.clone(),
-            failed.clone(),
-        );
-        let key = bearer.clone();
-        tasks.push(tokio::spawn(async move {
-            while Instant::now() < deadline {
-                let mut request = http.get(&url);
-                if let Some(key) = &key {
-                    request = request.bearer_auth(key);
-                }
-                let ok = match request.send().await {
-                    Ok(response) => {
-                        response.status().is_success() && response.bytes().await.is_ok()
-                    }
-                    Err(_) => false,
-                };
-                let counter = if ok { &done } else { &failed };
-                counter.fetch_add(1, Ordering::Relaxed);
-            }
-        }));
-    }
-    let started = Instant::now();
-    for task in tasks {
-        task.await?;
-    }
-    ensure!(
-        failed.load(Ordering::Relaxed) == 0,
-        "{} requests to {url} failed",
-        failed.load(Ordering::Relaxed)
-    );
-    Ok(done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64())
-}
-
-/// A server on real time, without its refresher, with one connected account.
-async fn one_connection() -> anyhow::Result<(Bench, String)> {
-    let bench = Bench::start(Setup {
-        manual_clock: false,
-        refresher: false,
-        users: 0,
-    })
-    .await?;
-    let profile = bench.profile().await?;
-    let connection = bench.connect(&profile, None).await?;
-    Ok((bench, connection))
-}
-
-async fn token_reads(concurrency: usize, seconds: u64) -> anyhow::Result<()> {
-    let (bench, connection) = one_connection().await?;
-    let token = format!("/v1/connections/{connection}/token");
-    load(&bench, "/healthz", false, concurrency, 2).await?;
-    load(&bench, &token, true, concurrency, 2).await?;
-    let health = load(&bench, "/healthz", false, concurrency, seconds).await?;
-    let tokens = load(&bench, &token, true, concurrency, seconds).await?;
-    let metrics = bench
-        .http
-        .get(format!("{}/metrics", bench.base))
-        .send()
-        .await?
-        .text()
-        .await?;
-    let from_memory = metrics
-        .lines()
-        .find(|l| l.starts_with("grantry_token_reads_total{outcome=\"cache\"}"))
-        .unwrap_or("");
-    let refreshed: u64 = bench.stats().await?["counts"]["token"]["refresh_token"]["ok"]
-        .as_u64()
-        .unwrap_or(0);
-    println!(
-        "token reads vs /healthz: {concurrency} concurrent connections, {seconds} s each, same server"
-    );
-    println!("  /healthz                          {health:>9.0} requests/s");
-    println!(
-        "  /v1/connections/{{id}}/token        {tokens:>9.0} requests/s  ({:.0}% of /healthz)",
-        tokens / health * 100.0
-    );
-    println!("  {from_memory}   (answered from memory: no database, no decryption)");
-    println!("  refreshes at the simulator: {refreshed}");
-    Ok(())
 }
 
 async fn herd(readers: usize) -> anyhow::Result<()> {
@@ -316,7 +206,7 @@ async fn main() -> anyhow::Result<()> {
         Command::TokenReads {
             concurrency,
             seconds,
-        } => token_reads(concurrency, seconds).await,
+        } => reads::run(concurrency, seconds).await,
         Command::Herd { readers } => herd(readers).await,
         Command::MassExpiry { connections } => mass_expiry(connections).await,
         Command::Proxy {

@@ -14,111 +14,10 @@ use anyhow::{Context, bail, ensure};
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 
+use crate::load::{clock_ticks_per_second, ensure_programs, wrk};
 use crate::processes::{Options, Stack, cpu_ticks, free_port, resident_kib, with_children};
 
 const MIB: u64 = 1024 * 1024;
-
-/// Installs Debian packages whose programs are missing.
-fn ensure_programs(programs: &[(&str, &str)]) -> anyhow::Result<()> {
-    let found = |program: &str| {
-        ["/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin"]
-            .iter()
-            .any(|dir| Path::new(dir).join(program).exists())
-    };
-    let missing: Vec<&str> = programs
-        .iter()
-        .filter(|(program, _)| !found(program))
-        .map(|(_, package)| *package)
-        .collect();
-    if missing.is_empty() {
-        return Ok(());
-    }
-    eprintln!("installing {} from Debian", missing.join(", "));
-    let root = std::process::Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
-    let run = |args: &[&str]| -> anyhow::Result<()> {
-        let mut command = if root {
-            std::process::Command::new(args[0])
-        } else {
-            let mut sudo = std::process::Command::new("sudo");
-            sudo.arg(args[0]);
-            sudo
-        };
-        let status = command
-            .args(&args[1..])
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status()?;
-        ensure!(status.success(), "{} failed", args.join(" "));
-        Ok(())
-    };
-    run(&["apt-get", "update", "-qq"])?;
-    let mut install = vec!["apt-get", "install", "-y", "-qq"];
-    install.extend(&missing);
-    run(&install)
-}
-
-/// What one `wrk` run measured.
-#[derive(Debug)]
-struct Load {
-    requests_per_second: f64,
-    p50_ms: f64,
-    p99_ms: f64,
-    errors: u64,
-}
-
-fn milliseconds(text: &str) -> Option<f64> {
-    let number = |suffix: &str| text.strip_suffix(suffix)?.parse::<f64>().ok();
-    number("us")
-        .map(|v| v / 1000.0)
-        .or_else(|| number("ms"))
-        .or_else(|| number("s").map(|v| v * 1000.0))
-}
-
-/// Runs wrk against `url` with `connections` connections for `seconds`.
-async fn wrk(
-    url: &str,
-    header: Option<&str>,
-    connections: usize,
-    seconds: u64,
-) -> anyhow::Result<Load> {
-    let mut command = Command::new("wrk");
-    command.args([
-        "-t2",
-        &format!("-c{connections}"),
-        &format!("-d{seconds}s"),
-        "--latency",
-    ]);
-    if let Some(header) = header {
-        command.args(["-H", header]);
-    }
-    let output = command.arg(url).output().await.context("running wrk")?;
-    let text = String::from_utf8_lossy(&output.stdout);
-    ensure!(output.status.success(), "wrk failed: {text}");
-    let field = |label: &str| {
-        text.lines()
-            .map(str::trim)
-            .find_map(|line| line.strip_prefix(label).map(|rest| rest.trim().to_owned()))
-    };
-    let errors = text
-        .lines()
-        .find(|l| l.contains("Non-2xx or 3xx responses:"))
-        .and_then(|l| l.rsplit(':').next()?.trim().parse().ok())
-        .unwrap_or(0);
-    Ok(Load {
-        requests_per_second: field("Requests/sec:")
-            .and_then(|v| v.parse().ok())
-            .context("no Requests/sec in wrk's output")?,
-        p50_ms: field("50%")
-            .and_then(|v| milliseconds(&v))
-            .context("no p50")?,
-        p99_ms: field("99%")
-            .and_then(|v| milliseconds(&v))
-            .context("no p99")?,
-        errors,
-    })
-}
 
 /// nginx's master process; stopped (with its workers, which outlive a killed master) when
 /// dropped.
@@ -128,16 +27,6 @@ impl Nginx {
     fn pid(&self) -> u32 {
         self.0.id().unwrap_or_default()
     }
-}
-
-/// The kernel's clock tick, in which `/proc/{pid}/stat` counts CPU time.
-fn clock_ticks_per_second() -> f64 {
-    std::process::Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
-        .unwrap_or(100.0)
 }
 
 impl Drop for Nginx {

@@ -1,6 +1,7 @@
 //! API keys: what applications present to Grantry. Shown once at creation, stored as SHA-256,
 //! checked on every `/v1` request through a short-lived in-memory cache.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
@@ -20,22 +21,23 @@ const MAX_NEGATIVE: usize = 10_000;
 
 #[derive(Debug, Default)]
 pub(crate) struct ApiKeyCache {
-    known: DashMap<String, (Option<ApiKeyRecord>, Instant)>,
+    /// By the key's SHA-256 (bytes, so a check allocates nothing).
+    known: DashMap<[u8; 32], (Option<Arc<ApiKeyRecord>>, Instant)>,
 }
 
 impl ApiKeyCache {
-    fn get(&self, digest: &str) -> Option<Option<ApiKeyRecord>> {
+    fn get(&self, digest: &[u8; 32]) -> Option<Option<Arc<ApiKeyRecord>>> {
         let entry = self.known.get(digest)?;
         (entry.1.elapsed() < CACHE_FOR).then(|| entry.0.clone())
     }
 
     /// What was last known of a key, however old: used only while the database is unreachable
     /// (nothing can be revoked then).
-    fn stale(&self, digest: &str) -> Option<Option<ApiKeyRecord>> {
+    fn stale(&self, digest: &[u8; 32]) -> Option<Option<Arc<ApiKeyRecord>>> {
         self.known.get(digest).map(|entry| entry.0.clone())
     }
 
-    fn put(&self, digest: String, key: Option<ApiKeyRecord>) {
+    fn put(&self, digest: [u8; 32], key: Option<Arc<ApiKeyRecord>>) {
         if key.is_none() && self.known.len() >= MAX_NEGATIVE {
             self.known.retain(|_, (k, _)| k.is_some());
         }
@@ -88,12 +90,15 @@ impl Grantry {
     }
 
     /// The live key a request presented, if any.
-    pub async fn authenticate(&self, presented: &SecretString) -> CoreResult<Option<ApiKeyRecord>> {
+    pub async fn authenticate(
+        &self,
+        presented: &SecretString,
+    ) -> CoreResult<Option<Arc<ApiKeyRecord>>> {
         let key = presented.expose_secret();
         if !key.starts_with(grantry_crypto::API_KEY_PREFIX) || key.len() > 200 {
             return Ok(None);
         }
-        let digest = grantry_crypto::sha256_hex(key);
+        let digest = grantry_crypto::sha256(key);
         let bypass = self.cache_bypassed();
         let cached = if bypass {
             None
@@ -102,10 +107,11 @@ impl Grantry {
         };
         let found = match cached {
             Some(cached) => cached,
-            None => match self.store.api_key_by_digest(&digest).await {
+            None => match self.store.api_key_by_digest(&hex::encode(digest)).await {
                 Ok(stored) => {
+                    let stored = stored.map(Arc::new);
                     if !bypass {
-                        self.api_keys.put(digest.clone(), stored.clone());
+                        self.api_keys.put(digest, stored.clone());
                     }
                     stored
                 }
@@ -116,7 +122,8 @@ impl Grantry {
                 Err(error) => return Err(error.into()),
             },
         };
-        Ok(found.filter(|k| k.revoked_at.is_none() && grantry_crypto::same(&k.digest, &digest)))
+        // The cache and the store are both keyed by the digest: what they answer is this key's.
+        Ok(found.filter(|k| k.revoked_at.is_none()))
     }
 
     pub async fn list_api_keys(&self) -> CoreResult<Vec<ApiKeyRecord>> {

@@ -85,6 +85,7 @@ impl Grantry {
         settings: Settings,
     ) -> Grantry {
         let sign_in_guard = crate::admins::guard::SignInGuard::new(settings.console.password_slots);
+        let cache = TokenCache::new(settings.token_cache_bytes);
         Grantry {
             sign_in_guard,
             store,
@@ -93,7 +94,7 @@ impl Grantry {
             keys,
             settings: Arc::new(settings),
             metrics: Metrics::default(),
-            cache: TokenCache::default(),
+            cache,
             profiles: crate::profiles::ProfileCache::default(),
             flights: Flights::default(),
             api_keys: crate::api_keys::ApiKeyCache::default(),

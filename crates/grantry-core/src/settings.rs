@@ -73,7 +73,12 @@ pub struct Settings {
     /// Test-only crash points, e.g. `after-provider-refresh`.
     pub failpoints: Vec<String>,
     pub console: crate::admins::ConsoleSettings,
+    /// Memory the token cache may use; the least used tokens go beyond it.
+    pub token_cache_bytes: u64,
 }
+
+/// The token cache's default budget: about 20,000 Bitbucket Cloud tokens of the 2026 length.
+pub const DEFAULT_TOKEN_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
 impl Settings {
     pub fn new(public_url: Url) -> Settings {
@@ -85,6 +90,7 @@ impl Settings {
             node_id: format!("node-{}", grantry_crypto::random_token(6)),
             failpoints: Vec::new(),
             console: crate::admins::ConsoleSettings::default(),
+            token_cache_bytes: DEFAULT_TOKEN_CACHE_BYTES,
         }
     }
 

@@ -36,7 +36,12 @@ pub fn random_token(bytes: usize) -> String {
 
 /// Lowercase hex SHA-256: how API keys, connect-session tokens and OAuth `state` are stored.
 pub fn sha256_hex(text: &str) -> String {
-    hex::encode(Sha256::digest(text.as_bytes()))
+    hex::encode(sha256(text))
+}
+
+/// SHA-256, as bytes.
+pub fn sha256(text: &str) -> [u8; 32] {
+    Sha256::digest(text.as_bytes()).into()
 }
 
 /// The PKCE S256 challenge for a verifier: base64url(SHA-256(verifier)).

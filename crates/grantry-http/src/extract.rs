@@ -14,7 +14,7 @@ use crate::state::AppState;
 /// An application (or admin) authenticated by its API key: `Authorization: Bearer gry_…`, or
 /// HTTP Basic with the key as the password (or the user name), for clients that speak only Basic.
 pub struct Caller {
-    pub key: ApiKeyRecord,
+    pub key: std::sync::Arc<ApiKeyRecord>,
 }
 
 impl Caller {

@@ -84,6 +84,23 @@ pub async fn render(State(state): State<AppState>) -> Response {
         help,
         &pending,
     );
+    let (entries, bytes) = grantry.token_cache_size();
+    let help = "Tokens held in memory (the least used go beyond the budget, token_cache_mib).";
+    metric(
+        &mut out,
+        "grantry_token_cache_entries",
+        "gauge",
+        help,
+        &plain(entries as u64),
+    );
+    let help = "Bytes of tokens held in memory.";
+    metric(
+        &mut out,
+        "grantry_token_cache_bytes",
+        "gauge",
+        help,
+        &plain(bytes),
+    );
     let help = "Refresh results the database did not take when they were made.";
     let failures = plain(metrics.token_write_failures());
     let name = "grantry_token_write_failures_total";

@@ -128,6 +128,9 @@ pub struct Config {
     /// How long a connect session's link works.
     #[serde(rename = "session_ttl_secs", with = "grantry_core::settings::seconds")]
     pub session_ttl: Duration,
+    /// Memory the token cache may use, in MiB; the least used tokens go beyond it (a read of
+    /// one costs a database read and a decryption).
+    pub token_cache_mib: u64,
     /// Connections each node keeps to PostgreSQL.
     pub database_max_connections: u32,
     pub log: LogConfig,
@@ -162,6 +165,7 @@ impl Default for Config {
             master_key_file: None,
             session_ttl: Duration::from_secs(600),
             database_max_connections: 10,
+            token_cache_mib: grantry_core::settings::DEFAULT_TOKEN_CACHE_BYTES / (1024 * 1024),
             log: LogConfig::default(),
             refresh: grantry_core::RefreshSettings::default(),
             http: HttpConfig::default(),

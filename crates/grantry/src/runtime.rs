@@ -196,6 +196,7 @@ pub fn settings(config: &Config) -> Settings {
     settings.refresh = config.refresh.clone();
     settings.session_ttl = config.session_ttl;
     settings.console = config.console.clone();
+    settings.token_cache_bytes = config.token_cache_mib.saturating_mul(1024 * 1024);
     settings.failpoints = config
         .failpoints
         .split(',')

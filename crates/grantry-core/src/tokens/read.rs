@@ -55,6 +55,11 @@ impl Grantry {
         }
     }
 
+    /// Tokens in the in-memory cache and the bytes they hold.
+    pub fn token_cache_size(&self) -> (usize, u64) {
+        (self.cache.len(), self.cache.bytes())
+    }
+
     pub(crate) async fn connection_row(&self, id: &ConnectionId) -> CoreResult<ConnectionRecord> {
         self.store
             .connection(id)

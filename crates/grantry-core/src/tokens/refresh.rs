@@ -8,13 +8,13 @@
 //! before that write, the lease runs out within seconds and the next refresh presents the stored
 //! refresh token again, which Bitbucket still accepts inside its grace period for used tokens.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bitbucket_facts::ScopeSet;
 use secrecy::ExposeSecret;
 
-use super::cache::{CachedToken, effective_margin};
+use super::cache::{CachedToken, TokenState, effective_margin};
 use super::pending::Unwritten;
 use super::schedule;
 use crate::app::{Actor, Grantry};
@@ -73,22 +73,7 @@ impl Grantry {
             row.id.as_str(),
             &row.access_token,
         )?;
-        let token = Arc::new(CachedToken {
-            connection_id: row.id.clone(),
-            profile_id: row.profile_id.clone(),
-            credential: row.credential,
-            access_token,
-            login: row.login.clone(),
-            expires_at: row.expires_at,
-            issued_at: row.refreshed_at,
-            scopes: row.granted_scopes.clone(),
-            account_id: row.account_id.clone(),
-            account_username: row.account_username.clone(),
-            account_display_name: row.account_display_name.clone(),
-            status: row.status,
-            version: row.version,
-            rendered: OnceLock::new(),
-        });
+        let token = Arc::new(CachedToken::new(row, access_token, TokenState::of(row)));
         if row.status != ConnectionStatus::NeedsReauth && !self.cache_bypassed() {
             self.cache.put(token.clone());
         }
@@ -404,22 +389,14 @@ impl Grantry {
             self.keep_unwritten(&row.id, row.version, write.clone(), &cause);
             let _ = self.store.release_lease(&row.id, owner).await;
         }
-        let token = Arc::new(CachedToken {
-            connection_id: row.id.clone(),
-            profile_id: row.profile_id.clone(),
-            credential: row.credential,
-            access_token: grant.access_token,
-            login: row.login.clone(),
+        let state = TokenState {
             expires_at: write.expires_at,
             issued_at: Some(write.refreshed_at),
             scopes: write.granted_scopes,
-            account_id: row.account_id.clone(),
-            account_username: row.account_username.clone(),
-            account_display_name: row.account_display_name.clone(),
             status: write.status,
             version: row.version + 1,
-            rendered: OnceLock::new(),
-        });
+        };
+        let token = Arc::new(CachedToken::new(row, grant.access_token, state));
         if !self.cache_bypassed() || self.pending.holds(&row.id) {
             self.cache.put(token.clone());
         }

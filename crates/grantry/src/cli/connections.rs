@@ -281,7 +281,7 @@ pub async fn token(grantry: &Grantry, args: TokenArgs, output: Output) -> anyhow
         .await?;
     let view = TokenView::at(&token, grantry.clock.now());
     let line = if args.header {
-        view.authorization.clone()
+        view.authorization.to_string()
     } else {
         token.access_token.expose_secret().to_owned()
     };
