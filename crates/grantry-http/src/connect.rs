@@ -92,16 +92,17 @@ pub async fn callback(
     headers: HeaderMap,
 ) -> Response {
     let params = callback_params(query.as_deref().unwrap_or_default(), &headers);
-    let mut response = match state.grantry.finish_connect(&params).await {
-        Ok(url) => html::see_other(url.as_str()),
-        Err(error) => error_page(&error),
-    };
-    for (name, _) in &params.browser_cookies {
-        if let Some(value) = cookie(name, "", 0, state.http.secure_cookies) {
-            response.headers_mut().append(header::SET_COOKIE, value);
+    match state.grantry.finish_connect(&params).await {
+        Ok(finished) => {
+            let mut response = html::see_other(finished.url.as_str());
+            // Only this flow's cookie: others in the same browser (other tabs) are still going.
+            if let Some(value) = cookie(&finished.cookie_name, "", 0, state.http.secure_cookies) {
+                response.headers_mut().append(header::SET_COOKIE, value);
+            }
+            response
         }
+        Err(error) => error_page(&error),
     }
-    response
 }
 
 /// What an error code Grantry or Bitbucket put in a landing URL means. Anything else is shown

@@ -28,6 +28,13 @@ pub struct CallbackParams {
     pub browser_cookies: Vec<(String, String)>,
 }
 
+/// Where a finished connect flow sends the browser, and the cookie that bound it to the browser.
+#[derive(Debug)]
+pub struct Finished {
+    pub url: Url,
+    pub cookie_name: String,
+}
+
 pub(super) fn back_to(session: &SessionRecord, params: &[(&str, &str)]) -> Url {
     let mut url = Url::parse(&session.return_url).expect("return URLs are checked when stored");
     url.query_pairs_mut().extend_pairs(params);
@@ -44,8 +51,22 @@ fn safe_code(code: &str) -> String {
 
 impl Grantry {
     /// Answers where to send the browser: the session's return URL with the outcome.
-    pub async fn finish_connect(&self, params: &CallbackParams) -> Result<Url, ConnectError> {
+    /// Also names the browser-binding cookie the flow used up, so that only that one is cleared:
+    /// the same browser may be in the middle of other flows (other tabs), each with its own.
+    pub async fn finish_connect(&self, params: &CallbackParams) -> Result<Finished, ConnectError> {
         let session = self.claim_callback(params).await?;
+        let url = self.finish_claimed(&session, params).await?;
+        Ok(Finished {
+            url,
+            cookie_name: super::browser_cookie(&session.id),
+        })
+    }
+
+    async fn finish_claimed(
+        &self,
+        session: &SessionRecord,
+        params: &CallbackParams,
+    ) -> Result<Url, ConnectError> {
         let profile = self
             .store
             .profile(&session.profile_id)
@@ -53,7 +74,7 @@ impl Grantry {
             .ok_or(ConnectError::ProfileGone)?;
         if let Some(error) = &params.error {
             return Ok(self
-                .provider_refused(&session, &profile, error, params)
+                .provider_refused(session, &profile, error, params)
                 .await);
         }
         let Some(code) = params
@@ -61,14 +82,14 @@ impl Grantry {
             .as_deref()
             .filter(|c| !c.is_empty() && c.len() <= 2048)
         else {
-            return Ok(back_to(&session, &[("error", "invalid_request")]));
+            return Ok(back_to(session, &[("error", "invalid_request")]));
         };
-        let acquired = match self.exchange(&session, &profile, code).await {
+        let acquired = match self.exchange(session, &profile, code).await {
             Ok(acquired) => acquired,
-            Err(code) => return Ok(back_to(&session, &[("error", code)])),
+            Err(code) => return Ok(back_to(session, &[("error", code)])),
         };
-        if self.needs_confirmation(&profile, &session) {
-            return Ok(self.hold_for_confirmation(&session, acquired).await);
+        if self.needs_confirmation(&profile, session) {
+            return Ok(self.hold_for_confirmation(session, acquired).await);
         }
         let saved = self
             .save_acquired(
@@ -80,8 +101,8 @@ impl Grantry {
             )
             .await;
         match saved {
-            Ok(saved) => Ok(self.connected(&session, &saved)),
-            Err(error) => Ok(back_to(&session, &[("error", save_error_code(&error))])),
+            Ok(saved) => Ok(self.connected(session, &saved)),
+            Err(error) => Ok(back_to(session, &[("error", save_error_code(&error))])),
         }
     }
 

@@ -14,7 +14,7 @@ mod confirm;
 pub(crate) mod session;
 
 pub use begin::Begun;
-pub use callback::CallbackParams;
+pub use callback::{CallbackParams, Finished};
 pub use session::{CreatedSession, NewSession};
 
 use crate::ids::SessionId;

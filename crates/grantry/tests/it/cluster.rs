@@ -422,13 +422,13 @@ impl Connector<'_> {
     async fn location(&self, request: reqwest::RequestBuilder) -> String {
         let response = request.send().await.unwrap();
         let status = response.status();
-        response
-            .headers()
-            .get("location")
-            .unwrap_or_else(|| panic!("expected a redirect, got {status}"))
-            .to_str()
-            .unwrap()
-            .to_owned()
+        match response.headers().get("location") {
+            Some(location) => location.to_str().unwrap().to_owned(),
+            None => panic!(
+                "expected a redirect, got {status}: {}",
+                response.text().await.unwrap_or_default()
+            ),
+        }
     }
 }
 

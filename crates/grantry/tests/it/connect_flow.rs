@@ -335,3 +335,32 @@ async fn legacy_bitbucket_connects_too() {
         json!(["account", "email", "repository"])
     );
 }
+
+/// Two connect links opened in one browser (two tabs): finishing the first must not end the
+/// second. The callback once cleared every connect cookie the browser sent, so the second tab's
+/// flow came back without its cookie and was refused as another browser's.
+#[tokio::test]
+async fn two_flows_in_one_browser_both_complete() {
+    let app = TestApp::start(Mode::Rotating).await;
+    let first_profile = app.cloud_profile("First", &["account.read"], &[]).await;
+    let second_profile = app.cloud_profile("Second", &["account.read"], &[]).await;
+    let first = app
+        .session(json!({"profile": first_profile, "end_user_id": "user-1", "return_url": RETURN}))
+        .await;
+    let second = app
+        .session(json!({"profile": second_profile, "end_user_id": "user-1", "return_url": RETURN}))
+        .await;
+    // Both tabs reach Bitbucket's consent before either comes back.
+    let first_callback = app.until_callback(&first).await;
+    let second_callback = app.until_callback(&second).await;
+    for callback in [first_callback, second_callback] {
+        let (landed, page) = app.browse(callback.as_str()).await;
+        assert!(
+            page.is_none(),
+            "the flow ended on a Grantry page instead of the application: {landed} {:?}",
+            page.map(|p| p.status())
+        );
+        let (status, confirmed) = app.confirm(&landed, Some("user-1")).await;
+        assert_eq!(status, StatusCode::OK, "{confirmed}");
+    }
+}
