@@ -43,14 +43,25 @@ pub type PgStore = SqlStore<PgEngine>;
 
 static DIALECT: Dialect = Dialect {
     // Rows another node is claiming are skipped, not waited for: nodes share the work.
-    claim_due: "WITH due AS ( \
-                  SELECT id FROM connections \
-                  WHERE status <> 'needs_reauth' AND (lease_owner IS NULL OR lease_until < $1) \
-                    AND (next_refresh_at <= $1 OR lease_owner IS NOT NULL) \
-                  ORDER BY lease_owner IS NULL, next_refresh_at LIMIT $4 \
-                  FOR UPDATE SKIP LOCKED) \
+    // Two index-friendly halves (abandoned leases by `connections_leased`, due rows by
+    // `connections_due`), so a claim reads only what it takes, however many rows the table holds.
+    claim_due: "WITH abandoned AS ( \
+                  SELECT id, lease_until AS at FROM connections \
+                  WHERE lease_owner IS NOT NULL AND lease_until < $1 \
+                    AND status <> 'needs_reauth' \
+                  ORDER BY lease_until LIMIT $4 FOR UPDATE SKIP LOCKED), \
+                due AS ( \
+                  SELECT id, next_refresh_at AS at FROM connections \
+                  WHERE next_refresh_at <= $1 AND status <> 'needs_reauth' \
+                    AND lease_owner IS NULL \
+                  ORDER BY next_refresh_at LIMIT $4 FOR UPDATE SKIP LOCKED), \
+                chosen AS ( \
+                  SELECT id FROM ( \
+                    SELECT id, 0 AS rank, at FROM abandoned \
+                    UNION ALL SELECT id, 1 AS rank, at FROM due) AS candidates \
+                  ORDER BY rank, at LIMIT $4) \
                 UPDATE connections AS c SET lease_owner = $2, lease_until = $3 \
-                FROM due WHERE c.id = due.id \
+                FROM chosen WHERE c.id = chosen.id \
                 RETURNING c.id",
     lock_admins: "SELECT id FROM admins FOR UPDATE",
 };

@@ -43,11 +43,22 @@ pub type SqliteStore = SqlStore<SqliteEngine>;
 
 static DIALECT: Dialect = Dialect {
     // One writer at a time: the claim is one statement and needs no row locks.
+    // Two index-friendly halves (abandoned leases by `connections_leased`, due rows by
+    // `connections_due`), so a claim reads only what it takes, however many rows the table holds.
     claim_due: "UPDATE connections SET lease_owner = $2, lease_until = $3 WHERE id IN ( \
-                  SELECT id FROM connections \
-                  WHERE status <> 'needs_reauth' AND (lease_owner IS NULL OR lease_until < $1) \
-                    AND (next_refresh_at <= $1 OR lease_owner IS NOT NULL) \
-                  ORDER BY lease_owner IS NULL, next_refresh_at LIMIT $4) \
+                  SELECT id FROM ( \
+                    SELECT id, 0 AS rank, at FROM ( \
+                      SELECT id, lease_until AS at FROM connections \
+                      WHERE lease_owner IS NOT NULL AND lease_until < $1 \
+                        AND status <> 'needs_reauth' \
+                      ORDER BY lease_until LIMIT $4) \
+                    UNION ALL \
+                    SELECT id, 1 AS rank, at FROM ( \
+                      SELECT id, next_refresh_at AS at FROM connections \
+                      WHERE next_refresh_at <= $1 AND status <> 'needs_reauth' \
+                        AND lease_owner IS NULL \
+                      ORDER BY next_refresh_at LIMIT $4)) \
+                  ORDER BY rank, at LIMIT $4) \
                 RETURNING id",
     lock_admins: "SELECT id FROM admins",
 };

@@ -56,7 +56,15 @@ impl Grantry {
     }
 
     pub(crate) fn oauth_client(&self, profile: &ProfileRecord) -> CoreResult<OAuthClient> {
-        let endpoints = self.endpoints(profile)?;
+        self.oauth_client_at(profile, self.endpoints(profile)?)
+    }
+
+    /// The OAuth client of a profile whose endpoints are already known (a cached profile).
+    pub(crate) fn oauth_client_at(
+        &self,
+        profile: &ProfileRecord,
+        endpoints: Endpoints,
+    ) -> CoreResult<OAuthClient> {
         let secret = self.open(
             SealedColumn::ProfileSecret,
             profile.id.as_str(),

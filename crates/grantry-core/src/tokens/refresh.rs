@@ -189,17 +189,16 @@ impl Grantry {
         owner: &str,
         trigger: Trigger,
     ) -> CoreResult<Arc<CachedToken>> {
-        let profile = self
-            .store
-            .profile(&row.profile_id)
-            .await?
-            .ok_or_else(|| CoreError::NotFound(format!("profile `{}`", row.profile_id)))?;
+        // From memory when this node holds it: a refresh wave reads the same profile thousands
+        // of times, and changes to it reach every node's cache (see `changes.rs`).
+        let known = self.profile_for(&row.profile_id).await?;
+        let profile = &known.record;
         if let Some(kept) = self.pending.take_for(&row.id, row.version) {
             // An answer Bitbucket gave that the database did not take: write it, never ask
             // Bitbucket again with the refresh token it retired.
             return self.write_kept(&row, owner, kept).await;
         }
-        let client = self.oauth_client(&profile)?;
+        let client = self.oauth_client_at(profile, known.endpoints.clone())?;
         let started = Instant::now();
         let answer = match row.credential {
             CredentialKind::Oauth2 => {
@@ -209,7 +208,7 @@ impl Grantry {
                         error: "invalid_grant".into(),
                         description: Some("no refresh token is stored".into()),
                     };
-                    return Err(self.refresh_failed(&row, &profile, owner, failure).await);
+                    return Err(self.refresh_failed(&row, profile, owner, failure).await);
                 };
                 let refresh_token =
                     self.open(SealedColumn::RefreshToken, row.id.as_str(), sealed)?;
@@ -229,10 +228,10 @@ impl Grantry {
         match answer {
             Ok(grant) => {
                 self.failpoint("after-provider-refresh");
-                self.persist_grant(&row, &profile, grant, owner, trigger)
+                self.persist_grant(&row, profile, grant, owner, trigger)
                     .await
             }
-            Err(failure) => Err(self.refresh_failed(&row, &profile, owner, failure).await),
+            Err(failure) => Err(self.refresh_failed(&row, profile, owner, failure).await),
         }
     }
 

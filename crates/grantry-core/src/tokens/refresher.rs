@@ -58,9 +58,13 @@ pub async fn run(grantry: Arc<Grantry>, mut shutdown: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(settings.interval.max(Duration::from_millis(10)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_purge = Instant::now();
+    // Whether the last claim took as many rows as it could: more are probably due, so a slot
+    // coming free is worth a claim at once rather than at the next tick.
+    let mut backlog = false;
     loop {
         tokio::select! {
             _ = tick.tick() => {}
+            Some(_) = tasks.join_next(), if backlog => {}
             _ = shutdown.changed() => break,
         }
         while tasks.try_join_next().is_some() {}
@@ -86,7 +90,7 @@ pub async fn run(grantry: Arc<Grantry>, mut shutdown: watch::Receiver<bool>) {
                 continue;
             }
         };
-        let full = due.len() == free;
+        backlog = due.len() == free;
         for id in due {
             let Ok(permit) = permits.clone().acquire_owned().await else {
                 break;
@@ -96,9 +100,6 @@ pub async fn run(grantry: Arc<Grantry>, mut shutdown: watch::Receiver<bool>) {
                 job.await;
                 drop(permit);
             });
-        }
-        if full {
-            tick.reset_immediately();
         }
     }
     while tasks.join_next().await.is_some() {}
