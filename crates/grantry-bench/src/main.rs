@@ -7,6 +7,8 @@
 //!   them all and checks no refresh token was presented twice.
 //! - `proxy`: Grantry's proxy beside nginx's `proxy_pass`, each a process of its own, with load
 //!   from `wrk`: requests per second, latency, time to first byte, memory while streaming.
+//! - `scale`: many connections on one Grantry: memory, disk, cold and warm reads, restart time
+//!   and a refresh wave, Grantry and the simulator each in a process of its own.
 //! - `sign-in-flood`: wrong console passwords from many clients and addresses; Grantry's memory
 //!   and the token reads it keeps serving.
 
@@ -15,6 +17,7 @@ mod load;
 mod processes;
 mod proxy;
 mod reads;
+mod scale;
 mod sign_in;
 
 use std::time::{Duration, Instant};
@@ -61,27 +64,20 @@ enum Command {
         #[arg(long, default_value_t = 10)]
         seconds: u64,
     },
-    /// (used by `proxy`) The simulator alone, in a process of its own.
+    /// (used by the others) The simulator alone, in a process of its own.
     #[command(hide = true)]
-    ServeSimulator {
-        #[arg(long)]
-        listen: std::net::SocketAddr,
-        #[arg(long)]
-        callback: String,
-    },
-    /// (used by `proxy`) Grantry alone, in a process of its own.
+    ServeSimulator(processes::SimulatorArgs),
+    /// (used by the others) Grantry alone, in a process of its own.
     #[command(hide = true)]
-    ServeGrantry {
-        #[arg(long)]
-        listen: std::net::SocketAddr,
-        #[arg(long)]
-        simulator: url::Url,
-        #[arg(long)]
-        data_dir: std::path::PathBuf,
-        #[arg(long)]
-        trust_forwarded_for: bool,
-        #[arg(long)]
-        admin_password: Option<String>,
+    ServeGrantry(processes::GrantryArgs),
+    /// N connections on one Grantry (SQLite): memory and disk per connection, cold and warm
+    /// reads, restart to ready, and a refresh wave of connections due together.
+    Scale {
+        #[arg(long, default_value_t = 100_000)]
+        connections: usize,
+        /// Connections made through the consent flow and refreshed together.
+        #[arg(long, default_value_t = 10_000)]
+        wave: usize,
     },
     /// Many clients sending wrong console passwords from many addresses: Grantry's memory and
     /// its token reads meanwhile.
@@ -213,25 +209,9 @@ async fn main() -> anyhow::Result<()> {
             connections,
             seconds,
         } => proxy::run(connections, seconds).await,
-        Command::ServeSimulator { listen, callback } => {
-            processes::serve_simulator(listen, callback).await
-        }
-        Command::ServeGrantry {
-            listen,
-            simulator,
-            data_dir,
-            trust_forwarded_for,
-            admin_password,
-        } => {
-            processes::serve_grantry(
-                listen,
-                simulator,
-                data_dir,
-                trust_forwarded_for,
-                admin_password,
-            )
-            .await
-        }
+        Command::ServeSimulator(args) => processes::serve_simulator(args).await,
+        Command::ServeGrantry(args) => processes::serve_grantry(args).await,
+        Command::Scale { connections, wave } => scale::run(connections, wave).await,
         Command::SignInFlood { clients, seconds } => sign_in::run(clients, seconds).await,
     }
 }

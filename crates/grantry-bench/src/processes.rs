@@ -23,11 +23,13 @@ pub const CONSUMER_KEY: &str = "BenchConsumerKey000000000000000";
 pub const CONSUMER_SECRET: &str =
     "BenchConsumerSecret00000000000000000000000000000000000000000000000000000000";
 
-/// The simulator's world for the benchmarks: alice, auto-approved, one repository, one consumer.
-pub fn seed(callback: &str) -> String {
-    format!(
+/// The simulator's world for the benchmarks: alice, auto-approved, one repository, one consumer,
+/// and `users` more users (`user0`, `user1`, … with password `pw`) who consent through the form.
+pub fn seed(callback: &str, users: usize, token_ttl: u64) -> String {
+    let mut seed = format!(
         r#"[settings]
 auto_approve = "alice"
+access_token_ttl = {token_ttl}
 [[users]]
 username = "alice"
 [[workspaces]]
@@ -44,16 +46,37 @@ permissions = ["account.read", "repositories.read"]
 key = "{CONSUMER_KEY}"
 secret = "{CONSUMER_SECRET}"
 "#
-    )
+    );
+    for n in 0..users {
+        seed.push_str(&format!(
+            "[[users]]\nusername = \"user{n}\"\npassword = \"pw\"\n"
+        ));
+    }
+    seed
+}
+
+/// How the simulator is started (`serve-simulator`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct SimulatorArgs {
+    #[arg(long)]
+    pub listen: SocketAddr,
+    #[arg(long)]
+    pub callback: String,
+    /// Users besides alice, who consent through the form.
+    #[arg(long, default_value_t = 0)]
+    pub users: usize,
+    /// Cloud access token lifetime, in seconds (Bitbucket's: 2 hours).
+    #[arg(long, default_value_t = 7200)]
+    pub token_ttl: u64,
 }
 
 /// `serve-simulator`: the simulator alone, until killed; prints `ready` once listening.
-pub async fn serve_simulator(listen: SocketAddr, callback: String) -> anyhow::Result<()> {
-    let seed = Seed::parse("bench", &seed(&callback))?;
+pub async fn serve_simulator(args: SimulatorArgs) -> anyhow::Result<()> {
+    let seed = Seed::parse("bench", &seed(&args.callback, args.users, args.token_ttl))?;
     let sim = SimBuilder::new()
         .mode(Mode::Rotating)
         .seed(seed)
-        .listen(listen)
+        .listen(args.listen)
         .start()
         .await?;
     println!("ready {}", sim.url());
@@ -61,18 +84,64 @@ pub async fn serve_simulator(listen: SocketAddr, callback: String) -> anyhow::Re
     Ok(())
 }
 
+/// How Grantry is started (`serve-grantry`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct GrantryArgs {
+    #[arg(long)]
+    pub listen: SocketAddr,
+    #[arg(long)]
+    pub simulator: url::Url,
+    #[arg(long)]
+    pub data_dir: PathBuf,
+    /// The master key (base64); a new one when absent. Pass the same one to restart on the
+    /// same data.
+    #[arg(long)]
+    pub master_key: Option<String>,
+    #[arg(long)]
+    pub trust_forwarded_for: bool,
+    /// A console admin `admin` with this password.
+    #[arg(long)]
+    pub admin_password: Option<String>,
+    /// The refresher renews this long before expiry (Grantry's default: 600).
+    #[arg(long)]
+    pub refresh_lead_secs: Option<u64>,
+    /// Refreshes per second per profile, at most (Grantry's default: 50).
+    #[arg(long)]
+    pub per_profile_per_second: Option<u32>,
+    /// Refreshes in flight at once (Grantry's default: 16).
+    #[arg(long)]
+    pub refresh_concurrency: Option<usize>,
+    /// How often the refresher looks for due connections (Grantry's default: 2000).
+    #[arg(long)]
+    pub refresh_interval_ms: Option<u64>,
+    /// Runs without the background refresher.
+    #[arg(long)]
+    pub no_refresher: bool,
+}
+
 /// `serve-grantry`: Grantry alone in front of the simulator, as `grantry serve` runs it; prints
 /// an admin API key once listening.
-pub async fn serve_grantry(
-    listen: SocketAddr,
-    simulator: url::Url,
-    data_dir: PathBuf,
-    trust_forwarded_for: bool,
-    admin_password: Option<String>,
-) -> anyhow::Result<()> {
-    let mut config = Config::against_simulator(listen, data_dir, &simulator)?;
+pub async fn serve_grantry(args: GrantryArgs) -> anyhow::Result<()> {
+    let mut config = Config::against_simulator(args.listen, args.data_dir, &args.simulator)?;
+    if let Some(key) = args.master_key {
+        config.master_key = Some(secrecy::SecretString::from(key));
+    }
     config.log.level = "error".into();
-    config.http.trust_forwarded_for = trust_forwarded_for;
+    config.http.trust_forwarded_for = args.trust_forwarded_for;
+    let refresh = &mut config.refresh;
+    if let Some(lead) = args.refresh_lead_secs {
+        refresh.lead = Duration::from_secs(lead);
+    }
+    if let Some(limit) = args.per_profile_per_second {
+        refresh.per_profile_per_second = limit;
+    }
+    if let Some(concurrency) = args.refresh_concurrency {
+        refresh.concurrency = concurrency;
+    }
+    if let Some(interval) = args.refresh_interval_ms {
+        refresh.interval = Duration::from_millis(interval);
+    }
+    refresh.enabled = !args.no_refresher;
     let runtime =
         runtime::open_with_clock(&config, Schema::Migrate, std::sync::Arc::new(SystemClock))
             .await?;
@@ -80,14 +149,14 @@ pub async fn serve_grantry(
         .grantry
         .create_api_key("bench", Role::Admin, &Actor::Cli)
         .await?;
-    if let Some(password) = admin_password {
+    if let Some(password) = args.admin_password {
         let password = secrecy::SecretString::from(password);
         runtime
             .grantry
             .create_admin("admin", &password, &Actor::Cli)
             .await?;
     }
-    let listener = tokio::net::TcpListener::bind(listen).await?;
+    let listener = tokio::net::TcpListener::bind(args.listen).await?;
     println!("key {}", key.secret.expose_secret());
     grantry::serve::run(runtime, listener, &config, std::future::pending()).await
 }
@@ -135,20 +204,29 @@ pub struct Stack {
     _sim: Server,
     pub sim_url: String,
     pub grantry: Server,
+    /// How `grantry` was started, to start it again on the same data.
+    grantry_args: Vec<String>,
     pub base: String,
     /// An admin API key.
     pub key: String,
     pub connection: String,
     pub http: reqwest::Client,
-    _data: tempfile::TempDir,
+    pub data: tempfile::TempDir,
 }
 
-/// How Grantry is started for a benchmark.
+/// How the stack is started.
 #[derive(Default)]
 pub struct Options {
     pub trust_forwarded_for: bool,
     /// A console admin `admin` with this password.
     pub admin_password: Option<String>,
+    /// Simulator users besides alice (`user0`, … with password `pw`).
+    pub users: usize,
+    /// The simulator's access token lifetime in seconds (its default when absent).
+    pub token_ttl: Option<u64>,
+    /// More `serve-grantry` flags, e.g. `("--refresh-lead-secs", "600")`; a flag without a value
+    /// has an empty one.
+    pub grantry_flags: Vec<(&'static str, String)>,
 }
 
 impl Stack {
@@ -157,23 +235,32 @@ impl Stack {
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .cookie_store(true)
+            .pool_max_idle_per_host(256)
             .build()?;
         let grantry_addr = SocketAddr::from(([127, 0, 0, 1], free_port()?));
         let callback = format!("http://{grantry_addr}/oauth/callback");
         let sim_addr = format!("127.0.0.1:{}", free_port()?);
-        let sim = Server::start(&[
+        let users = options.users.to_string();
+        let mut sim_args = vec![
             "serve-simulator",
             "--listen",
             &sim_addr,
             "--callback",
             &callback,
-        ])
-        .await?;
+            "--users",
+            &users,
+        ];
+        let ttl = options.token_ttl.map(|ttl| ttl.to_string());
+        if let Some(ttl) = &ttl {
+            sim_args.extend(["--token-ttl", ttl]);
+        }
+        let sim = Server::start(&sim_args).await?;
         let sim_url = sim
             .said
             .strip_prefix("ready ")
             .context("the simulator's address")?
             .to_owned();
+        let master_key = grantry_crypto::MasterKey::generate()?.to_base64();
         let mut args = vec![
             "serve-grantry".to_owned(),
             "--listen".to_owned(),
@@ -182,6 +269,8 @@ impl Stack {
             sim_url.clone(),
             "--data-dir".to_owned(),
             data.path().join("grantry").display().to_string(),
+            "--master-key".to_owned(),
+            master_key.as_str().to_owned(),
         ];
         if options.trust_forwarded_for {
             args.push("--trust-forwarded-for".to_owned());
@@ -189,8 +278,8 @@ impl Stack {
         if let Some(password) = &options.admin_password {
             args.extend(["--admin-password".to_owned(), password.clone()]);
         }
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let grantry = Server::start(&args).await?;
+        push_flags(&mut args, &options.grantry_flags);
+        let grantry = Server::start(&args.iter().map(String::as_str).collect::<Vec<_>>()).await?;
         let key = grantry
             .said
             .strip_prefix("key ")
@@ -202,12 +291,58 @@ impl Stack {
             _sim: sim,
             sim_url,
             grantry,
+            grantry_args: args,
             base,
             key,
             connection,
             http,
-            _data: data,
+            data,
         })
+    }
+
+    /// Kills Grantry (SIGKILL) and starts it again on the same data, with the flags it started
+    /// with and these; returns
+    /// once it prints its key (its store is open and it is about to listen).
+    pub async fn restart_grantry(
+        &mut self,
+        flags: &[(&'static str, String)],
+    ) -> anyhow::Result<()> {
+        self.grantry.child.kill().await?;
+        let mut args = self.grantry_args.clone();
+        push_flags(&mut args, flags);
+        self.grantry = Server::start(&args.iter().map(String::as_str).collect::<Vec<_>>()).await?;
+        self.key = self
+            .grantry
+            .said
+            .strip_prefix("key ")
+            .context("Grantry's key")?
+            .to_owned();
+        Ok(())
+    }
+
+    /// A Grantry metric's value (the first sample whose line starts with `name`).
+    pub async fn metric(&self, name: &str) -> anyhow::Result<f64> {
+        let text = self
+            .http
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await?
+            .text()
+            .await?;
+        Ok(text
+            .lines()
+            .find(|line| line.starts_with(name))
+            .and_then(|line| line.rsplit_once(' ')?.1.parse().ok())
+            .unwrap_or(0.0))
+    }
+}
+
+fn push_flags(args: &mut Vec<String>, flags: &[(&'static str, String)]) {
+    for (flag, value) in flags {
+        args.push((*flag).to_owned());
+        if !value.is_empty() {
+            args.push(value.clone());
+        }
     }
 }
 

@@ -18,6 +18,7 @@ pub async fn run(clients: u32, seconds: u64) -> anyhow::Result<()> {
     let stack = Stack::start(Options {
         trust_forwarded_for: true,
         admin_password: Some("a long and correct horse battery".to_owned()),
+        ..Options::default()
     })
     .await?;
     let pid = stack.grantry.pid();
