@@ -37,17 +37,6 @@ impl Actor {
             Actor::System => "system".to_owned(),
         }
     }
-
-    /// May manage profiles and API keys.
-    pub fn is_admin(&self) -> bool {
-        !matches!(
-            self,
-            Actor::ApiKey {
-                role: Role::App,
-                ..
-            }
-        )
-    }
 }
 
 pub struct Grantry {

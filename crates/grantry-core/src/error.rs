@@ -15,8 +15,6 @@ pub enum CoreError {
     Invalid { field: String, message: String },
     #[error("{0}")]
     Conflict(String),
-    #[error("the action needs the admin role")]
-    Forbidden,
     /// Too much at once (every password slot busy): try again in a moment.
     #[error("too busy right now; try again in {retry_after} s")]
     Busy { retry_after: u64 },

@@ -148,7 +148,6 @@ impl From<CoreError> for Problem {
             )
             .with("field", field),
             CoreError::Conflict(detail) => Problem::new(StatusCode::CONFLICT, "conflict", "Conflict", detail),
-            CoreError::Forbidden => Problem::forbidden("this needs an admin API key"),
             CoreError::Busy { retry_after } => Problem::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "busy",

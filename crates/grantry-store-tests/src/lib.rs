@@ -8,15 +8,21 @@
 //! grantry_store_tests::store_contract!(async { let dir = tempdir(); (dir, Arc::new(open(..)) as Arc<dyn Store>) });
 //! ```
 
+mod access;
 mod connections;
+mod events;
 mod fixtures;
 mod leases;
-mod other;
+mod sealing;
+mod sessions;
 
+pub use access::*;
 pub use connections::*;
+pub use events::*;
 pub use fixtures::*;
 pub use leases::*;
-pub use other::*;
+pub use sealing::*;
+pub use sessions::*;
 
 /// Generates one `#[tokio::test]` per contract test for a backend.
 #[macro_export]

@@ -93,9 +93,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 Command::Connect(args) => cli::connections::connect(grantry, args, output).await,
                 Command::Token(args) => cli::connections::token(grantry, args, output).await,
-                Command::ApiKeys(command) => cli::keys::api_keys(grantry, command, output).await,
+                Command::ApiKeys(command) => {
+                    cli::api_keys::api_keys(grantry, command, output).await
+                }
                 Command::Keys(command) => {
-                    cli::keys::master_keys(
+                    cli::master_keys::master_keys(
                         grantry,
                         &runtime.keys,
                         &runtime.backend,
@@ -104,8 +106,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     )
                     .await
                 }
-                Command::Events(args) => cli::keys::events(grantry, args, output).await,
-                Command::Admin(command) => cli::keys::admins(grantry, command, output).await,
+                Command::Events(args) => cli::events::events(grantry, args, output).await,
+                Command::Admin(command) => cli::admins::admins(grantry, command, output).await,
                 Command::Serve(_)
                 | Command::Demo(_)
                 | Command::GitCredential(_)

@@ -1,7 +1,10 @@
 //! The command line: every command and flag, with help text that explains it.
 
+pub mod admins;
+pub mod api_keys;
 pub mod connections;
-pub mod keys;
+pub mod events;
+pub mod master_keys;
 pub mod output;
 pub mod profiles;
 
@@ -62,15 +65,15 @@ pub enum Command {
     GitCredential(GitCredentialArgs),
     /// API keys that applications present to Grantry.
     #[command(subcommand, name = "api-keys")]
-    ApiKeys(keys::ApiKeyCommand),
+    ApiKeys(api_keys::ApiKeyCommand),
     /// Master keys that seal secrets at rest.
     #[command(subcommand)]
-    Keys(keys::MasterKeyCommand),
+    Keys(master_keys::MasterKeyCommand),
     /// The audit trail, newest first.
-    Events(keys::EventArgs),
+    Events(events::EventArgs),
     /// Console admins (who sign in to the web console).
     #[command(subcommand)]
-    Admin(keys::AdminCommand),
+    Admin(admins::AdminCommand),
     /// Print the effective configuration (secrets redacted).
     Config,
 }
