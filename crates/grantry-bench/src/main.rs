@@ -45,6 +45,9 @@ enum Command {
         concurrency: usize,
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+        /// The access tokens' length (the simulator's default: Bitbucket's 2026 length).
+        #[arg(long)]
+        token_length: Option<usize>,
     },
     /// Concurrent reads of one expired connection; how many refreshes reach Bitbucket.
     Herd {
@@ -202,7 +205,8 @@ async fn main() -> anyhow::Result<()> {
         Command::TokenReads {
             concurrency,
             seconds,
-        } => reads::run(concurrency, seconds).await,
+            token_length,
+        } => reads::run(concurrency, seconds, token_length).await,
         Command::Herd { readers } => herd(readers).await,
         Command::MassExpiry { connections } => mass_expiry(connections).await,
         Command::Proxy {

@@ -25,12 +25,13 @@ pub const CONSUMER_SECRET: &str =
 
 /// The simulator's world for the benchmarks: alice, auto-approved, one repository, one consumer,
 /// and `users` more users (`user0`, `user1`, … with password `pw`) who consent through the form.
-pub fn seed(callback: &str, users: usize, token_ttl: u64) -> String {
+pub fn seed(callback: &str, users: usize, token_ttl: u64, token_length: Option<usize>) -> String {
+    let length = token_length.map_or(String::new(), |l| format!("access_token_length = {l}\n"));
     let mut seed = format!(
         r#"[settings]
 auto_approve = "alice"
 access_token_ttl = {token_ttl}
-[[users]]
+{length}[[users]]
 username = "alice"
 [[workspaces]]
 slug = "acme"
@@ -68,11 +69,22 @@ pub struct SimulatorArgs {
     /// Cloud access token lifetime, in seconds (Bitbucket's: 2 hours).
     #[arg(long, default_value_t = 7200)]
     pub token_ttl: u64,
+    /// Cloud access token length (the simulator's default: Bitbucket's 2026 length).
+    #[arg(long)]
+    pub token_length: Option<usize>,
 }
 
 /// `serve-simulator`: the simulator alone, until killed; prints `ready` once listening.
 pub async fn serve_simulator(args: SimulatorArgs) -> anyhow::Result<()> {
-    let seed = Seed::parse("bench", &seed(&args.callback, args.users, args.token_ttl))?;
+    let seed = Seed::parse(
+        "bench",
+        &seed(
+            &args.callback,
+            args.users,
+            args.token_ttl,
+            args.token_length,
+        ),
+    )?;
     let sim = SimBuilder::new()
         .mode(Mode::Rotating)
         .seed(seed)
@@ -224,6 +236,8 @@ pub struct Options {
     pub users: usize,
     /// The simulator's access token lifetime in seconds (its default when absent).
     pub token_ttl: Option<u64>,
+    /// The simulator's access token length (its default when absent).
+    pub token_length: Option<usize>,
     /// More `serve-grantry` flags, e.g. `("--refresh-lead-secs", "600")`; a flag without a value
     /// has an empty one.
     pub grantry_flags: Vec<(&'static str, String)>,
@@ -253,6 +267,10 @@ impl Stack {
         let ttl = options.token_ttl.map(|ttl| ttl.to_string());
         if let Some(ttl) = &ttl {
             sim_args.extend(["--token-ttl", ttl]);
+        }
+        let length = options.token_length.map(|length| length.to_string());
+        if let Some(length) = &length {
+            sim_args.extend(["--token-length", length]);
         }
         let sim = Server::start(&sim_args).await?;
         let sim_url = sim

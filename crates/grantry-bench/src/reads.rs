@@ -7,9 +7,17 @@ use anyhow::ensure;
 use crate::load::{clock_ticks_per_second, ensure_programs, wrk};
 use crate::processes::{Options, Stack, cpu_ticks};
 
-pub async fn run(connections: usize, seconds: u64) -> anyhow::Result<()> {
+pub async fn run(
+    connections: usize,
+    seconds: u64,
+    token_length: Option<usize>,
+) -> anyhow::Result<()> {
     ensure_programs(&[("wrk", "wrk")])?;
-    let stack = Stack::start(Options::default()).await?;
+    let stack = Stack::start(Options {
+        token_length,
+        ..Options::default()
+    })
+    .await?;
     let key = format!("Authorization: Bearer {}", stack.key);
     let targets = [
         ("/healthz", format!("{}/healthz", stack.base), None),
@@ -47,8 +55,11 @@ pub async fn run(connections: usize, seconds: u64) -> anyhow::Result<()> {
         .find(|l| l.starts_with("grantry_token_reads_total{outcome=\"cache\"}"))
         .unwrap_or_default()
         .to_owned();
+    let token = token_length.map_or("Bitbucket's 2026 length, over 2,500".to_owned(), |l| {
+        l.to_string()
+    });
     println!(
-        "token reads beside /healthz: wrk -t2 -c{connections} -d{seconds}s from its own process, Grantry in another"
+        "token reads beside /healthz: wrk -t2 -c{connections} -d{seconds}s from its own process, Grantry in another; access tokens of {token} characters"
     );
     for (name, load, cpu) in &results {
         println!(
