@@ -85,6 +85,47 @@ impl serde::Serialize for Rfc3339 {
     }
 }
 
+impl Rfc3339 {
+    /// Any RFC 3339 time, with any offset; fractions of a second are dropped.
+    pub fn parse(text: &str) -> Option<Rfc3339> {
+        let at = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+            .ok()?;
+        Some(Rfc3339(at.unix_timestamp()))
+    }
+}
+
+/// Reads an RFC 3339 string, as every answer writes times, or (as requests have accepted
+/// before) whole unix seconds.
+impl<'de> serde::Deserialize<'de> for Rfc3339 {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::{Error, Unexpected};
+
+        struct Time;
+        impl serde::de::Visitor<'_> for Time {
+            type Value = Rfc3339;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an RFC 3339 time such as 2030-06-01T00:00:00Z (or unix seconds)")
+            }
+
+            fn visit_i64<E: Error>(self, unix: i64) -> Result<Rfc3339, E> {
+                Ok(Rfc3339(unix))
+            }
+
+            fn visit_u64<E: Error>(self, unix: u64) -> Result<Rfc3339, E> {
+                i64::try_from(unix)
+                    .map(Rfc3339)
+                    .map_err(|_| E::invalid_value(Unexpected::Unsigned(unix), &self))
+            }
+
+            fn visit_str<E: Error>(self, text: &str) -> Result<Rfc3339, E> {
+                Rfc3339::parse(text).ok_or_else(|| E::invalid_value(Unexpected::Str(text), &self))
+            }
+        }
+        deserializer.deserialize_any(Time)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,5 +134,26 @@ mod tests {
     fn formats_utc() {
         assert_eq!(rfc3339(1_777_888_800), "2026-05-04T10:00:00Z");
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn reads_rfc_3339_with_any_offset_and_unix_seconds() {
+        let read = |json: &str| serde_json::from_str::<Rfc3339>(json).map(|t| t.0);
+        assert_eq!(read("\"2026-05-04T10:00:00Z\"").unwrap(), 1_777_888_800);
+        assert_eq!(
+            read("\"2026-05-04T12:00:00+02:00\"").unwrap(),
+            1_777_888_800
+        );
+        assert_eq!(read("\"2026-05-04T10:00:00.999Z\"").unwrap(), 1_777_888_800);
+        assert_eq!(read("1777888800").unwrap(), 1_777_888_800);
+        for bad in [
+            "\"2026-05-04\"",
+            "\"tomorrow\"",
+            "true",
+            "18446744073709551615",
+        ] {
+            let error = read(bad).unwrap_err().to_string();
+            assert!(error.contains("RFC 3339"), "{bad}: {error}");
+        }
     }
 }

@@ -3,7 +3,7 @@
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Json, Response};
-use grantry_core::clock::Timestamp;
+use grantry_core::clock::Rfc3339;
 use grantry_core::connections::{NewConnection, NewCredential};
 use grantry_core::ids::ConnectionId;
 use grantry_core::store::{ConnectionFilter, ConnectionStatus};
@@ -38,8 +38,17 @@ pub enum CredentialBody {
     },
     AccessToken {
         token: SecretString,
-        expires_at: Option<Timestamp>,
+        #[serde(default, deserialize_with = "expires_at")]
+        expires_at: Option<Rfc3339>,
     },
+}
+
+/// `expires_at`, named in its error: inside the tagged `credential` the path stops there.
+fn expires_at<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Rfc3339>, D::Error> {
+    <Option<Rfc3339> as Deserialize>::deserialize(deserializer)
+        .map_err(|error| serde::de::Error::custom(format_args!("expires_at: {error}")))
 }
 
 #[derive(Deserialize)]
@@ -93,9 +102,10 @@ pub async fn create(
     let credential = match body.credential {
         CredentialBody::ClientCredentials => NewCredential::ClientCredentials,
         CredentialBody::ApiToken { email, token } => NewCredential::ApiToken { email, token },
-        CredentialBody::AccessToken { token, expires_at } => {
-            NewCredential::AccessToken { token, expires_at }
-        }
+        CredentialBody::AccessToken { token, expires_at } => NewCredential::AccessToken {
+            token,
+            expires_at: expires_at.map(|at| at.0),
+        },
     };
     let new = NewConnection {
         profile: body.profile,

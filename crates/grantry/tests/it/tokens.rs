@@ -519,3 +519,51 @@ async fn deleting_a_connection_removes_its_tokens() {
         StatusCode::NOT_FOUND
     );
 }
+
+/// Times in requests are RFC 3339, as in every answer (with any offset); unix seconds stay
+/// accepted. A time that is neither is refused with a problem naming the field.
+#[tokio::test]
+async fn a_stored_access_tokens_expiry_is_given_as_rfc_3339() {
+    let app = TestApp::start(Mode::Rotating).await;
+    let (profile, _) = cloud_connection(&app).await;
+    let create = |end_user: &str, expires_at: serde_json::Value| {
+        json!({"profile": profile, "end_user_id": end_user,
+               "credential": {"type": "access_token", "token": format!("token-{end_user}"), "expires_at": expires_at}})
+    };
+    for (end_user, given) in [
+        ("utc", json!("2030-06-01T00:00:00Z")),
+        ("offset", json!("2030-06-01T02:00:00+02:00")),
+        ("fraction", json!("2030-06-01T00:00:00.250Z")),
+        ("unix", json!(1_906_502_400)),
+    ] {
+        let (status, made) = app
+            .app(
+                Method::POST,
+                "/v1/connections",
+                Some(create(end_user, given)),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{end_user}: {made}");
+        let (_, token) = app.token(made["id"].as_str().unwrap()).await;
+        assert_eq!(token["expires_at"], "2030-06-01T00:00:00Z", "{end_user}");
+    }
+    for given in [json!("next tuesday"), json!("2030-06-01"), json!(true)] {
+        let (status, problem) = app
+            .app(
+                Method::POST,
+                "/v1/connections",
+                Some(create("bad", given.clone())),
+            )
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{given}: {problem}"
+        );
+        let detail = problem["detail"].as_str().unwrap();
+        assert!(
+            detail.contains("expires_at") && detail.contains("RFC 3339"),
+            "{detail}"
+        );
+    }
+}
