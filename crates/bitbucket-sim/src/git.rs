@@ -19,7 +19,7 @@ use tokio::io::AsyncWriteExt;
 use crate::Sim;
 use crate::oauth::basic_credentials;
 use crate::tokens::{AccessCheck, Product};
-use crate::world::WorldError;
+use crate::world::error::WorldError;
 
 /// Where Data Center repositories live below the root.
 const DC_DIR: &str = "_dc";
@@ -312,7 +312,7 @@ fn authorize_dc(
     let Ok(repository) = directory.repository(project, slug) else {
         return Err(refuse(StatusCode::NOT_FOUND, "Repository not found"));
     };
-    let token = crate::rest::bearer(
+    let token = crate::oauth::bearer(
         headers,
         &crate::oauth::Params::default(),
         crate::Mode::Rotating,
@@ -366,7 +366,7 @@ pub async fn serve(State(sim): State<Arc<Sim>>, request: Request) -> Response {
         Ok(user) => user,
         Err(response) => {
             sim.stats
-                .count("git", kind, crate::rest::status_label(response.status()));
+                .count("git", kind, crate::stats::status_label(response.status()));
             return response;
         }
     };
@@ -384,7 +384,7 @@ pub async fn serve(State(sim): State<Arc<Sim>>, request: Request) -> Response {
     };
     let response = cgi.run(body).await;
     sim.stats
-        .count("git", kind, crate::rest::status_label(response.status()));
+        .count("git", kind, crate::stats::status_label(response.status()));
     response
 }
 

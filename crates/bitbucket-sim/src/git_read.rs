@@ -6,7 +6,7 @@ use std::process::Stdio;
 
 use tokio::process::Command;
 
-use crate::world::WorldError;
+use crate::world::error::WorldError;
 
 fn git(repository: &Path) -> Command {
     let mut command = Command::new("git");

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use axum::http::StatusCode;
 use dashmap::DashMap;
 
 type Key = (&'static str, &'static str, &'static str);
@@ -75,5 +76,17 @@ impl Stats {
     pub fn reset(&self) {
         self.counters.clear();
         self.user_agents.clear();
+    }
+}
+
+/// An answer's status as the counters name it.
+pub fn status_label(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        200..=299 => "ok",
+        400 => "400",
+        401 => "401",
+        403 => "403",
+        404 => "404",
+        _ => "other",
     }
 }

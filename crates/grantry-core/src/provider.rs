@@ -6,7 +6,7 @@ use std::fmt;
 use async_trait::async_trait;
 use secrecy::SecretString;
 
-use crate::catalog::{Endpoints, ProviderSpec};
+use crate::catalog::{Endpoints, FailureClass, ProviderSpec};
 use crate::proxy::{Answer, Forward};
 
 /// The OAuth client a call is made as.
@@ -163,4 +163,96 @@ pub trait ProviderClient: Send + Sync {
         credential: Presented<'_>,
         request: Forward,
     ) -> Result<Answer, ProviderFailure>;
+}
+
+/// Classifies a failed token call by the provider's rules.
+pub fn classify(spec: &ProviderSpec, failure: &ProviderFailure) -> FailureClass {
+    match failure {
+        ProviderFailure::OAuth {
+            error, description, ..
+        } => {
+            let description = description.as_deref().unwrap_or_default().to_lowercase();
+            spec.failure_rules
+                .iter()
+                .find(|rule| {
+                    rule.error == error
+                        && rule
+                            .description_contains
+                            .is_none_or(|needle| description.contains(&needle.to_lowercase()))
+                })
+                .map_or(FailureClass::Unexpected, |rule| rule.class)
+        }
+        ProviderFailure::Http { status, .. } if *status == 429 || *status >= 500 => {
+            FailureClass::Transient
+        }
+        ProviderFailure::Http { status: 401, .. } => FailureClass::ProfileMisconfigured,
+        ProviderFailure::Http { .. } | ProviderFailure::Protocol(_) => FailureClass::Unexpected,
+        ProviderFailure::Network { .. } => FailureClass::Transient,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::ProviderKind;
+
+    fn oauth(error: &str, description: &str) -> ProviderFailure {
+        ProviderFailure::OAuth {
+            status: 400,
+            error: error.into(),
+            description: Some(description.into()),
+        }
+    }
+
+    #[test]
+    fn bitbucket_cloud_failures_mean_what_facts_say() {
+        let cloud = ProviderKind::BitbucketCloud.spec();
+        assert_eq!(
+            classify(cloud, &oauth("invalid_request", "Invalid refresh_token")),
+            FailureClass::Reauth
+        );
+        assert_eq!(
+            classify(
+                cloud,
+                &oauth("invalid_grant", "The specified code is not valid.")
+            ),
+            FailureClass::Reauth
+        );
+        assert_eq!(
+            classify(
+                cloud,
+                &oauth("unauthorized_client", "Invalid OAuth client credentials")
+            ),
+            FailureClass::ProfileMisconfigured
+        );
+        assert_eq!(
+            classify(
+                cloud,
+                &oauth(
+                    "invalid_request",
+                    "No callback uri defined for the OAuth client."
+                )
+            ),
+            FailureClass::ProfileMisconfigured
+        );
+        let busy = ProviderFailure::Http {
+            status: 429,
+            retry_after: Some(5),
+        };
+        assert_eq!(classify(cloud, &busy), FailureClass::Transient);
+        let down = ProviderFailure::Http {
+            status: 503,
+            retry_after: None,
+        };
+        assert_eq!(classify(cloud, &down), FailureClass::Transient);
+        let cut = ProviderFailure::Network {
+            timeout: false,
+            message: "reset".into(),
+        };
+        assert_eq!(classify(cloud, &cut), FailureClass::Transient);
+        assert_eq!(
+            classify(cloud, &oauth("slow_down", "")),
+            FailureClass::Unexpected
+        );
+    }
 }

@@ -59,6 +59,36 @@ impl Default for RefreshSettings {
     }
 }
 
+/// How long console sessions and the setup link live, and how many password checks may run at
+/// once (the configuration's `[console]` section).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleSettings {
+    /// A console session ends after this long without a request.
+    #[serde(rename = "idle_timeout_secs", with = "seconds")]
+    pub idle_timeout: Duration,
+    /// …and after this long in any case.
+    #[serde(rename = "max_age_secs", with = "seconds")]
+    pub max_age: Duration,
+    #[serde(skip)]
+    pub setup_link_ttl: Duration,
+    /// Password checks (argon2id, 19 MiB each) at once; sign-ins beyond get 503 at once.
+    /// Default: one per core.
+    #[serde(rename = "password_checks")]
+    pub password_slots: usize,
+}
+
+impl Default for ConsoleSettings {
+    fn default() -> Self {
+        ConsoleSettings {
+            idle_timeout: Duration::from_secs(30 * 60),
+            max_age: Duration::from_secs(12 * 3600),
+            setup_link_ttl: Duration::from_secs(24 * 3600),
+            password_slots: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        }
+    }
+}
+
 /// What the services need to know about their deployment.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -72,7 +102,7 @@ pub struct Settings {
     pub node_id: String,
     /// Test-only crash points, e.g. `after-provider-refresh`.
     pub failpoints: Vec<String>,
-    pub console: crate::admins::ConsoleSettings,
+    pub console: ConsoleSettings,
     /// Memory the token cache may use; the least used tokens go beyond it.
     pub token_cache_bytes: u64,
 }
@@ -89,7 +119,7 @@ impl Settings {
             session_ttl: Duration::from_secs(600),
             node_id: format!("node-{}", grantry_crypto::random_token(6)),
             failpoints: Vec::new(),
-            console: crate::admins::ConsoleSettings::default(),
+            console: ConsoleSettings::default(),
             token_cache_bytes: DEFAULT_TOKEN_CACHE_BYTES,
         }
     }

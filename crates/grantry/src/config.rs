@@ -138,7 +138,7 @@ pub struct Config {
     pub http: HttpConfig,
     pub outbound: OutboundConfig,
     pub bitbucket_cloud: CloudConfig,
-    pub console: grantry_core::admins::ConsoleSettings,
+    pub console: grantry_core::settings::ConsoleSettings,
     /// Test-only crash points, comma-separated.
     pub failpoints: String,
 }
@@ -171,7 +171,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             outbound: OutboundConfig::default(),
             bitbucket_cloud: CloudConfig::default(),
-            console: grantry_core::admins::ConsoleSettings::default(),
+            console: grantry_core::settings::ConsoleSettings::default(),
             failpoints: String::new(),
         }
     }

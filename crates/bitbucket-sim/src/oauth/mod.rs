@@ -13,6 +13,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
 use crate::Sim;
+use crate::settings::Mode;
 use crate::tokens::Product;
 
 /// Request parameters (query string or form body) as received; the first of a repeated name wins.
@@ -146,4 +147,19 @@ impl Approver {
             }
         }
     }
+}
+
+/// The bearer token of a request. Legacy mode also takes `?access_token=`, as Bitbucket did
+/// before May 2026.
+pub fn bearer<'a>(headers: &'a HeaderMap, query: &'a Params, mode: Mode) -> Option<String> {
+    let from_header = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim().to_owned());
+    from_header.or_else(|| match mode {
+        Mode::Legacy => query.non_empty("access_token").map(str::to_owned),
+        Mode::Rotating => None,
+    })
 }

@@ -71,7 +71,7 @@ pub async fn api(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let token = super::bearer(&headers, &Params::default(), Mode::Rotating)
+    let token = crate::oauth::bearer(&headers, &Params::default(), Mode::Rotating)
         .or_else(|| basic_password(&headers));
     let grant = match token.map(|t| sim.tokens.check_access(&t, sim.clock.now())) {
         Some(AccessCheck::Valid(grant)) if grant.product == Product::Dc => grant,
@@ -110,7 +110,7 @@ pub async fn api(
         _ => not_implemented(method.as_str(), path),
     };
     sim.stats
-        .count("rest", "dc", super::status_label(response.status()));
+        .count("rest", "dc", crate::stats::status_label(response.status()));
     if let Ok(name) = HeaderValue::from_str(&caller.grant.user) {
         response.headers_mut().insert("X-AUSERNAME", name);
     }

@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use bitbucket_facts::operations::OperationTable;
 use serde_json::{Value, json};
 
-use crate::oauth::Params;
+use crate::oauth::{Params, bearer};
 use crate::settings::Mode;
 use crate::tokens::{AccessCheck, Grant};
 use crate::{Sim, util};
@@ -37,21 +37,6 @@ pub fn cloud_error(status: StatusCode, message: &str) -> Response {
         status,
         &json!({"type": "error", "error": {"message": message}}),
     )
-}
-
-/// The bearer token of a request. Legacy mode also takes `?access_token=`, as Bitbucket did
-/// before May 2026.
-pub fn bearer<'a>(headers: &'a HeaderMap, query: &'a Params, mode: Mode) -> Option<String> {
-    let from_header = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim().to_owned());
-    from_header.or_else(|| match mode {
-        Mode::Legacy => query.non_empty("access_token").map(str::to_owned),
-        Mode::Rotating => None,
-    })
 }
 
 /// Who is calling: a token's grant, or nobody.
@@ -133,8 +118,11 @@ pub async fn cloud_api(
                 body: &body,
             };
             let response = cloud::dispatch(request).await;
-            sim.stats
-                .count("rest", "cloud", status_label(response.status()));
+            sim.stats.count(
+                "rest",
+                "cloud",
+                crate::stats::status_label(response.status()),
+            );
             response
         }
     };
@@ -151,15 +139,4 @@ fn insufficient_scopes(grant: &Grant, required: &[String]) -> Response {
         }
     });
     cloud_json(StatusCode::FORBIDDEN, &body)
-}
-
-pub fn status_label(status: StatusCode) -> &'static str {
-    match status.as_u16() {
-        200..=299 => "ok",
-        400 => "400",
-        401 => "401",
-        403 => "403",
-        404 => "404",
-        _ => "other",
-    }
 }

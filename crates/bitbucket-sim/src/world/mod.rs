@@ -3,7 +3,10 @@
 
 pub mod cloud;
 pub mod dc;
+pub mod error;
 pub mod seed;
+
+pub use error::WorldError;
 
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -12,28 +15,6 @@ use dashmap::DashMap;
 use crate::git::GitStore;
 use cloud::{CloudDirectory, Consumer, ConsumerChanges, NewConsumer, NewRepository, Repository};
 use dc::{DcDirectory, DcLink, DcRepository, NewDcLink, NewDcRepository};
-
-/// Why a change to the world was refused. The text names the field at fault.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum WorldError {
-    #[error("{field}: {message}")]
-    Invalid { field: String, message: String },
-    #[error("{0} already exists")]
-    Duplicate(String),
-    #[error("{0} does not exist")]
-    NotFound(String),
-    #[error("git: {0}")]
-    Git(String),
-}
-
-impl WorldError {
-    pub fn invalid(field: &str, message: &str) -> WorldError {
-        WorldError::Invalid {
-            field: field.to_owned(),
-            message: message.to_owned(),
-        }
-    }
-}
 
 /// Slugs and usernames: 1 to 62 characters of `a-z 0-9 - _ .`, starting with a letter or digit.
 pub fn check_slug(field: &str, value: &str) -> Result<(), WorldError> {

@@ -6,8 +6,6 @@ pub(crate) mod guard;
 
 use std::net::IpAddr;
 
-use std::time::Duration;
-
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::app::{Actor, Grantry};
@@ -22,36 +20,6 @@ use crate::store::{AdminRecord, AdminRemoval, ConsoleSessionRecord, StoreError};
 const SETUP_KEY: &str = "console_setup";
 /// Console sessions update their last-seen time at most this often, sparing a write per page.
 const TOUCH_EVERY: i64 = 60;
-
-/// How long console sessions and the setup link live, and how many password checks may run at
-/// once (the configuration's `[console]` section).
-#[derive(Debug, Clone, serde::Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ConsoleSettings {
-    /// A console session ends after this long without a request.
-    #[serde(rename = "idle_timeout_secs", with = "crate::settings::seconds")]
-    pub idle_timeout: Duration,
-    /// …and after this long in any case.
-    #[serde(rename = "max_age_secs", with = "crate::settings::seconds")]
-    pub max_age: Duration,
-    #[serde(skip)]
-    pub setup_link_ttl: Duration,
-    /// Password checks (argon2id, 19 MiB each) at once; sign-ins beyond get 503 at once.
-    /// Default: one per core.
-    #[serde(rename = "password_checks")]
-    pub password_slots: usize,
-}
-
-impl Default for ConsoleSettings {
-    fn default() -> Self {
-        ConsoleSettings {
-            idle_timeout: Duration::from_secs(30 * 60),
-            max_age: Duration::from_secs(12 * 3600),
-            setup_link_ttl: Duration::from_secs(24 * 3600),
-            password_slots: std::thread::available_parallelism().map_or(1, |n| n.get()),
-        }
-    }
-}
 
 /// A fresh console session: the cookie's token and who it is for.
 pub struct SignedIn {

@@ -2,10 +2,10 @@
 //! (endpoints, scope vocabulary, PKCE, client authentication, how to classify a failure, how to
 //! tell an admin what to configure) instead of branching on the provider.
 
-mod classify;
+mod failure_rules;
 mod guidance;
 
-pub use classify::{FailureClass, classify};
+pub use failure_rules::FailureClass;
 pub use guidance::{SetupGuide, SetupStep, missing_scope_advice, setup_guide};
 
 use std::fmt;
@@ -129,7 +129,7 @@ pub static BITBUCKET_CLOUD: ProviderSpec = ProviderSpec {
     git_username: "x-token-auth",
     rest_layout: "2.0/",
     rest_short: "",
-    failure_rules: classify::BITBUCKET_CLOUD_RULES,
+    failure_rules: failure_rules::BITBUCKET_CLOUD_RULES,
 };
 
 pub static BITBUCKET_DATACENTER: ProviderSpec = ProviderSpec {
@@ -148,7 +148,7 @@ pub static BITBUCKET_DATACENTER: ProviderSpec = ProviderSpec {
     git_username: "OAUTH_USERNAME",
     rest_layout: "rest/",
     rest_short: "api/latest/",
-    failure_rules: classify::BITBUCKET_DATACENTER_RULES,
+    failure_rules: failure_rules::BITBUCKET_DATACENTER_RULES,
 };
 
 impl ProviderSpec {

@@ -9,11 +9,11 @@ use url::Url;
 
 use super::{ConnectError, browser_cookie};
 use crate::app::{Actor, Grantry};
-use crate::catalog::{FailureClass, classify};
+use crate::catalog::FailureClass;
 use crate::connections::save::{Acquired, Saved};
 use crate::error::CoreError;
 use crate::events::EventKind;
-use crate::provider::Presented;
+use crate::provider::{Presented, classify};
 use crate::store::SealedColumn;
 use crate::store::{ConnectionStatus, CredentialKind, ProfileRecord, SessionRecord};
 

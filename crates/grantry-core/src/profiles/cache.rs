@@ -7,9 +7,7 @@ use std::sync::Arc;
 
 use dashmap::DashMap;
 
-use crate::app::Grantry;
 use crate::catalog::Endpoints;
-use crate::error::{CoreError, CoreResult};
 use crate::ids::ProfileId;
 use crate::store::ProfileRecord;
 
@@ -33,30 +31,12 @@ impl ProfileCache {
     pub fn clear(&self) {
         self.entries.clear();
     }
-}
 
-impl Grantry {
-    /// A profile by id and its endpoints, from memory when this node holds them.
-    pub(crate) async fn profile_for(&self, id: &ProfileId) -> CoreResult<Arc<KnownProfile>> {
-        let bypass = self.cache_bypassed();
-        if !bypass && let Some(held) = self.profiles.entries.get(id) {
-            return Ok(held.clone());
-        }
-        let record = self
-            .store
-            .profile(id)
-            .await?
-            .ok_or_else(|| CoreError::NotFound(format!("profile `{id}`")))?;
-        let endpoints = self.endpoints(&record)?;
-        let profile = Arc::new(KnownProfile { record, endpoints });
-        if !bypass {
-            self.profiles.entries.insert(id.clone(), profile.clone());
-        }
-        Ok(profile)
+    pub fn get(&self, id: &ProfileId) -> Option<Arc<KnownProfile>> {
+        self.entries.get(id).map(|held| held.clone())
     }
 
-    /// Forgets a profile another node changed or deleted.
-    pub fn forget_profile(&self, id: &ProfileId) {
-        self.profiles.forget(id);
+    pub fn put(&self, id: ProfileId, profile: Arc<KnownProfile>) {
+        self.entries.insert(id, profile);
     }
 }

@@ -1,13 +1,15 @@
 //! Application connection profiles: one OAuth client (key, secret) for one provider, with what it
 //! needs and where users may be sent back to.
 
-mod cache;
+pub(crate) mod cache;
 mod service;
 pub mod validate;
 
-pub(crate) use cache::ProfileCache;
+use cache::KnownProfile;
 
 pub use service::{NewProfile, ProfileChanges};
+
+use std::sync::Arc;
 
 use secrecy::SecretString;
 use url::Url;
@@ -15,6 +17,7 @@ use url::Url;
 use crate::app::Grantry;
 use crate::catalog::{Endpoints, ProviderSpec};
 use crate::error::{CoreError, CoreResult};
+use crate::ids::ProfileId;
 use crate::provider::ProviderTarget;
 use crate::store::ProfileRecord;
 use crate::store::SealedColumn;
@@ -78,5 +81,31 @@ impl Grantry {
             scopes: profile.required_scopes.clone(),
             callback_url: self.settings.callback_url(),
         })
+    }
+}
+
+impl Grantry {
+    /// A profile by id and its endpoints, from memory when this node holds them.
+    pub(crate) async fn profile_for(&self, id: &ProfileId) -> CoreResult<Arc<KnownProfile>> {
+        let bypass = self.cache_bypassed();
+        if !bypass && let Some(held) = self.profiles.get(id) {
+            return Ok(held);
+        }
+        let record = self
+            .store
+            .profile(id)
+            .await?
+            .ok_or_else(|| CoreError::NotFound(format!("profile `{id}`")))?;
+        let endpoints = self.endpoints(&record)?;
+        let profile = Arc::new(KnownProfile { record, endpoints });
+        if !bypass {
+            self.profiles.put(id.clone(), profile.clone());
+        }
+        Ok(profile)
+    }
+
+    /// Forgets a profile another node changed or deleted.
+    pub fn forget_profile(&self, id: &ProfileId) {
+        self.profiles.forget(id);
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod cache;
 pub mod flight;
+mod kept;
 pub mod pending;
 mod read;
 mod refresh;

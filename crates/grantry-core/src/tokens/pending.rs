@@ -9,9 +9,8 @@
 
 use dashmap::DashMap;
 
-use crate::app::Grantry;
 use crate::ids::ConnectionId;
-use crate::store::{StoreError, TokenWrite};
+use crate::store::TokenWrite;
 
 #[derive(Debug, Default)]
 pub(crate) struct PendingWrites {
@@ -34,6 +33,19 @@ impl PendingWrites {
             .map(|(_, (_, write))| write)
     }
 
+    /// Every kept write, copied out, so the store can be called without holding the map.
+    pub fn waiting(&self) -> Vec<(ConnectionId, i64, TokenWrite)> {
+        self.writes
+            .iter()
+            .map(|e| (e.key().clone(), e.value().0, e.value().1.clone()))
+            .collect()
+    }
+
+    /// Drops a kept write once it is written (or no longer needed), unless a newer one replaced it.
+    pub fn settled(&self, id: &ConnectionId, version: i64) {
+        self.writes.remove_if(id, |_, (v, _)| *v == version);
+    }
+
     pub fn len(&self) -> usize {
         self.writes.len()
     }
@@ -48,77 +60,4 @@ pub(crate) enum Unwritten {
     Gone,
     /// The row is still at the version the write came from: the database did not take it.
     NotTaken,
-}
-
-impl Grantry {
-    /// How many refresh results wait for the database.
-    pub fn pending_write_count(&self) -> usize {
-        self.pending.len()
-    }
-
-    /// Whether a refresh result of this connection waits for the database.
-    pub fn write_pending(&self, id: &ConnectionId) -> bool {
-        self.pending.holds(id)
-    }
-
-    /// Finds out why a write guarded by `version` changed nothing.
-    pub(crate) async fn why_unwritten(&self, id: &ConnectionId, version: i64) -> Unwritten {
-        match self.store.connection(id).await {
-            Ok(Some(row)) if row.version != version => Unwritten::Superseded,
-            Ok(None) => Unwritten::Gone,
-            Ok(Some(_)) | Err(_) => Unwritten::NotTaken,
-        }
-    }
-
-    /// Keeps a refresh result the database did not take, loudly: it is served from memory and
-    /// written later, and until then the node is not ready.
-    pub(crate) fn keep_unwritten(
-        &self,
-        id: &ConnectionId,
-        version: i64,
-        write: TokenWrite,
-        cause: &StoreError,
-    ) {
-        self.metrics.token_write_failed();
-        if matches!(cause, StoreError::Unavailable(_)) {
-            tracing::warn!(connection.id = %id, %cause, "database unavailable: new tokens kept in memory until it is back");
-        } else {
-            tracing::error!(connection.id = %id, %cause, "the database did not take a refresh's new tokens: kept in memory, served, and written when it takes writes again");
-        }
-        self.pending.keep(id.clone(), version, write);
-    }
-
-    /// Writes what the database could not take earlier; answers how many are still waiting.
-    pub async fn flush_pending_writes(&self) -> usize {
-        let waiting: Vec<(ConnectionId, i64, TokenWrite)> = self
-            .pending
-            .writes
-            .iter()
-            .map(|e| (e.key().clone(), e.value().0, e.value().1.clone()))
-            .collect();
-        for (id, version, write) in waiting {
-            let outcome = match self.store.write_pending_tokens(&id, version, &write).await {
-                Ok(true) => Some("written"),
-                Ok(false) => match self.why_unwritten(&id, version).await {
-                    Unwritten::Superseded => Some("superseded"),
-                    Unwritten::Gone => Some("gone"),
-                    Unwritten::NotTaken => None,
-                },
-                Err(StoreError::Unavailable(_)) => break,
-                Err(error) => {
-                    tracing::error!(%error, connection.id = %id, "could not write a kept refresh result");
-                    None
-                }
-            };
-            if let Some(outcome) = outcome {
-                if outcome != "written" {
-                    tracing::warn!(connection.id = %id, outcome, "a kept refresh result was not needed any more");
-                }
-                self.pending
-                    .writes
-                    .remove_if(&id, |_, (v, _)| *v == version);
-            }
-        }
-        self.pending.len()
-    }
 }

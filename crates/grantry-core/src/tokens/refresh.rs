@@ -18,12 +18,12 @@ use super::cache::{CachedToken, TokenState, effective_margin};
 use super::pending::Unwritten;
 use super::schedule;
 use crate::app::{Actor, Grantry};
-use crate::catalog::{FailureClass, classify, missing_scope_advice};
+use crate::catalog::{FailureClass, missing_scope_advice};
 use crate::clock::Timestamp;
 use crate::error::{CoreError, CoreResult};
 use crate::events::EventKind;
 use crate::metrics::RefreshOutcome;
-use crate::provider::{ProviderFailure, TokenGrant};
+use crate::provider::{ProviderFailure, TokenGrant, classify};
 use crate::store::SealedColumn;
 use crate::store::{
     ConnectionRecord, ConnectionStatus, CredentialKind, OutcomeWrite, ProfileRecord, StoreError,

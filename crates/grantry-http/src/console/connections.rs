@@ -10,8 +10,8 @@ use grantry_core::{CoreError, Grantry};
 use maud::{Markup, html};
 use serde::Deserialize;
 
+use super::expiry;
 use super::layout::{self, Section, csrf, status_badge};
-use super::profiles::expiry;
 use super::session::{self, Admin, Posted};
 use crate::state::AppState;
 

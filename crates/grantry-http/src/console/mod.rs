@@ -11,6 +11,7 @@ mod keys;
 mod layout;
 mod profiles;
 mod session;
+mod signed_in;
 
 use axum::Router;
 use axum::http::StatusCode;
@@ -68,4 +69,9 @@ pub(crate) fn not_found(message: &str) -> Response {
 pub(crate) fn time(at: i64) -> String {
     let text = grantry_core::clock::rfc3339(at);
     format!("{} {} UTC", &text[..10], &text[11..16])
+}
+
+/// A time for people, or "never" when there is none.
+pub(crate) fn expiry(at: Option<i64>) -> String {
+    at.map_or_else(|| "never".to_owned(), time)
 }

@@ -17,7 +17,6 @@ use serde::Deserialize;
 use super::form::{self, Errors, ProfileForm};
 use super::layout::{self, Flash, Section, copyable, csrf};
 use super::session::{self, Admin, Posted};
-use super::time;
 use crate::state::AppState;
 
 #[derive(Deserialize, Default)]
@@ -537,8 +536,4 @@ pub async fn delete(
         Ok((_, removed)) => layout::see_other(&format!("/ui/profiles?deleted={removed}")),
         Err(error) => session::unavailable(error),
     }
-}
-
-pub fn expiry(at: Option<i64>) -> String {
-    at.map_or_else(|| "never".to_owned(), time)
 }

@@ -6,30 +6,15 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use grantry_core::Grantry;
 use grantry_core::admins::SessionCheck;
-use grantry_core::{Actor, Grantry};
 use maud::html;
 
 use super::layout;
+pub use super::signed_in::Admin;
 use crate::state::AppState;
 
 pub const COOKIE: &str = "grantry_console";
-
-/// A signed-in console admin.
-pub struct Admin {
-    pub username: String,
-    /// The CSRF token this session's forms carry.
-    pub csrf: String,
-    pub token: String,
-}
-
-impl Admin {
-    pub fn actor(&self) -> Actor {
-        Actor::Admin {
-            username: self.username.clone(),
-        }
-    }
-}
 
 pub fn cookie_token(headers: &HeaderMap) -> Option<String> {
     crate::extract::cookies(headers)
