@@ -329,6 +329,10 @@ async fn survives(postgres: bool, start: Start) {
         waited < 60,
         "presented again {waited} s after the first use"
     );
+    let store = if postgres { "PostgreSQL" } else { "SQLite" };
+    eprintln!(
+        "{start:?} on {store}: the used refresh token presented again {waited} s after its first use, accepted"
+    );
     let refused: u64 = stats["counts"]["token"]["refresh_token"]
         .as_object()
         .unwrap()
