@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use bitbucket_sim::{Mode, RunningSim, Seed, SimBuilder};
-use grantry_core::catalog::{CloudHosts, Endpoints, FailureClass, ProviderKind, classify};
+use grantry_core::catalog::{CloudHosts, Endpoints, FailureClass, ProviderKind};
+use grantry_core::provider::classify;
 use grantry_core::provider::{Presented, ProviderClient, ProviderFailure, ProviderTarget};
 use grantry_provider::{HttpProvider, Outbound};
 use secrecy::{ExposeSecret, SecretString};
