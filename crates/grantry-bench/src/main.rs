@@ -72,7 +72,7 @@ enum Command {
     ServeSimulator(processes::SimulatorArgs),
     /// (used by the others) Grantry alone, in a process of its own.
     #[command(hide = true)]
-    ServeGrantry(processes::GrantryArgs),
+    ServeGrantry(Box<processes::GrantryArgs>),
     /// N connections on one Grantry (SQLite): memory and disk per connection, cold and warm
     /// reads, restart to ready, and a refresh wave of connections due together.
     Scale {
@@ -81,6 +81,12 @@ enum Command {
         /// Connections made through the consent flow and refreshed together.
         #[arg(long, default_value_t = 10_000)]
         wave: usize,
+        /// Run on PostgreSQL instead: a throwaway database on the server at this URL (any
+        /// database there), with `--nodes` Grantry processes.
+        #[arg(long)]
+        postgres: Option<String>,
+        #[arg(long, default_value_t = 3)]
+        nodes: usize,
     },
     /// Many clients sending wrong console passwords from many addresses: Grantry's memory and
     /// its token reads meanwhile.
@@ -214,8 +220,19 @@ async fn main() -> anyhow::Result<()> {
             seconds,
         } => proxy::run(connections, seconds).await,
         Command::ServeSimulator(args) => processes::serve_simulator(args).await,
-        Command::ServeGrantry(args) => processes::serve_grantry(args).await,
-        Command::Scale { connections, wave } => scale::run(connections, wave).await,
+        Command::ServeGrantry(args) => processes::serve_grantry(*args).await,
+        Command::Scale {
+            connections,
+            wave,
+            postgres: None,
+            ..
+        } => scale::run(connections, wave).await,
+        Command::Scale {
+            connections,
+            wave,
+            postgres: Some(server),
+            nodes,
+        } => scale::run_cluster(connections, wave, &server, nodes).await,
         Command::SignInFlood { clients, seconds } => sign_in::run(clients, seconds).await,
     }
 }

@@ -129,6 +129,13 @@ pub struct GrantryArgs {
     /// Runs without the background refresher.
     #[arg(long)]
     pub no_refresher: bool,
+    /// A PostgreSQL database (several nodes share it); SQLite in the data directory when absent.
+    #[arg(long)]
+    pub database_url: Option<String>,
+    /// Where browsers reach Grantry (another node's address behind one load balancer); this
+    /// node's own address when absent.
+    #[arg(long)]
+    pub public_url: Option<url::Url>,
 }
 
 /// `serve-grantry`: Grantry alone in front of the simulator, as `grantry serve` runs it; prints
@@ -137,6 +144,12 @@ pub async fn serve_grantry(args: GrantryArgs) -> anyhow::Result<()> {
     let mut config = Config::against_simulator(args.listen, args.data_dir, &args.simulator)?;
     if let Some(key) = args.master_key {
         config.master_key = Some(secrecy::SecretString::from(key));
+    }
+    if let Some(url) = args.database_url {
+        config.database_url = Some(secrecy::SecretString::from(url));
+    }
+    if let Some(url) = args.public_url {
+        config.public_url = url;
     }
     config.log.level = "error".into();
     config.http.trust_forwarded_for = args.trust_forwarded_for;
@@ -338,11 +351,39 @@ impl Stack {
         Ok(())
     }
 
+    /// Another Grantry node on the same database (PostgreSQL), listening at `listen`, with the
+    /// first node's address as its public URL (as behind one load balancer), and more flags.
+    pub async fn another_node(
+        &self,
+        n: usize,
+        flags: &[(&'static str, String)],
+    ) -> anyhow::Result<(Server, String)> {
+        let listen = SocketAddr::from(([127, 0, 0, 1], free_port()?));
+        let data_dir = self.data.path().join(format!("node{n}"));
+        let mut args = self.grantry_args.clone();
+        for (flag, value) in [
+            ("--listen", listen.to_string()),
+            ("--data-dir", data_dir.display().to_string()),
+        ] {
+            let at = args.iter().position(|a| a == flag).context(flag)?;
+            args[at + 1] = value;
+        }
+        push_flags(&mut args, &[("--public-url", self.base.clone())]);
+        push_flags(&mut args, flags);
+        let server = Server::start(&args.iter().map(String::as_str).collect::<Vec<_>>()).await?;
+        Ok((server, format!("http://{listen}")))
+    }
+
     /// A Grantry metric's value (the first sample whose line starts with `name`).
     pub async fn metric(&self, name: &str) -> anyhow::Result<f64> {
+        self.metric_at(&self.base, name).await
+    }
+
+    /// The same, from the node at `base`.
+    pub async fn metric_at(&self, base: &str, name: &str) -> anyhow::Result<f64> {
         let text = self
             .http
-            .get(format!("{}/metrics", self.base))
+            .get(format!("{base}/metrics"))
             .send()
             .await?
             .text()

@@ -100,10 +100,37 @@ pub async fn run(connections: usize, wave: usize) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64() * 1000.0
     );
 
-    // 3a. The wave's connections, through the consent flow, with tokens living WAVE_TOKEN_TTL.
+    // 3. The wave.
+    make_wave(&stack, &profile, wave).await?;
+    let (http, sim) = (stack.http.clone(), stack.sim_url.clone());
+    let before = refreshes(&http, &sim).await?;
+    // Watched from before the restart: the new process starts renewing at once.
+    let flags = WAVE_FLAGS.map(|(f, v)| (f, v.to_owned()));
+    let (restarted, watched) = tokio::join!(
+        stack.restart_grantry(&flags),
+        watch_wave(&http, &sim, before, wave)
+    );
+    restarted?;
+    // The process is new: all the CPU time it used is its start and the wave.
+    watched?.print(cpu_ticks(&[stack.grantry.pid()]));
+    Ok(())
+}
+
+/// Flags that let a wave run at the speed Grantry can manage: the per-profile limit (Bitbucket
+/// counts per consumer; a real deployment keeps it low) raised, more refreshes at once, claims
+/// every 100 ms.
+const WAVE_FLAGS: [(&str, &str); 3] = [
+    ("--per-profile-per-second", "100000"),
+    ("--refresh-concurrency", "64"),
+    ("--refresh-interval-ms", "100"),
+];
+
+/// `wave` connections through the consent flow, with tokens living `WAVE_TOKEN_TTL`; answers once
+/// every one of them is due.
+async fn make_wave(stack: &Stack, profile: &str, wave: usize) -> anyhow::Result<()> {
     let started = Instant::now();
-    let wave_ids: Vec<String> = futures_util::stream::iter(0..wave)
-        .map(|n| connect_user(&stack, &profile, n))
+    let made: Vec<String> = futures_util::stream::iter(0..wave)
+        .map(|n| connect_user(stack, profile, n))
         .buffer_unordered(IN_FLIGHT)
         .collect::<Vec<_>>()
         .await
@@ -111,54 +138,176 @@ pub async fn run(connections: usize, wave: usize) -> anyhow::Result<()> {
         .collect::<anyhow::Result<_>>()?;
     println!(
         "  made {} connections through the consent flow in {:.1} s",
-        wave_ids.len(),
+        made.len(),
         started.elapsed().as_secs_f64()
     );
     // Renewal falls due at most 3/4 of a token's lifetime after it was issued.
     tokio::time::sleep(Duration::from_secs(WAVE_TOKEN_TTL * 3 / 4 + 1)).await;
-    let refreshed_before = refreshes(&stack).await?;
-    stack
-        .restart_grantry(&[
-            ("--per-profile-per-second", "100000".into()),
-            ("--refresh-concurrency", "64".into()),
-            ("--refresh-interval-ms", "100".into()),
-        ])
-        .await?;
-    let cpu_at_start = cpu_ticks(&[stack.grantry.pid()]);
+    Ok(())
+}
 
-    // 3b. The wave.
-    let wave_started = Instant::now();
+/// What a refresh wave came to.
+struct Wave {
+    done: u64,
+    took: f64,
+    reused: usize,
+}
+
+impl Wave {
+    /// Prints it, with the CPU ticks the Grantry processes used meanwhile.
+    fn print(&self, cpu_ticks: u64) {
+        let cpu = cpu_ticks as f64 * (1_000_000.0 / clock_ticks_per_second());
+        println!(
+            "  refresh wave: {} connections due together (per-profile limit 100000/s, 64 at once per node): {:.1} s from the first to the last, {:.0} refreshes/s, {:.0} µs of Grantry's CPU per refresh; refresh tokens presented twice: {}",
+            self.done,
+            self.took,
+            self.done as f64 / self.took,
+            cpu / self.done as f64,
+            self.reused
+        );
+    }
+}
+
+/// Waits until the simulator has granted `wave` more refreshes than `before`.
+async fn watch_wave(
+    http: &reqwest::Client,
+    sim: &str,
+    before: u64,
+    wave: usize,
+) -> anyhow::Result<Wave> {
+    let started = Instant::now();
     let mut first: Option<Instant> = None;
     let done = loop {
-        let done = refreshes(&stack).await? - refreshed_before;
+        let done = refreshes(http, sim).await? - before;
         if done > 0 && first.is_none() {
             first = Some(Instant::now());
         }
         if done as usize >= wave {
             break done;
         }
-        if wave_started.elapsed() > Duration::from_secs(600) {
+        if started.elapsed() > Duration::from_secs(600) {
             bail!("only {done} of {wave} refreshed in 10 minutes");
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    let took = first.map_or(wave_started, |f| f).elapsed().as_secs_f64();
-    let cpu = (cpu_ticks(&[stack.grantry.pid()]) - cpu_at_start) as f64
-        * (1_000_000.0 / clock_ticks_per_second());
-    let stats: Value = stack
-        .http
-        .get(format!("{}/_sim/stats", stack.sim_url))
+    let took = first.unwrap_or(started).elapsed().as_secs_f64();
+    let stats: Value = http
+        .get(format!("{sim}/_sim/stats"))
         .send()
         .await?
         .json()
         .await?;
     let reused = stats["refresh_token_reuse"].as_array().map_or(0, Vec::len);
+    Ok(Wave { done, took, reused })
+}
+
+/// The same on PostgreSQL with `nodes` Grantry processes behind one public address: RSS per node,
+/// the database's size, and the change-feed messages the nodes heard during the wave.
+pub async fn run_cluster(
+    connections: usize,
+    wave: usize,
+    server: &str,
+    nodes: usize,
+) -> anyhow::Result<()> {
+    let database = grantry_store_postgres::testing::TestDatabase::create_on(server).await;
+    let url = database.url();
+    let on_postgres = |more: &[(&'static str, &str)]| {
+        let mut flags = vec![("--no-refresher", String::new())];
+        flags.extend(more.iter().map(|(f, v)| (*f, (*v).to_owned())));
+        flags
+    };
+    let mut stack = Stack::start(Options {
+        users: wave,
+        token_ttl: Some(WAVE_TOKEN_TTL),
+        grantry_flags: vec![("--database-url", url.clone())],
+        ..Options::default()
+    })
+    .await?;
+    // Every node without its refresher until the wave is due, so that nothing renews it early.
+    stack.restart_grantry(&on_postgres(&[])).await?;
+    let mut others = Vec::new();
+    for n in 1..nodes {
+        others.push(stack.another_node(n, &on_postgres(&[])).await?);
+    }
+    let profile = profile_id(&stack).await?;
     println!(
-        "  refresh wave: {done} connections due together (per-profile limit 100000/s, 64 at once): {took:.1} s from the first to the last, {:.0} refreshes/s, {:.0} µs of Grantry's CPU per refresh; refresh tokens presented twice: {reused}",
-        done as f64 / took,
-        cpu / done as f64
+        "scale: {nodes} Grantry nodes on one PostgreSQL database (default token cache budget), the simulator and each node in a process of their own, load from this one ({IN_FLIGHT} requests in flight)"
     );
+    let pids = |stack: &Stack, others: &[(crate::processes::Server, String)]| {
+        std::iter::once(stack.grantry.pid())
+            .chain(others.iter().map(|(node, _)| node.pid()))
+            .collect::<Vec<u32>>()
+    };
+    let rss = |pids: &[u32]| {
+        pids.iter()
+            .map(|pid| format!("{:.0} MB", resident_kib(*pid) as f64 / 1024.0))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    println!("  RSS per node, idle: {}", rss(&pids(&stack, &others)));
+    let started = Instant::now();
+    let ids = create_connections(&stack, &profile, connections).await?;
+    let created = started.elapsed().as_secs_f64();
+    println!(
+        "  created {connections} connections ({TOKEN_LENGTH}-character tokens) through POST /v1/connections on the first node in {created:.1} s ({:.0}/s)",
+        connections as f64 / created
+    );
+    let cold = read_through(&stack, &bases_of(&stack, &others), &ids).await?;
+    println!(
+        "  each read once, the nodes in turn: cold p50 {:.2} ms, p99 {:.2} ms; RSS per node: {}",
+        cold.p50,
+        cold.p99,
+        rss(&pids(&stack, &others))
+    );
+    let size = database.size().await as f64;
+    println!(
+        "  database: {:.0} MB, {:.0} bytes per connection",
+        size / 1e6,
+        size / connections as f64
+    );
+
+    make_wave(&stack, &profile, wave).await?;
+    let (http, sim) = (stack.http.clone(), stack.sim_url.clone());
+    let before = refreshes(&http, &sim).await?;
+    let flags = WAVE_FLAGS.map(|(f, v)| (f, v.to_owned()));
+    // Every node restarted with its refresher, watched from before the first starts.
+    drop(others);
+    let restart = async {
+        stack.restart_grantry(&flags).await?;
+        let mut others = Vec::new();
+        for n in 1..nodes {
+            others.push(stack.another_node(n, &flags).await?);
+        }
+        anyhow::Ok(others)
+    };
+    let (restarted, watched) = tokio::join!(restart, watch_wave(&http, &sim, before, wave));
+    let others = restarted?;
+    let result = watched?;
+    let pids_now = pids(&stack, &others);
+    // The processes are new: all the CPU time they used is their start and the wave.
+    result.print(cpu_ticks(&pids_now));
+    let heard = heard(&stack, &bases_of(&stack, &others)).await?;
+    println!(
+        "  change-feed messages the nodes heard since they started, all together: {heard:.0} ({:.1} per refresh; a node hears every change made after it started listening, its own included)",
+        heard / result.done as f64
+    );
+    println!("  RSS per node after the wave: {}", rss(&pids_now));
     Ok(())
+}
+
+fn bases_of(stack: &Stack, others: &[(crate::processes::Server, String)]) -> Vec<String> {
+    std::iter::once(stack.base.clone())
+        .chain(others.iter().map(|(_, base)| base.clone()))
+        .collect()
+}
+
+/// Change-feed messages heard so far, summed over the nodes.
+async fn heard(stack: &Stack, bases: &[String]) -> anyhow::Result<f64> {
+    let mut sum = 0.0;
+    for base in bases {
+        sum += stack.metric_at(base, "grantry_changes_heard_total").await?;
+    }
+    Ok(sum)
 }
 
 const CACHE_READS: &str = "grantry_token_reads_total{outcome=\"cache\"}";
@@ -247,12 +396,18 @@ struct Latency {
 
 /// Reads each connection's token once; the latency of each read, as this process saw it.
 async fn read_all(stack: &Stack, ids: &[String]) -> anyhow::Result<Latency> {
-    let mut times: Vec<f64> = futures_util::stream::iter(ids)
-        .map(|id| async move {
+    read_through(stack, std::slice::from_ref(&stack.base), ids).await
+}
+
+/// The same, spread over several nodes in turn.
+async fn read_through(stack: &Stack, bases: &[String], ids: &[String]) -> anyhow::Result<Latency> {
+    let mut times: Vec<f64> = futures_util::stream::iter(ids.iter().enumerate())
+        .map(|(n, id)| async move {
+            let base = &bases[n % bases.len()];
             let started = Instant::now();
             let answer = stack
                 .http
-                .get(format!("{}/v1/connections/{id}/token", stack.base))
+                .get(format!("{base}/v1/connections/{id}/token"))
                 .bearer_auth(&stack.key)
                 .send()
                 .await?;
@@ -291,10 +446,9 @@ fn disk_bytes(stack: &Stack) -> anyhow::Result<u64> {
 }
 
 /// Refreshes the simulator has granted so far.
-async fn refreshes(stack: &Stack) -> anyhow::Result<u64> {
-    let stats: Value = stack
-        .http
-        .get(format!("{}/_sim/stats", stack.sim_url))
+async fn refreshes(http: &reqwest::Client, sim: &str) -> anyhow::Result<u64> {
+    let stats: Value = http
+        .get(format!("{sim}/_sim/stats"))
         .send()
         .await?
         .json()

@@ -54,6 +54,7 @@ impl Change {
 impl Grantry {
     /// Drops what this node cached that a change made stale.
     pub fn apply_change(&self, change: &Change) {
+        self.metrics.change_heard();
         match change {
             Change::Connection {
                 id,

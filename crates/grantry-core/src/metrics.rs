@@ -82,6 +82,7 @@ pub struct Metrics {
     latency_count: AtomicU64,
     latency_micros: AtomicU64,
     token_write_failures: AtomicU64,
+    changes_heard: AtomicU64,
 }
 
 impl Metrics {
@@ -120,6 +121,15 @@ impl Metrics {
 
     pub fn token_write_failures(&self) -> u64 {
         self.token_write_failures.load(Ordering::Relaxed)
+    }
+
+    /// A change another node announced (PostgreSQL's change feed) reached this node.
+    pub fn change_heard(&self) {
+        self.changes_heard.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn changes_heard(&self) -> u64 {
+        self.changes_heard.load(Ordering::Relaxed)
     }
 
     pub fn reads(&self) -> Vec<(&'static str, u64)> {

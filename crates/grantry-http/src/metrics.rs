@@ -105,6 +105,15 @@ pub async fn render(State(state): State<AppState>) -> Response {
     let failures = plain(metrics.token_write_failures());
     let name = "grantry_token_write_failures_total";
     metric(&mut out, name, "counter", help, &failures);
+    let help = "Changes announced on PostgreSQL's change feed that reached this node (several nodes only).";
+    let heard = plain(metrics.changes_heard());
+    metric(
+        &mut out,
+        "grantry_changes_heard_total",
+        "counter",
+        help,
+        &heard,
+    );
 
     // From the database: left out, not failed, while it does not answer.
     if let Ok(counts) = grantry.store.connection_counts().await {

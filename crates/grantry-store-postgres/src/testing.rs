@@ -51,6 +51,18 @@ impl TestDatabase {
             .database(&self.name)
     }
 
+    /// The database's size on disk, in bytes.
+    pub async fn size(&self) -> u64 {
+        let mut connection = PgConnection::connect(&self.url())
+            .await
+            .expect("connect to the test database");
+        let (bytes,): (i64,) = sqlx::query_as("SELECT pg_database_size(current_database())")
+            .fetch_one(&mut connection)
+            .await
+            .expect("pg_database_size");
+        u64::try_from(bytes).unwrap_or_default()
+    }
+
     /// A URL for this database, e.g. for `GRANTRY_DATABASE_URL`.
     pub fn url(&self) -> String {
         let (base, query) = split_database(&self.server);
