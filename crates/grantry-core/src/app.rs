@@ -94,6 +94,11 @@ impl Grantry {
     }
 
     /// A lease owner name unique to one refresh attempt of this process.
+    /// Whether the database answers (`/readyz`).
+    pub async fn database_answers(&self) -> CoreResult<()> {
+        Ok(self.store.ping().await?)
+    }
+
     pub(crate) fn lease_owner(&self, purpose: &str) -> String {
         let n = self.lease_sequence.fetch_add(1, Ordering::Relaxed);
         format!("{}/{purpose}-{n}", self.settings.node_id)

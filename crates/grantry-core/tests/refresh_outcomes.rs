@@ -24,10 +24,13 @@ use grantry_core::{Actor, CoreError, Grantry};
 use grantry_crypto::{KeyStore, Keyring, MasterKey};
 use secrecy::{ExposeSecret, SecretString};
 
-/// A provider that answers refreshes from a script, in order, and counts them.
+/// A provider that answers refreshes (and whose account a code belongs to) from a script, in
+/// order, and counts the refreshes.
 #[derive(Default)]
 struct Scripted {
     refreshes: Mutex<VecDeque<Result<TokenGrant, ProviderFailure>>>,
+    /// Who authorizes next; alice when the script is empty.
+    accounts: Mutex<VecDeque<&'static str>>,
     calls: AtomicUsize,
     /// How long each refresh takes, so that concurrent readers overlap.
     delay: Duration,
@@ -93,10 +96,11 @@ impl ProviderClient for Scripted {
         _target: &ProviderTarget<'_>,
         _credential: Presented<'_>,
     ) -> Result<Identity, ProviderFailure> {
+        let who = self.accounts.lock().unwrap().pop_front().unwrap_or("alice");
         Ok(Identity {
-            account_id: "{alice}".into(),
-            username: "alice".into(),
-            display_name: "Alice".into(),
+            account_id: format!("{{{who}}}"),
+            username: who.into(),
+            display_name: who.into(),
             scopes: None,
         })
     }
@@ -156,42 +160,9 @@ impl World {
             confirm_connections: false,
         };
         grantry.create_profile(profile, &Actor::Cli).await.unwrap();
-        let session = grantry
-            .create_session(
-                NewSession {
-                    profile: "Backups".into(),
-                    end_user_id: Some("user-1".into()),
-                    return_url: None,
-                    connection_id: None,
-                },
-                &Actor::Cli,
-            )
+        let connection = connect(&grantry, "user-1", None)
             .await
-            .unwrap();
-        let link = session.url.rsplit('/').next().unwrap().to_owned();
-        let begun = grantry.begin_connect(&link).await.unwrap();
-        let state = begun
-            .authorize
-            .query_pairs()
-            .find(|(name, _)| name == "state")
-            .unwrap()
-            .1
-            .into_owned();
-        let finished = grantry
-            .finish_connect(&CallbackParams {
-                state: Some(state),
-                code: Some("code".into()),
-                browser_cookies: vec![(begun.cookie_name, begun.nonce)],
-                ..CallbackParams::default()
-            })
-            .await
-            .unwrap();
-        let connection = finished
-            .url
-            .query_pairs()
-            .find(|(name, _)| name == "connection_id")
-            .map(|(_, id)| ConnectionId::parse(&id).unwrap())
-            .unwrap_or_else(|| panic!("not connected: {}", finished.url));
+            .expect("alice connects");
         World {
             grantry,
             provider,
@@ -235,6 +206,57 @@ impl World {
             .await
             .unwrap()
             .status
+    }
+}
+
+/// Runs a connect flow through the core's calls (what the browser and the callback do), for
+/// `end_user`, reconnecting `reconnect` if given; answers the connection or the error code the
+/// application would be sent back with.
+async fn connect(
+    grantry: &Grantry,
+    end_user: &str,
+    reconnect: Option<&ConnectionId>,
+) -> Result<ConnectionId, String> {
+    let session = grantry
+        .create_session(
+            NewSession {
+                profile: "Backups".into(),
+                end_user_id: Some(end_user.into()),
+                return_url: None,
+                connection_id: reconnect.cloned(),
+            },
+            &Actor::Cli,
+        )
+        .await
+        .unwrap();
+    let link = session.url.rsplit('/').next().unwrap().to_owned();
+    let begun = grantry.begin_connect(&link).await.unwrap();
+    let state = begun
+        .authorize
+        .query_pairs()
+        .find(|(name, _)| name == "state")
+        .unwrap()
+        .1
+        .into_owned();
+    let finished = grantry
+        .finish_connect(&CallbackParams {
+            state: Some(state),
+            code: Some("code".into()),
+            browser_cookies: vec![(begun.cookie_name, begun.nonce)],
+            ..CallbackParams::default()
+        })
+        .await
+        .unwrap();
+    let query = |name: &str| {
+        finished
+            .url
+            .query_pairs()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.into_owned())
+    };
+    match query("connection_id") {
+        Some(id) => Ok(ConnectionId::parse(&id).unwrap()),
+        None => Err(query("error").unwrap_or_else(|| finished.url.to_string())),
     }
 }
 
@@ -417,4 +439,50 @@ async fn a_leased_refresh_is_not_repeated_by_another_node() {
     let after = other.token(&world.connection).await.unwrap();
     assert_eq!(after.access_token.expose_secret(), "renewed");
     assert_eq!(world.provider.calls.load(Ordering::SeqCst), 1);
+}
+
+/// Saving what a connect flow acquired: a new account makes a connection; the same account for
+/// the same end user updates it (same id); for another end user it is that user's own
+/// connection (never moved); a reconnect keeps its id and refuses a different account.
+#[tokio::test]
+async fn saving_an_acquired_token_keeps_each_connection_with_its_owner() {
+    let world = World::new(Duration::ZERO).await;
+    let first = world.connection.clone();
+    assert!(
+        world
+            .events()
+            .await
+            .contains(&"connection.created".to_owned())
+    );
+
+    let again = connect(&world.grantry, "user-1", None).await.unwrap();
+    assert_eq!(
+        again, first,
+        "the same account and end user: the same connection"
+    );
+    assert!(
+        world
+            .events()
+            .await
+            .contains(&"connection.reconnected".to_owned())
+    );
+
+    let other_user = connect(&world.grantry, "user-2", None).await.unwrap();
+    assert_ne!(
+        other_user, first,
+        "another end user gets a connection of their own"
+    );
+    let kept = world.grantry.connection(&first).await.unwrap();
+    assert_eq!(kept.end_user_id.as_deref(), Some("user-1"), "never moved");
+
+    world.provider.accounts.lock().unwrap().push_back("mallory");
+    let refused = connect(&world.grantry, "user-1", Some(&first)).await;
+    assert_eq!(refused, Err("account_mismatch".to_owned()));
+    let kept = world.grantry.connection(&first).await.unwrap();
+    assert_eq!(kept.account_username.as_deref(), Some("alice"));
+
+    let reconnected = connect(&world.grantry, "user-1", Some(&first))
+        .await
+        .unwrap();
+    assert_eq!(reconnected, first, "a reconnect keeps the id");
 }

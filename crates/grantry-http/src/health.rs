@@ -24,7 +24,7 @@ fn not_ready(detail: &str) -> Response {
 /// Ready when the database answers and has taken every refresh result: a node holding new
 /// tokens only in memory must not look healthy (they would be lost with it).
 pub async fn ready(State(state): State<AppState>) -> Response {
-    if let Err(error) = state.grantry.store.ping().await {
+    if let Err(error) = state.grantry.database_answers().await {
         tracing::warn!(%error, "not ready: the database does not answer");
         return not_ready("the database does not answer");
     }

@@ -116,7 +116,7 @@ pub async fn render(State(state): State<AppState>) -> Response {
     );
 
     // From the database: left out, not failed, while it does not answer.
-    if let Ok(counts) = grantry.store.connection_counts().await {
+    if let Ok(counts) = grantry.connection_counts().await {
         let samples: Vec<(String, String)> = ConnectionStatus::ALL
             .iter()
             .map(|status| {

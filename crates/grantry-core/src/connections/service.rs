@@ -68,6 +68,13 @@ fn email(value: &str) -> CoreResult<String> {
 }
 
 impl Grantry {
+    /// How many connections each profile has, by status (the console's list, `/metrics`).
+    pub async fn connection_counts(
+        &self,
+    ) -> CoreResult<Vec<(crate::ids::ProfileId, crate::store::ConnectionStatus, u64)>> {
+        Ok(self.store.connection_counts().await?)
+    }
+
     pub async fn connection(&self, id: &ConnectionId) -> CoreResult<ConnectionRecord> {
         self.store
             .connection(id)

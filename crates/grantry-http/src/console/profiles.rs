@@ -55,7 +55,7 @@ pub async fn list(
 ) -> Response {
     let (profiles, counts) = match (
         state.grantry.list_profiles().await,
-        state.grantry.store.connection_counts().await,
+        state.grantry.connection_counts().await,
     ) {
         (Ok(profiles), Ok(counts)) => (profiles, counts),
         (Err(error), _) => return session::unavailable(error),
