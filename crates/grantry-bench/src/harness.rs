@@ -159,6 +159,12 @@ impl Bench {
     /// Connects an account through the real flow, signing in on the consent form as `user`
     /// (or auto-approved as alice when `user` is `None`). Answers the connection id.
     pub async fn connect(&self, profile: &str, user: Option<&str>) -> anyhow::Result<String> {
+        // A browser of its own: the simulator's sign-in and Grantry's flow cookie belong to one
+        // user's browser; flows sharing a cookie jar would all sign in as whoever came first.
+        let browser = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .cookie_store(true)
+            .build()?;
         let session = self
             .api(
                 reqwest::Method::POST,
@@ -167,7 +173,7 @@ impl Bench {
             )
             .await?;
         let mut next = self.location(
-            self.http
+            browser
                 .get(session["url"].as_str().context("url")?)
                 .send()
                 .await?,
@@ -185,11 +191,11 @@ impl Bench {
                 ("decision", "grant"),
             ]);
             let url = format!("{}/site/oauth2/authorize", self.sim.url());
-            next = self.location(self.http.post(url).form(&form).send().await?)?;
+            next = self.location(browser.post(url).form(&form).send().await?)?;
         } else {
-            next = self.location(self.http.get(&next).send().await?)?;
+            next = self.location(browser.get(&next).send().await?)?;
         }
-        let landed = self.location(self.http.get(&next).send().await?)?;
+        let landed = self.location(browser.get(&next).send().await?)?;
         let landed = url::Url::parse(&landed)?;
         let id = landed
             .query_pairs()

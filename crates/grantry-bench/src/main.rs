@@ -146,10 +146,12 @@ async fn mass_expiry(count: usize) -> anyhow::Result<()> {
             .buffer_unordered(32)
             .collect()
             .await;
-    let connected = connected.into_iter().collect::<anyhow::Result<Vec<_>>>()?;
+    let connected = connected
+        .into_iter()
+        .collect::<anyhow::Result<std::collections::HashSet<_>>>()?;
     ensure!(
         connected.len() == count,
-        "connected {} of {count}",
+        "{} distinct connections for {count} users",
         connected.len()
     );
     println!(
