@@ -29,8 +29,10 @@ impl ProfileRateLimiter {
         }
     }
 
-    /// Takes one slot and answers how long to wait before using it.
-    pub fn reserve(&self, profile: &ProfileId) -> Duration {
+    /// Takes one slot if it comes free within `at_most`, and answers how long to wait before
+    /// using it; `None` (and nothing taken) when the queue is longer than that, so that a row
+    /// handed back does not push every later one further out.
+    pub fn reserve(&self, profile: &ProfileId, at_most: Duration) -> Option<Duration> {
         let now = Instant::now();
         let mut bucket = self
             .buckets
@@ -40,12 +42,17 @@ impl ProfileRateLimiter {
         let refilled = (tokens + now.duration_since(last).as_secs_f64() * self.per_second)
             .min(self.per_second);
         let after = refilled - 1.0;
-        *bucket = (after, now);
-        if after >= 0.0 {
+        let wait = if after >= 0.0 {
             Duration::ZERO
         } else {
             Duration::from_secs_f64(-after / self.per_second)
+        };
+        if wait > at_most {
+            *bucket = (refilled, now);
+            return None;
         }
+        *bucket = (after, now);
+        Some(wait)
     }
 }
 
@@ -64,10 +71,21 @@ pub async fn run(grantry: Arc<Grantry>, mut shutdown: watch::Receiver<bool>) {
     loop {
         tokio::select! {
             _ = tick.tick() => {}
-            Some(_) = tasks.join_next(), if backlog => {}
+            Some(finished) = tasks.join_next(), if backlog => {
+                // A row handed back means the rate limit, not the slots, is what holds the
+                // rest: claiming again at once would only hand them back too.
+                if finished.is_ok_and(|outcome| outcome == Outcome::HandedBack) {
+                    backlog = false;
+                    continue;
+                }
+            }
             _ = shutdown.changed() => break,
         }
-        while tasks.try_join_next().is_some() {}
+        while let Some(finished) = tasks.try_join_next() {
+            if finished.is_ok_and(|outcome| outcome == Outcome::HandedBack) {
+                backlog = false;
+            }
+        }
         if last_purge.elapsed() > Duration::from_secs(60) {
             purge_sessions(&grantry).await;
             last_purge = Instant::now();
@@ -97,12 +115,22 @@ pub async fn run(grantry: Arc<Grantry>, mut shutdown: watch::Receiver<bool>) {
             };
             let job = refresh_one(grantry.clone(), id, owner.clone(), limiter.clone());
             tasks.spawn(async move {
-                job.await;
+                let outcome = job.await;
                 drop(permit);
+                outcome
             });
         }
     }
     while tasks.join_next().await.is_some() {}
+}
+
+/// How a claimed row's turn ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// Refreshed, or tried and recorded, or no longer ours.
+    Done,
+    /// Given back unrefreshed: its profile's rate limit queue is full.
+    HandedBack,
 }
 
 async fn refresh_one(
@@ -110,22 +138,21 @@ async fn refresh_one(
     id: ConnectionId,
     owner: String,
     limiter: Arc<ProfileRateLimiter>,
-) {
+) -> Outcome {
     let row = match grantry.store.connection(&id).await {
         Ok(Some(row)) if row.lease_owner.as_deref() == Some(owner.as_str()) => row,
-        Ok(_) => return,
+        Ok(_) => return Outcome::Done,
         Err(error) => {
             tracing::warn!(%error, connection.id = %id, "the refresher could not read a connection");
             let _ = grantry.store.release_lease(&id, &owner).await;
-            return;
+            return Outcome::Done;
         }
     };
-    let wait = limiter.reserve(&row.profile_id);
-    if wait > grantry.settings.refresh.lease / 3 {
+    let Some(wait) = limiter.reserve(&row.profile_id, grantry.settings.refresh.lease / 3) else {
         // Too long a queue for this profile: hand the row back; it stays due.
         let _ = grantry.store.release_lease(&id, &owner).await;
-        return;
-    }
+        return Outcome::HandedBack;
+    };
     tokio::time::sleep(wait).await;
     if let Err(error) = grantry
         .refresh_leased(row, &owner, Trigger::Background)
@@ -133,6 +160,7 @@ async fn refresh_one(
     {
         tracing::debug!(%error, connection.id = %id, "background refresh did not succeed");
     }
+    Outcome::Done
 }
 
 async fn purge_sessions(grantry: &Grantry) {
@@ -157,15 +185,40 @@ mod tests {
     fn the_rate_limiter_spaces_out_a_burst() {
         let limiter = ProfileRateLimiter::new(10);
         let profile = ProfileId::generate();
-        let waits: Vec<Duration> = (0..12).map(|_| limiter.reserve(&profile)).collect();
+        let long = Duration::from_secs(60);
+        let waits: Vec<Duration> = (0..12)
+            .map(|_| limiter.reserve(&profile, long).unwrap())
+            .collect();
         assert!(
             waits[..10].iter().all(|w| w.is_zero()),
             "a full bucket passes at once"
         );
         assert!(waits[10] > Duration::from_millis(50) && waits[11] > waits[10]);
         assert!(
-            limiter.reserve(&ProfileId::generate()).is_zero(),
+            limiter
+                .reserve(&ProfileId::generate(), long)
+                .unwrap()
+                .is_zero(),
             "profiles do not share"
+        );
+    }
+
+    /// A row handed back because the queue is too long must not lengthen the queue: otherwise a
+    /// wave larger than the limit allows starves itself, every later row handed back for ever.
+    #[test]
+    fn a_refused_reservation_takes_no_slot() {
+        let limiter = ProfileRateLimiter::new(10);
+        let profile = ProfileId::generate();
+        let half_second = Duration::from_millis(500);
+        let taken = (0..100)
+            .filter(|_| limiter.reserve(&profile, half_second).is_some())
+            .count();
+        // Ten at once, then one each tenth of a second up to half a second.
+        assert_eq!(taken, 15);
+        let next = limiter.reserve(&profile, Duration::from_millis(700));
+        assert!(
+            next.is_some_and(|wait| wait <= Duration::from_millis(700)),
+            "the 85 refusals did not push the next slot out: {next:?}"
         );
     }
 }
