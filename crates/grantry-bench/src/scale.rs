@@ -42,13 +42,7 @@ pub async fn run(connections: usize, wave: usize) -> anyhow::Result<()> {
 
     // 1. Memory.
     let idle_kib = resident_kib(stack.grantry.pid());
-    let started = Instant::now();
     let ids = create_connections(&stack, &profile, connections).await?;
-    let created = started.elapsed().as_secs_f64();
-    println!(
-        "  created {connections} connections ({TOKEN_LENGTH}-character tokens) through POST /v1/connections in {created:.1} s ({:.0}/s)",
-        connections as f64 / created
-    );
     let cold = read_all(&stack, &ids).await?;
     let read_kib = resident_kib(stack.grantry.pid());
     // A working set read again and again. The cache resists scans: a token read once (as every
@@ -245,13 +239,7 @@ pub async fn run_cluster(
             .join(", ")
     };
     println!("  RSS per node, idle: {}", rss(&pids(&stack, &others)));
-    let started = Instant::now();
     let ids = create_connections(&stack, &profile, connections).await?;
-    let created = started.elapsed().as_secs_f64();
-    println!(
-        "  created {connections} connections ({TOKEN_LENGTH}-character tokens) through POST /v1/connections on the first node in {created:.1} s ({:.0}/s)",
-        connections as f64 / created
-    );
     let cold = read_through(&stack, &bases_of(&stack, &others), &ids).await?;
     println!(
         "  each read once, the nodes in turn: cold p50 {:.2} ms, p99 {:.2} ms; RSS per node: {}",
@@ -347,7 +335,8 @@ async fn profile_id(stack: &Stack) -> anyhow::Result<String> {
         .to_owned())
 }
 
-/// Connections holding an access token each (2,600 characters, distinct), made through the API.
+/// Connections holding an access token each (2,600 characters, distinct), made through the API;
+/// prints how long that took.
 async fn create_connections(
     stack: &Stack,
     profile: &str,
@@ -379,6 +368,7 @@ async fn create_connections(
             }
         })
         .buffer_unordered(IN_FLIGHT);
+    let started = Instant::now();
     let mut ids = Vec::with_capacity(count);
     while let Some(id) = made.next().await {
         ids.push(id?);
@@ -386,6 +376,12 @@ async fn create_connections(
             eprintln!("  … {} created", ids.len());
         }
     }
+    let took = started.elapsed().as_secs_f64();
+    println!(
+        "  created {count} connections ({TOKEN_LENGTH}-character tokens) through POST /v1/connections at {} in {took:.1} s ({:.0}/s)",
+        stack.base,
+        count as f64 / took
+    );
     Ok(ids)
 }
 

@@ -200,6 +200,10 @@ impl World {
             .collect()
     }
 
+    async fn has_event(&self, kind: &str) -> bool {
+        self.events().await.iter().any(|event| event == kind)
+    }
+
     async fn status(&self) -> ConnectionStatus {
         self.grantry
             .connection(&self.connection)
@@ -291,10 +295,8 @@ async fn a_dead_refresh_token_asks_for_a_reconnect_and_says_so() {
     assert!(matches!(error, CoreError::NeedsReauth { .. }), "{error}");
     assert_eq!(world.status().await, ConnectionStatus::NeedsReauth);
     assert!(
-        world
-            .events()
-            .await
-            .contains(&"connection.needs_reauth".to_owned())
+        world.has_event("connection.needs_reauth").await,
+        "connection.needs_reauth"
     );
     // Reads now say what to do instead of serving a dead token; Bitbucket is not asked again.
     let read = world.grantry.token(&world.connection).await.unwrap_err();
@@ -322,10 +324,8 @@ async fn a_refused_client_flags_the_profile_not_the_users_grant() {
     let profile = world.grantry.find_profile("Backups").await.unwrap();
     assert!(profile.problem.is_some(), "the profile carries the problem");
     assert!(
-        world
-            .events()
-            .await
-            .contains(&"profile.misconfigured".to_owned())
+        world.has_event("profile.misconfigured").await,
+        "profile.misconfigured"
     );
 }
 
@@ -354,10 +354,8 @@ async fn an_outage_keeps_serving_the_valid_token_and_backs_off_as_asked() {
         "Retry-After is honoured"
     );
     assert!(
-        world
-            .events()
-            .await
-            .contains(&"connection.failed".to_owned())
+        world.has_event("connection.failed").await,
+        "connection.failed"
     );
     let during = world.grantry.token(&world.connection).await.unwrap();
     assert_eq!(
@@ -375,10 +373,8 @@ async fn an_outage_keeps_serving_the_valid_token_and_backs_off_as_asked() {
         .unwrap();
     assert_eq!(world.status().await, ConnectionStatus::Active);
     assert!(
-        world
-            .events()
-            .await
-            .contains(&"connection.recovered".to_owned())
+        world.has_event("connection.recovered").await,
+        "connection.recovered"
     );
     let after = world.grantry.token(&world.connection).await.unwrap();
     assert_eq!(after.access_token.expose_secret(), "second");
@@ -449,10 +445,8 @@ async fn saving_an_acquired_token_keeps_each_connection_with_its_owner() {
     let world = World::new(Duration::ZERO).await;
     let first = world.connection.clone();
     assert!(
-        world
-            .events()
-            .await
-            .contains(&"connection.created".to_owned())
+        world.has_event("connection.created").await,
+        "connection.created"
     );
 
     let again = connect(&world.grantry, "user-1", None).await.unwrap();
@@ -461,10 +455,8 @@ async fn saving_an_acquired_token_keeps_each_connection_with_its_owner() {
         "the same account and end user: the same connection"
     );
     assert!(
-        world
-            .events()
-            .await
-            .contains(&"connection.reconnected".to_owned())
+        world.has_event("connection.reconnected").await,
+        "connection.reconnected"
     );
 
     let other_user = connect(&world.grantry, "user-2", None).await.unwrap();
