@@ -144,15 +144,23 @@ fn emails(request: &Request<'_>) -> Answer {
     request.page(values, &format!("{}/user/emails", request.api()))
 }
 
+/// The workspaces `username` is a member of.
+fn member_of<'a>(
+    directory: &'a CloudDirectory,
+    username: &'a str,
+) -> impl Iterator<Item = &'a crate::world::cloud::Workspace> {
+    directory
+        .workspaces
+        .values()
+        .filter(move |w| w.members.iter().any(|m| m == username))
+}
+
 /// The deprecated list of the caller's workspaces (CHANGE-2770), still answered.
 fn workspaces(request: &Request<'_>) -> Answer {
     let directory = request.sim.world.cloud();
     let user = signed_in(request, &directory)?;
     let values = request.with_site(|site| {
-        directory
-            .workspaces
-            .values()
-            .filter(|w| w.members.contains(&user.username))
+        member_of(&directory, &user.username)
             .map(|w| shapes::workspace(w, site))
             .collect()
     });
@@ -164,10 +172,7 @@ fn user_workspaces(request: &Request<'_>) -> Answer {
     let directory = request.sim.world.cloud();
     let user = signed_in(request, &directory)?;
     let values = request.with_site(|site| {
-        directory
-            .workspaces
-            .values()
-            .filter(|w| w.members.contains(&user.username))
+        member_of(&directory, &user.username)
             .map(|w| shapes::workspace_access(w, &user.username, site))
             .collect()
     });
