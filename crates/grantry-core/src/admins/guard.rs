@@ -62,12 +62,14 @@ impl std::fmt::Debug for SignInGuard {
 }
 
 /// The lock (seconds) a count of failures earns: none for the first few, then doubling, capped.
+/// It starts at two seconds, not one: times here are whole seconds, so a one-second lock taken
+/// late in a second would be over at the next tick, after a few milliseconds.
 fn lock_for(count: u32, cap: i64) -> i64 {
     if count < FREE_FAILURES {
         return 0;
     }
     let doublings = (count - FREE_FAILURES).min(20);
-    (1i64 << doublings).min(cap)
+    (2i64 << doublings).min(cap)
 }
 
 impl SignInGuard {
@@ -174,8 +176,8 @@ mod tests {
     #[test]
     fn locks_begin_after_a_few_failures_and_double_up_to_their_cap() {
         assert_eq!(lock_for(4, MAX_ADDRESS_LOCK), 0);
-        assert_eq!(lock_for(5, MAX_ADDRESS_LOCK), 1);
-        assert_eq!(lock_for(8, MAX_ADDRESS_LOCK), 8);
+        assert_eq!(lock_for(5, MAX_ADDRESS_LOCK), 2);
+        assert_eq!(lock_for(8, MAX_ADDRESS_LOCK), 16);
         assert_eq!(lock_for(40, MAX_ADDRESS_LOCK), MAX_ADDRESS_LOCK);
         assert_eq!(lock_for(40, MAX_NAME_LOCK), MAX_NAME_LOCK);
     }
