@@ -91,6 +91,7 @@ id_type!(SessionId, "cs_", "connect session");
 id_type!(ApiKeyId, "key_", "API key");
 id_type!(EventId, "evt_", "event");
 id_type!(AdminId, "adm_", "admin");
+id_type!(WebhookId, "wh_", "webhook");
 
 #[cfg(test)]
 mod tests {

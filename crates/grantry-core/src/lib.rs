@@ -25,6 +25,7 @@ pub mod proxy;
 pub mod settings;
 pub mod store;
 pub mod tokens;
+pub mod webhooks;
 
 pub use app::{Actor, Grantry};
 pub use error::{CoreError, CoreResult};

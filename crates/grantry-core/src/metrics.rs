@@ -83,6 +83,8 @@ pub struct Metrics {
     latency_micros: AtomicU64,
     token_write_failures: AtomicU64,
     changes_heard: AtomicU64,
+    /// Webhook attempts by what they came to: delivered, retrying (pending), failed.
+    webhook_attempts: [AtomicU64; 3],
 }
 
 impl Metrics {
@@ -145,6 +147,24 @@ impl Metrics {
             .iter()
             .zip(&self.refreshes)
             .map(|(o, c)| (o.label(), c.load(Ordering::Relaxed)))
+            .collect()
+    }
+
+    pub fn webhook_attempt(&self, state: crate::store::DeliveryState) {
+        let index = match state {
+            crate::store::DeliveryState::Delivered => 0,
+            crate::store::DeliveryState::Pending => 1,
+            crate::store::DeliveryState::Failed => 2,
+        };
+        self.webhook_attempts[index].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Webhook attempts by outcome: `delivered`, `retrying`, `failed`.
+    pub fn webhook_attempts(&self) -> Vec<(&'static str, u64)> {
+        ["delivered", "retrying", "failed"]
+            .into_iter()
+            .zip(&self.webhook_attempts)
+            .map(|(label, c)| (label, c.load(Ordering::Relaxed)))
             .collect()
     }
 

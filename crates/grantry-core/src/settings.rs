@@ -59,6 +59,56 @@ impl Default for RefreshSettings {
     }
 }
 
+/// How webhooks are delivered (the configuration's `[webhooks]` section).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhookSettings {
+    /// Whether this process delivers webhooks (every node may; each attempt is made by one).
+    pub enabled: bool,
+    /// How often the outbox is looked at when it had nothing due.
+    #[serde(rename = "interval_ms", with = "milliseconds")]
+    pub interval: Duration,
+    /// Deliveries in flight at once on this node.
+    pub concurrency: usize,
+    /// How long an endpoint has to answer.
+    #[serde(rename = "timeout_secs", with = "seconds")]
+    pub timeout: Duration,
+    /// First retry delay; doubles (with jitter) up to `backoff_max`.
+    #[serde(rename = "backoff_base_secs", with = "seconds")]
+    pub backoff_base: Duration,
+    #[serde(rename = "backoff_max_secs", with = "seconds")]
+    pub backoff_max: Duration,
+    /// Retryable failures (network, timeout, 5xx, 408, 429) are retried this long.
+    #[serde(rename = "retry_for_hours", with = "hours")]
+    pub retry_for: Duration,
+    /// Other 4xx answers are attempts too, up to this many in all.
+    pub client_error_attempts: i64,
+    /// An endpoint failing this long without a success is disabled.
+    #[serde(rename = "disable_after_days", with = "days")]
+    pub disable_after: Duration,
+    /// `connection.credential_expiring` is sent this long before a credential Grantry cannot
+    /// renew runs out.
+    #[serde(rename = "expiry_warning_days", with = "days")]
+    pub expiry_warning: Duration,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        WebhookSettings {
+            enabled: true,
+            interval: Duration::from_millis(200),
+            concurrency: 32,
+            timeout: Duration::from_secs(10),
+            backoff_base: Duration::from_secs(5),
+            backoff_max: Duration::from_secs(3600),
+            retry_for: Duration::from_secs(26 * 3600),
+            client_error_attempts: 3,
+            disable_after: Duration::from_secs(3 * 86_400),
+            expiry_warning: Duration::from_secs(7 * 86_400),
+        }
+    }
+}
+
 /// How long console sessions and the setup link live, and how many password checks may run at
 /// once (the configuration's `[console]` section).
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -103,6 +153,7 @@ pub struct Settings {
     /// Test-only crash points, e.g. `after-provider-refresh`.
     pub failpoints: Vec<String>,
     pub console: ConsoleSettings,
+    pub webhooks: WebhookSettings,
     /// Memory the token cache may use; the least used tokens go beyond it.
     pub token_cache_bytes: u64,
 }
@@ -120,6 +171,7 @@ impl Settings {
             node_id: format!("node-{}", grantry_crypto::random_token(6)),
             failpoints: Vec::new(),
             console: ConsoleSettings::default(),
+            webhooks: WebhookSettings::default(),
             token_cache_bytes: DEFAULT_TOKEN_CACHE_BYTES,
         }
     }
@@ -182,6 +234,11 @@ whole_units!(
     milliseconds,
     Duration::from_millis,
     |d: &Duration| d.as_millis() as u64
+);
+whole_units!(
+    hours,
+    |n: u64| Duration::from_secs(n.saturating_mul(3600)),
+    |d: &Duration| d.as_secs() / 3600
 );
 whole_units!(
     days,

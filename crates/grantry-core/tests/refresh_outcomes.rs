@@ -354,8 +354,8 @@ async fn an_outage_keeps_serving_the_valid_token_and_backs_off_as_asked() {
         "Retry-After is honoured"
     );
     assert!(
-        world.has_event("connection.failed").await,
-        "connection.failed"
+        world.has_event("connection.failing").await,
+        "connection.failing"
     );
     let during = world.grantry.token(&world.connection).await.unwrap();
     assert_eq!(

@@ -3,15 +3,18 @@
 //! - [`keyring`]: sealing secrets at rest (AES-256-GCM from `ring`), each sealed value carrying its
 //!   key id and bound to its table, column and row id;
 //! - [`keystore`]: where master keys come from (environment or a 0600 key file) and their rotation;
+//! - [`webhook`]: Standard Webhooks signing secrets and signatures;
 //! - API keys, opaque random tokens and their SHA-256 digests, compared in constant time.
 
 pub mod keyring;
 pub mod keystore;
 pub mod password;
+pub mod webhook;
 
 pub use keyring::{Binding, CryptoError, KeyId, Keyring, MasterKey, key_id_of};
 pub use keystore::{KeyError, KeySource, KeyStore, Opened};
 pub use password::PasswordWork;
+pub use webhook::{WEBHOOK_SECRET_PREFIX, new_webhook_secret, webhook_signature};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -54,6 +54,16 @@ pub async fn render(State(state): State<AppState>) -> Response {
         &refreshes,
     );
 
+    let attempts = by("outcome", metrics.webhook_attempts());
+    let help = "Webhook delivery attempts made by this node, by outcome.";
+    metric(
+        &mut out,
+        "grantry_webhook_attempts_total",
+        "counter",
+        help,
+        &attempts,
+    );
+
     let (buckets, count, sum) = metrics.latency();
     let name = "grantry_provider_request_duration_seconds";
     let mut samples: Vec<(String, String)> = buckets

@@ -4,7 +4,8 @@
 use grantry_core::catalog::SetupGuide;
 use grantry_core::clock::{Rfc3339, Timestamp, rfc3339};
 use grantry_core::store::{
-    AdminRecord, ApiKeyRecord, ConnectionRecord, CredentialKind, EventRecord, ProfileRecord,
+    AdminRecord, ApiKeyRecord, ConnectionRecord, CredentialKind, DeliveryRecord, DeliveryState,
+    EventRecord, ProfileRecord, WebhookRecord,
 };
 use grantry_core::tokens::CachedToken;
 use secrecy::ExposeSecret;
@@ -403,6 +404,85 @@ mod tests {
                 String::from_utf8(TokenView::json(&token, now)).unwrap(),
                 String::from_utf8(expected).unwrap()
             );
+        }
+    }
+}
+
+/// A webhook endpoint; its secret only when just created or rotated.
+#[derive(Serialize)]
+pub struct WebhookView {
+    pub id: String,
+    pub url: String,
+    pub description: String,
+    /// Empty: every kind.
+    pub kinds: Vec<String>,
+    /// Empty: every profile.
+    pub profiles: Vec<String>,
+    pub enabled: bool,
+    pub disabled_reason: Option<String>,
+    /// Since when every attempt has failed; null while deliveries succeed.
+    pub failing_since: Option<String>,
+    /// Until when the previous secret signs beside the current one, after a rotation.
+    pub previous_secret_until: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
+impl From<&WebhookRecord> for WebhookView {
+    fn from(w: &WebhookRecord) -> Self {
+        WebhookView {
+            id: w.id.to_string(),
+            url: w.url.clone(),
+            description: w.description.clone(),
+            kinds: w.kinds.clone(),
+            profiles: w.profiles.iter().map(ToString::to_string).collect(),
+            enabled: w.enabled,
+            disabled_reason: w.disabled_reason.clone(),
+            failing_since: w.failing_since.map(rfc3339),
+            previous_secret_until: w.previous_until.map(rfc3339),
+            created_at: rfc3339(w.created_at),
+            updated_at: rfc3339(w.updated_at),
+            secret: None,
+        }
+    }
+}
+
+/// One message for one endpoint and how its delivery went.
+#[derive(Serialize)]
+pub struct DeliveryView {
+    pub seq: i64,
+    pub event_id: String,
+    pub kind: String,
+    pub state: &'static str,
+    pub attempts: i64,
+    pub created_at: String,
+    /// When the next attempt is due (pending only).
+    pub next_attempt_at: Option<String>,
+    pub last_status: Option<i64>,
+    pub last_error: Option<String>,
+    pub last_latency_ms: Option<i64>,
+    pub finished_at: Option<String>,
+    pub payload: serde_json::Value,
+}
+
+impl From<&DeliveryRecord> for DeliveryView {
+    fn from(d: &DeliveryRecord) -> Self {
+        DeliveryView {
+            seq: d.seq,
+            event_id: d.event_id.to_string(),
+            kind: d.kind.clone(),
+            state: d.state.as_str(),
+            attempts: d.attempts,
+            created_at: rfc3339(d.created_at),
+            next_attempt_at: (d.state == DeliveryState::Pending)
+                .then(|| rfc3339(d.next_attempt_at)),
+            last_status: d.last_status,
+            last_error: d.last_error.clone(),
+            last_latency_ms: d.last_latency_ms,
+            finished_at: d.finished_at.map(rfc3339),
+            payload: serde_json::from_str(&d.payload).unwrap_or(serde_json::Value::Null),
         }
     }
 }

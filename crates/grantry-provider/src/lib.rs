@@ -8,6 +8,9 @@ mod identity;
 mod oauth;
 mod proxy;
 mod transport;
+mod webhooks;
+
+pub use webhooks::HttpWebhooks;
 
 use std::time::Duration;
 

@@ -33,10 +33,15 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "confirmed connections",
         include_str!("../migrations/0003_confirmed_connections.sql"),
     ),
+    (
+        4,
+        "webhooks",
+        include_str!("../migrations/0004_webhooks.sql"),
+    ),
 ];
 
 /// The newest schema version this build can work with.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// Grantry's store on PostgreSQL.
 pub type PgStore = SqlStore<PgEngine>;
@@ -64,6 +69,18 @@ static DIALECT: Dialect = Dialect {
                 FROM chosen WHERE c.id = chosen.id \
                 RETURNING c.id",
     lock_admins: "SELECT id FROM admins FOR UPDATE",
+    // Rows another node is claiming are skipped, and their followers wait behind them.
+    claim_deliveries: "WITH chosen AS ( \
+                         SELECT d.seq FROM webhook_deliveries AS d \
+                         JOIN webhooks AS w ON w.id = d.webhook_id \
+                         WHERE d.state = 'pending' AND d.next_attempt_at <= $1 \
+                           AND (d.lease_until IS NULL OR d.lease_until < $1) AND w.enabled \
+                           AND NOT EXISTS (SELECT 1 FROM webhook_deliveries AS e \
+                             WHERE e.webhook_id = d.webhook_id AND e.ordering_key = d.ordering_key \
+                               AND e.state = 'pending' AND e.seq < d.seq) \
+                         ORDER BY d.seq LIMIT $4 FOR UPDATE OF d SKIP LOCKED) \
+                       UPDATE webhook_deliveries AS x SET lease_owner = $2, lease_until = $3 \
+                       FROM chosen WHERE x.seq = chosen.seq RETURNING x.*",
 };
 
 static DRIVER: DriverFns<Postgres> = DriverFns {

@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 use grantry_core::ids::{ConnectionId, ProfileId};
 use grantry_core::store::{
-    ConnectionFilter, ConnectionRecord, ConnectionStatus, ConnectionStore, PageRequest, StoreError,
-    StoreResult,
+    Announcement, ConnectionFilter, ConnectionRecord, ConnectionStatus, ConnectionStore,
+    PageRequest, StoreError, StoreResult,
 };
 
 use crate::rows::{self, Columns, scopes_text};
@@ -34,7 +34,11 @@ fn bind_fields(statement: Statement, c: &ConnectionRecord) -> Statement {
 
 #[async_trait]
 impl<E: Engine> ConnectionStore for SqlStore<E> {
-    async fn insert_connection(&self, c: &ConnectionRecord) -> StoreResult<()> {
+    async fn insert_connection(
+        &self,
+        c: &ConnectionRecord,
+        announce: &[Announcement],
+    ) -> StoreResult<()> {
         let statement = Statement::new(
             "INSERT INTO connections (id, end_user_id, credential, account_key, account_id, \
              account_username, account_display_name, login, status, status_reason, granted_scopes, \
@@ -50,11 +54,15 @@ impl<E: Engine> ConnectionStore for SqlStore<E> {
             .text(c.last_error.as_deref())
             .int(c.version)
             .int(c.created_at);
-        self.engine.execute(statement).await?;
+        self.change(statement, announce).await?;
         Ok(())
     }
 
-    async fn replace_connection(&self, c: &ConnectionRecord) -> StoreResult<bool> {
+    async fn replace_connection(
+        &self,
+        c: &ConnectionRecord,
+        announce: &[Announcement],
+    ) -> StoreResult<bool> {
         let statement = Statement::new(
             "UPDATE connections SET end_user_id = $2, credential = $3, account_key = $4, \
              account_id = $5, account_username = $6, account_display_name = $7, login = $8, \
@@ -64,7 +72,7 @@ impl<E: Engine> ConnectionStore for SqlStore<E> {
              version = version + 1, lease_owner = NULL, lease_until = NULL WHERE id = $1",
         )
         .text(c.id.as_str());
-        Ok(self.engine.execute(bind_fields(statement, c)).await? == 1)
+        Ok(self.change(bind_fields(statement, c), announce).await? == 1)
     }
 
     async fn connection(&self, id: &ConnectionId) -> StoreResult<Option<ConnectionRecord>> {
@@ -107,9 +115,13 @@ impl<E: Engine> ConnectionStore for SqlStore<E> {
         self.all(Access::Read, statement, rows::connection).await
     }
 
-    async fn delete_connection(&self, id: &ConnectionId) -> StoreResult<bool> {
+    async fn delete_connection(
+        &self,
+        id: &ConnectionId,
+        announce: &[Announcement],
+    ) -> StoreResult<bool> {
         let statement = Statement::new("DELETE FROM connections WHERE id = $1").text(id.as_str());
-        Ok(self.engine.execute(statement).await? == 1)
+        Ok(self.change(statement, announce).await? == 1)
     }
 
     async fn connection_counts(&self) -> StoreResult<Vec<(ProfileId, ConnectionStatus, u64)>> {

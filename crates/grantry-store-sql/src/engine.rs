@@ -93,6 +93,10 @@ pub struct Dialect {
     /// Reads every admin's id inside a transaction so that a concurrent removal waits for it
     /// (PostgreSQL: `FOR UPDATE`; SQLite's single writer serializes anyway).
     pub lock_admins: &'static str,
+    /// `claim_deliveries`: `$1` now, `$2` owner, `$3` lease end, `$4` limit; answers the
+    /// webhook deliveries it leased: pending, due, not leased, of an enabled endpoint, and the
+    /// oldest pending of their endpoint and ordering key (PostgreSQL: `SKIP LOCKED`).
+    pub claim_deliveries: &'static str,
 }
 
 /// A database the queries run on.

@@ -19,9 +19,10 @@ mod profiles;
 mod refresh;
 mod sealed;
 mod sessions;
+mod webhooks;
 
 use async_trait::async_trait;
-use grantry_core::store::{Store, StoreResult};
+use grantry_core::store::{Announcement, Store, StoreResult};
 
 pub use engine::{Access, Dialect, Engine, Statement, Transaction, Value};
 
@@ -50,6 +51,23 @@ impl<E: Engine> SqlStore<E> {
     ) -> StoreResult<Option<T>> {
         let row = self.engine.fetch_optional(access, statement).await?;
         row.as_ref().map(record).transpose()
+    }
+
+    /// Runs `statement` and, when it changed a row, writes `announce` (audit events and their
+    /// webhook messages) in the same transaction; answers how many rows the statement changed.
+    async fn change(&self, statement: Statement, announce: &[Announcement]) -> StoreResult<u64> {
+        if announce.is_empty() {
+            return self.engine.execute(statement).await;
+        }
+        let mut tx = self.engine.begin().await?;
+        let changed = tx.execute(statement).await?;
+        if changed > 0 {
+            for statement in announce.iter().flat_map(events::announcing) {
+                tx.execute(statement).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(changed)
     }
 
     /// Reads every row, as records.

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use grantry_core::clock::Timestamp;
 use grantry_core::ids::ProfileId;
-use grantry_core::store::{ProfileRecord, ProfileStore, StoreResult};
+use grantry_core::store::{Announcement, ProfileRecord, ProfileStore, StoreResult};
 
 use crate::rows::{self, scopes_text, urls_text};
 use crate::{Access, Engine, SqlStore, Statement, Transaction};
@@ -87,13 +87,22 @@ impl<E: Engine> ProfileStore for SqlStore<E> {
         id: &ProfileId,
         problem: Option<&str>,
         at: Timestamp,
+        announce: &[Announcement],
     ) -> StoreResult<()> {
-        let statement =
-            Statement::new("UPDATE profiles SET problem = $2, problem_at = $3 WHERE id = $1")
+        let set = |sql| {
+            Statement::new(sql)
                 .text(id.as_str())
                 .text(problem)
-                .int(problem.map(|_| at));
-        self.engine.execute(statement).await?;
+                .int(problem.map(|_| at))
+        };
+        // Announced only when the profile turns misconfigured or recovers, not on every
+        // refusal while it stays misconfigured.
+        let turned = set("UPDATE profiles SET problem = $2, problem_at = $3 \
+             WHERE id = $1 AND (problem IS NULL) <> ($2 IS NULL)");
+        if self.change(turned, announce).await? == 0 && problem.is_some() {
+            let unchanged = set("UPDATE profiles SET problem = $2, problem_at = $3 WHERE id = $1");
+            self.engine.execute(unchanged).await?;
+        }
         Ok(())
     }
 }

@@ -39,7 +39,7 @@ impl<E: Engine> SqlStore<E> {
         .text(w.status_reason.as_deref())
         .int(w.refreshed_at)
         .int(w.next_refresh_at);
-        Ok(self.engine.execute(statement).await? == 1)
+        Ok(self.change(statement, &w.announce).await? == 1)
     }
 }
 
@@ -112,7 +112,7 @@ impl<E: Engine> RefreshStore for SqlStore<E> {
         .int(o.failures)
         .text(o.last_error.as_deref())
         .int(o.next_refresh_at);
-        self.engine.execute(statement).await?;
+        self.change(statement, &o.announce).await?;
         Ok(())
     }
 

@@ -2,7 +2,9 @@
 //! lists as JSON, enums as their names). Rows of any sqlx driver are read through [`Columns`].
 
 use grantry_core::catalog::ProviderKind;
-use grantry_core::ids::{AdminId, ApiKeyId, ConnectionId, EventId, ProfileId, SessionId};
+use grantry_core::ids::{
+    AdminId, ApiKeyId, ConnectionId, EventId, ProfileId, SessionId, WebhookId,
+};
 use grantry_core::store::*;
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
@@ -249,5 +251,65 @@ pub fn event(row: &impl Columns) -> StoreResult<EventRecord> {
         connection_id: connection.map(ConnectionId::from_stored),
         actor: get(row, "actor")?,
         detail: get(row, "detail")?,
+    })
+}
+
+/// A list kept as `,a,b,` so that one LIKE finds one member; empty for "every".
+pub fn list_text<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
+    let items: Vec<&str> = items.into_iter().collect();
+    if items.is_empty() {
+        String::new()
+    } else {
+        format!(",{},", items.join(","))
+    }
+}
+
+fn list_from(text: &str) -> Vec<String> {
+    text.split(',')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+pub fn webhook(row: &impl Columns) -> StoreResult<WebhookRecord> {
+    let kinds: String = get(row, "kinds")?;
+    let profiles: String = get(row, "profiles")?;
+    Ok(WebhookRecord {
+        id: WebhookId::from_stored(get(row, "id")?),
+        url: get(row, "url")?,
+        description: get(row, "description")?,
+        kinds: list_from(&kinds),
+        profiles: list_from(&profiles)
+            .into_iter()
+            .map(ProfileId::from_stored)
+            .collect(),
+        enabled: get(row, "enabled")?,
+        secret: get(row, "secret")?,
+        previous_secret: get(row, "previous_secret")?,
+        previous_until: get(row, "previous_until")?,
+        disabled_reason: get(row, "disabled_reason")?,
+        failing_since: get(row, "failing_since")?,
+        created_at: get(row, "created_at")?,
+        updated_at: get(row, "updated_at")?,
+    })
+}
+
+pub fn delivery(row: &impl Columns) -> StoreResult<DeliveryRecord> {
+    let state: String = get(row, "state")?;
+    Ok(DeliveryRecord {
+        seq: get(row, "seq")?,
+        webhook_id: WebhookId::from_stored(get(row, "webhook_id")?),
+        event_id: EventId::from_stored(get(row, "event_id")?),
+        kind: get(row, "kind")?,
+        ordering_key: get(row, "ordering_key")?,
+        payload: get(row, "payload")?,
+        created_at: get(row, "created_at")?,
+        state: DeliveryState::parse(&state).ok_or_else(|| corrupt("delivery state", &state))?,
+        attempts: get(row, "attempts")?,
+        next_attempt_at: get(row, "next_attempt_at")?,
+        last_status: get(row, "last_status")?,
+        last_error: get(row, "last_error")?,
+        last_latency_ms: get(row, "last_latency_ms")?,
+        finished_at: get(row, "finished_at")?,
     })
 }

@@ -29,6 +29,14 @@ fn cells_sql(column: SealedColumn) -> &'static str {
             "SELECT id, pending_grant AS value FROM connect_sessions \
              WHERE pending_grant IS NOT NULL AND ($1 IS NULL OR id > $1) ORDER BY id LIMIT $2"
         }
+        SealedColumn::WebhookSecret => {
+            "SELECT id, secret AS value FROM webhooks \
+             WHERE ($1 IS NULL OR id > $1) ORDER BY id LIMIT $2"
+        }
+        SealedColumn::WebhookPreviousSecret => {
+            "SELECT id, previous_secret AS value FROM webhooks \
+             WHERE previous_secret IS NOT NULL AND ($1 IS NULL OR id > $1) ORDER BY id LIMIT $2"
+        }
     }
 }
 
@@ -50,6 +58,12 @@ fn reseal_sql(column: SealedColumn) -> &'static str {
         SealedColumn::PendingGrant => {
             "UPDATE connect_sessions SET pending_grant = $3 WHERE id = $1 AND pending_grant = $2"
         }
+        SealedColumn::WebhookSecret => {
+            "UPDATE webhooks SET secret = $3 WHERE id = $1 AND secret = $2"
+        }
+        SealedColumn::WebhookPreviousSecret => {
+            "UPDATE webhooks SET previous_secret = $3 WHERE id = $1 AND previous_secret = $2"
+        }
     }
 }
 
@@ -65,7 +79,10 @@ impl<E: Engine> SealedStore for SqlStore<E> {
              UNION SELECT DISTINCT substr(pkce_verifier, 2, 4) FROM connect_sessions \
                WHERE pkce_verifier IS NOT NULL \
              UNION SELECT DISTINCT substr(pending_grant, 2, 4) FROM connect_sessions \
-               WHERE pending_grant IS NOT NULL",
+               WHERE pending_grant IS NOT NULL \
+             UNION SELECT DISTINCT substr(secret, 2, 4) FROM webhooks \
+             UNION SELECT DISTINCT substr(previous_secret, 2, 4) FROM webhooks \
+               WHERE previous_secret IS NOT NULL",
         );
         self.all(Access::Read, statement, rows::key_id).await
     }

@@ -33,10 +33,15 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "confirmed connections",
         include_str!("../migrations/0004_confirmed_connections.sql"),
     ),
+    (
+        5,
+        "webhooks",
+        include_str!("../migrations/0005_webhooks.sql"),
+    ),
 ];
 
 /// The newest schema version this build can work with.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// Grantry's store on SQLite.
 pub type SqliteStore = SqlStore<SqliteEngine>;
@@ -61,6 +66,17 @@ static DIALECT: Dialect = Dialect {
                   ORDER BY rank, at LIMIT $4) \
                 RETURNING id",
     lock_admins: "SELECT id FROM admins",
+    claim_deliveries: "UPDATE webhook_deliveries SET lease_owner = $2, lease_until = $3 \
+                       WHERE seq IN ( \
+                         SELECT d.seq FROM webhook_deliveries AS d \
+                         JOIN webhooks AS w ON w.id = d.webhook_id \
+                         WHERE d.state = 'pending' AND d.next_attempt_at <= $1 \
+                           AND (d.lease_until IS NULL OR d.lease_until < $1) AND w.enabled = 1 \
+                           AND NOT EXISTS (SELECT 1 FROM webhook_deliveries AS e \
+                             WHERE e.webhook_id = d.webhook_id AND e.ordering_key = d.ordering_key \
+                               AND e.state = 'pending' AND e.seq < d.seq) \
+                         ORDER BY d.seq LIMIT $4) \
+                       RETURNING *",
 };
 
 static DRIVER: DriverFns<Sqlite> = DriverFns {

@@ -28,7 +28,7 @@ pub async fn profiles_round_trip(store: &dyn Store) {
     );
 
     store
-        .set_profile_problem(&stored.id, Some("refused"), NOW + 5)
+        .set_profile_problem(&stored.id, Some("refused"), NOW + 5, &[])
         .await
         .unwrap();
     let flagged = store.profile(&stored.id).await.unwrap().unwrap();
@@ -37,7 +37,7 @@ pub async fn profiles_round_trip(store: &dyn Store) {
         (Some("refused"), Some(NOW + 5))
     );
     store
-        .set_profile_problem(&stored.id, None, NOW + 6)
+        .set_profile_problem(&stored.id, None, NOW + 6, &[])
         .await
         .unwrap();
     let cleared = store.profile(&stored.id).await.unwrap().unwrap();
@@ -74,12 +74,12 @@ pub async fn deleting_a_profile_cascades(store: &dyn Store) {
     let kept = stored_profile(store, "Kept").await;
     for account in ["a", "b"] {
         store
-            .insert_connection(&connection(&doomed, account))
+            .insert_connection(&connection(&doomed, account), &[])
             .await
             .unwrap();
     }
     let survivor = connection(&kept, "c");
-    store.insert_connection(&survivor).await.unwrap();
+    store.insert_connection(&survivor, &[]).await.unwrap();
     store
         .insert_session(&session(&doomed, "digest-1"))
         .await
@@ -98,7 +98,7 @@ pub async fn deleting_a_profile_cascades(store: &dyn Store) {
 pub async fn connections_round_trip(store: &dyn Store) {
     let profile = stored_profile(store, "P").await;
     let stored = connection(&profile, "alice");
-    store.insert_connection(&stored).await.unwrap();
+    store.insert_connection(&stored, &[]).await.unwrap();
     assert_eq!(
         store.connection(&stored.id).await.unwrap(),
         Some(stored.clone())
@@ -129,7 +129,7 @@ pub async fn connections_round_trip(store: &dyn Store) {
 
     let mut needs = connection(&profile, "bob");
     needs.status = ConnectionStatus::NeedsReauth;
-    store.insert_connection(&needs).await.unwrap();
+    store.insert_connection(&needs, &[]).await.unwrap();
     let mut counts = store.connection_counts().await.unwrap();
     counts.sort_by_key(|(_, status, _)| status.as_str());
     assert_eq!(
@@ -140,8 +140,8 @@ pub async fn connections_round_trip(store: &dyn Store) {
         ]
     );
 
-    assert!(store.delete_connection(&stored.id).await.unwrap());
-    assert!(!store.delete_connection(&stored.id).await.unwrap());
+    assert!(store.delete_connection(&stored.id, &[]).await.unwrap());
+    assert!(!store.delete_connection(&stored.id, &[]).await.unwrap());
     assert_eq!(store.connection(&stored.id).await.unwrap(), None);
 }
 
@@ -151,31 +151,34 @@ pub async fn one_connection_per_account_end_user_and_profile(store: &dyn Store) 
     let first = stored_profile(store, "First").await;
     let second = stored_profile(store, "Second").await;
     store
-        .insert_connection(&connection(&first, "alice"))
+        .insert_connection(&connection(&first, "alice"), &[])
         .await
         .unwrap();
     let again = connection(&first, "alice");
     assert!(matches!(
-        store.insert_connection(&again).await,
+        store.insert_connection(&again, &[]).await,
         Err(StoreError::Conflict(_))
     ));
     let mut for_someone_else = connection(&first, "alice");
     for_someone_else.end_user_id = Some("someone-else".into());
-    store.insert_connection(&for_someone_else).await.unwrap();
+    store
+        .insert_connection(&for_someone_else, &[])
+        .await
+        .unwrap();
     let mut nobody = connection(&first, "alice");
     nobody.end_user_id = None;
-    store.insert_connection(&nobody).await.unwrap();
+    store.insert_connection(&nobody, &[]).await.unwrap();
     let mut nobody_again = connection(&first, "alice");
     nobody_again.end_user_id = None;
     assert!(
         matches!(
-            store.insert_connection(&nobody_again).await,
+            store.insert_connection(&nobody_again, &[]).await,
             Err(StoreError::Conflict(_))
         ),
         "no end user counts as one end user"
     );
     store
-        .insert_connection(&connection(&second, "alice"))
+        .insert_connection(&connection(&second, "alice"), &[])
         .await
         .unwrap();
 }
@@ -190,11 +193,11 @@ pub async fn connections_filter_and_page(store: &dyn Store) {
         if n == 4 {
             c.status = ConnectionStatus::Failing;
         }
-        store.insert_connection(&c).await.unwrap();
+        store.insert_connection(&c, &[]).await.unwrap();
         ids.push(c.id);
     }
     store
-        .insert_connection(&connection(&b, "other"))
+        .insert_connection(&connection(&b, "other"), &[])
         .await
         .unwrap();
     let failing_id = ids[4].clone();
@@ -245,7 +248,7 @@ pub async fn connections_filter_and_page(store: &dyn Store) {
 pub async fn replacing_a_connection_bumps_its_version(store: &dyn Store) {
     let profile = stored_profile(store, "P").await;
     let original = connection(&profile, "alice");
-    store.insert_connection(&original).await.unwrap();
+    store.insert_connection(&original, &[]).await.unwrap();
     store
         .take_lease(&original.id, "someone", NOW + 30, NOW)
         .await
@@ -255,7 +258,7 @@ pub async fn replacing_a_connection_bumps_its_version(store: &dyn Store) {
     fresh.access_token = vec![7; 50];
     fresh.status = ConnectionStatus::InsufficientScopes;
     fresh.failures = 3;
-    assert!(store.replace_connection(&fresh).await.unwrap());
+    assert!(store.replace_connection(&fresh, &[]).await.unwrap());
     let stored = store.connection(&original.id).await.unwrap().unwrap();
     assert_eq!(stored.version, original.version + 1);
     assert_eq!(stored.access_token, vec![7; 50]);

@@ -27,7 +27,11 @@ pub async fn events_filter_and_page_newest_first(store: &dyn Store) {
             actor: "cli".into(),
             detail: format!("event {n}"),
         };
-        store.insert_event(&event).await.unwrap();
+        let announce = Announcement {
+            event: event.clone(),
+            message: None,
+        };
+        store.insert_event(&announce).await.unwrap();
         ids.push(event.id);
         std::thread::sleep(std::time::Duration::from_millis(2));
     }

@@ -89,6 +89,7 @@ pub fn token_write(access: u8) -> TokenWrite {
         status_reason: None,
         refreshed_at: NOW + 1,
         next_refresh_at: Some(NOW + 6600),
+        announce: Vec::new(),
     }
 }
 

@@ -7,7 +7,7 @@ use crate::fixtures::*;
 pub async fn leases_are_exclusive_and_expire(store: &dyn Store) {
     let profile = stored_profile(store, "P").await;
     let c = connection(&profile, "alice");
-    store.insert_connection(&c).await.unwrap();
+    store.insert_connection(&c, &[]).await.unwrap();
 
     let leased = store
         .take_lease(&c.id, "node-a/1", NOW + 30, NOW)
@@ -64,7 +64,7 @@ pub async fn leases_are_exclusive_and_expire(store: &dyn Store) {
 pub async fn token_writes_are_guarded_by_version_and_lease(store: &dyn Store) {
     let profile = stored_profile(store, "P").await;
     let c = connection(&profile, "alice");
-    store.insert_connection(&c).await.unwrap();
+    store.insert_connection(&c, &[]).await.unwrap();
     store.take_lease(&c.id, "me", NOW + 30, NOW).await.unwrap();
 
     assert!(
@@ -132,7 +132,7 @@ pub async fn token_writes_are_guarded_by_version_and_lease(store: &dyn Store) {
 pub async fn outcomes_release_the_lease(store: &dyn Store) {
     let profile = stored_profile(store, "P").await;
     let c = connection(&profile, "alice");
-    store.insert_connection(&c).await.unwrap();
+    store.insert_connection(&c, &[]).await.unwrap();
     store.take_lease(&c.id, "me", NOW + 30, NOW).await.unwrap();
     let outcome = OutcomeWrite {
         status: ConnectionStatus::NeedsReauth,
@@ -140,6 +140,7 @@ pub async fn outcomes_release_the_lease(store: &dyn Store) {
         failures: 1,
         last_error: Some("HTTP 400".into()),
         next_refresh_at: None,
+        announce: Vec::new(),
     };
     store
         .record_outcome(&c.id, "someone-else", &outcome)
@@ -166,7 +167,7 @@ pub async fn claiming_shares_out_due_connections(store: &dyn Store) {
     for n in 0..5 {
         let mut c = connection(&profile, &format!("due{n}"));
         c.next_refresh_at = Some(NOW - 10 + n);
-        store.insert_connection(&c).await.unwrap();
+        store.insert_connection(&c, &[]).await.unwrap();
         due.push(c.id);
     }
     let mut later = connection(&profile, "later");
@@ -177,7 +178,7 @@ pub async fn claiming_shares_out_due_connections(store: &dyn Store) {
     let mut static_token = connection(&profile, "static");
     static_token.next_refresh_at = None;
     for c in [&later, &dead, &static_token] {
-        store.insert_connection(c).await.unwrap();
+        store.insert_connection(c, &[]).await.unwrap();
     }
     store
         .take_lease(&due[0], "busy", NOW + 30, NOW)
@@ -225,7 +226,7 @@ pub async fn abandoned_leases_are_claimed_first(store: &dyn Store) {
     let mut dead = connection(&profile, "dead");
     dead.status = ConnectionStatus::NeedsReauth;
     for c in [&due, &abandoned, &held, &dead] {
-        store.insert_connection(c).await.unwrap();
+        store.insert_connection(c, &[]).await.unwrap();
     }
     for c in [&abandoned, &dead] {
         store
@@ -265,8 +266,8 @@ pub async fn fixing_a_profile_retries_its_failing_connections(store: &dyn Store)
     failing.status = ConnectionStatus::Failing;
     failing.next_refresh_at = Some(NOW + 600);
     let healthy = connection(&profile, "b");
-    store.insert_connection(&failing).await.unwrap();
-    store.insert_connection(&healthy).await.unwrap();
+    store.insert_connection(&failing, &[]).await.unwrap();
+    store.insert_connection(&healthy, &[]).await.unwrap();
     assert_eq!(store.retry_failing_now(&profile.id, NOW).await.unwrap(), 1);
     assert_eq!(
         store
@@ -291,7 +292,7 @@ pub async fn fixing_a_profile_retries_its_failing_connections(store: &dyn Store)
 pub async fn kept_tokens_are_written_by_version_alone(store: &dyn Store) {
     let profile = stored_profile(store, "P").await;
     let c = connection(&profile, "alice");
-    store.insert_connection(&c).await.unwrap();
+    store.insert_connection(&c, &[]).await.unwrap();
     store
         .take_lease(&c.id, "someone-now", NOW + 30, NOW)
         .await

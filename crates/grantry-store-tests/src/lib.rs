@@ -15,6 +15,7 @@ mod fixtures;
 mod leases;
 mod sealing;
 mod sessions;
+mod webhooks;
 
 pub use access::*;
 pub use connections::*;
@@ -23,6 +24,7 @@ pub use fixtures::*;
 pub use leases::*;
 pub use sealing::*;
 pub use sessions::*;
+pub use webhooks::*;
 
 /// Generates one `#[tokio::test]` per contract test for a backend.
 #[macro_export]
@@ -35,7 +37,8 @@ macro_rules! store_contract {
                         token_writes_are_guarded_by_version_and_lease, kept_tokens_are_written_by_version_alone, outcomes_release_the_lease,
             claiming_shares_out_due_connections, abandoned_leases_are_claimed_first, fixing_a_profile_retries_its_failing_connections, sessions_open_and_complete_once, held_credentials_are_taken_once_and_expire,
             api_keys_and_admins, admin_passwords_change_and_admins_leave, console_sessions_and_settings, events_filter_and_page_newest_first, resealing_replaces_only_unchanged_values, sealed_values_name_their_keys,
-            sealed_bytes_and_long_tokens_round_trip);
+            sealed_bytes_and_long_tokens_round_trip, announcements_reach_the_endpoints_that_want_them,
+            deliveries_are_claimed_once_and_in_order, a_profile_turning_misconfigured_is_announced_once);
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {
         $(

@@ -17,7 +17,7 @@ pub async fn sealed_values_name_their_keys(store: &dyn Store) {
     let mut c = connection(&p, "alice");
     c.access_token = sealed(7);
     c.refresh_token = Some(sealed(7));
-    store.insert_connection(&c).await.unwrap();
+    store.insert_connection(&c, &[]).await.unwrap();
     let mut ids = store.sealed_key_ids().await.unwrap();
     ids.sort();
     assert_eq!(ids, vec![[7; 4], [9; 4]]);
@@ -26,10 +26,10 @@ pub async fn sealed_values_name_their_keys(store: &dyn Store) {
 pub async fn resealing_replaces_only_unchanged_values(store: &dyn Store) {
     let profile = stored_profile(store, "P").await;
     let c = connection(&profile, "alice");
-    store.insert_connection(&c).await.unwrap();
+    store.insert_connection(&c, &[]).await.unwrap();
     let mut no_refresh = connection(&profile, "bob");
     no_refresh.refresh_token = None;
-    store.insert_connection(&no_refresh).await.unwrap();
+    store.insert_connection(&no_refresh, &[]).await.unwrap();
 
     let cells = store
         .sealed_cells(SealedColumn::RefreshToken, None, 10)
@@ -109,7 +109,7 @@ pub async fn sealed_bytes_and_long_tokens_round_trip(store: &dyn Store) {
     let mut c = connection(&profile, "alice");
     c.access_token = (0..=255u8).cycle().take(8_000).collect();
     c.refresh_token = Some(vec![0; 3_000]);
-    store.insert_connection(&c).await.unwrap();
+    store.insert_connection(&c, &[]).await.unwrap();
     let stored = store.connection(&c.id).await.unwrap().unwrap();
     assert_eq!(
         stored.access_token, c.access_token,

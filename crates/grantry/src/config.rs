@@ -135,6 +135,7 @@ pub struct Config {
     pub database_max_connections: u32,
     pub log: LogConfig,
     pub refresh: grantry_core::RefreshSettings,
+    pub webhooks: grantry_core::settings::WebhookSettings,
     pub http: HttpConfig,
     pub outbound: OutboundConfig,
     pub bitbucket_cloud: CloudConfig,
@@ -168,6 +169,7 @@ impl Default for Config {
             token_cache_mib: grantry_core::settings::DEFAULT_TOKEN_CACHE_BYTES / (1024 * 1024),
             log: LogConfig::default(),
             refresh: grantry_core::RefreshSettings::default(),
+            webhooks: grantry_core::settings::WebhookSettings::default(),
             http: HttpConfig::default(),
             outbound: OutboundConfig::default(),
             bitbucket_cloud: CloudConfig::default(),
@@ -252,6 +254,12 @@ impl Config {
         }
         if self.console.password_slots == 0 {
             bail!("console.password_checks must be at least 1");
+        }
+        if self.webhooks.concurrency == 0 {
+            bail!("webhooks.concurrency must be at least 1");
+        }
+        if self.webhooks.timeout.is_zero() {
+            bail!("webhooks.timeout_secs must be at least 1");
         }
         if self.refresh.concurrency == 0 {
             bail!("refresh.concurrency must be at least 1");

@@ -9,7 +9,7 @@
 //! leases (no node holds one in the new database).
 
 use grantry_core::store::{
-    ConnectionFilter, EventFilter, PageRequest, ProfileRecord, Store, StoreError,
+    Announcement, ConnectionFilter, EventFilter, PageRequest, ProfileRecord, Store, StoreError,
 };
 use serde::Serialize;
 
@@ -41,6 +41,7 @@ pub struct Report {
     pub connections: Tally,
     pub api_keys: Tally,
     pub admins: Tally,
+    pub webhooks: Tally,
     pub events: Tally,
 }
 
@@ -94,7 +95,7 @@ pub async fn copy(
             let copied = if to.connection(&connection.id).await?.is_some() {
                 false
             } else {
-                to.insert_connection(connection).await.map_err(|error| match error {
+                to.insert_connection(connection, &[]).await.map_err(|error| match error {
                     StoreError::Conflict(_) => anyhow::anyhow!(
                         "the target already holds another connection for account `{}` of profile {}; \
                          migrate-store copies into an empty database, or one it filled before",
@@ -150,6 +151,22 @@ pub async fn copy(
         progress(Step::Rows(1));
     }
 
+    // Endpoints, with their sealed secrets as they are (the same master keys open them).
+    // Messages still waiting in the source's outbox are not carried over.
+    let webhooks = from.webhooks().await?;
+    progress(Step::Begin {
+        what: "webhooks",
+        total: Some(webhooks.len() as u64),
+    });
+    for webhook in &webhooks {
+        let copied = to.webhook(&webhook.id).await?.is_none();
+        if copied {
+            to.insert_webhook(webhook).await?;
+        }
+        report.webhooks.count(copied);
+        progress(Step::Rows(1));
+    }
+
     progress(Step::Begin {
         what: "events",
         total: None,
@@ -162,7 +179,12 @@ pub async fn copy(
         };
         let events = from.events(&EventFilter::default(), &page).await?;
         for event in &events {
-            let copied = match to.insert_event(event).await {
+            // Copied as the audit trail only: messages already delivered are not sent again.
+            let announce = Announcement {
+                event: event.clone(),
+                message: None,
+            };
+            let copied = match to.insert_event(&announce).await {
                 Ok(()) => true,
                 // Events have no other unique column: a conflict is the same event.
                 Err(StoreError::Conflict(_)) => false,
@@ -290,6 +312,7 @@ pub async fn run(
             line("connections", report.connections),
             line("API keys", report.api_keys),
             line("console admins", report.admins),
+            line("webhooks", report.webhooks),
             line("events", report.events),
             "Sealed values were copied sealed: give the new nodes the same master keys.".to_owned(),
         ]

@@ -12,7 +12,7 @@ use grantry_core::clock::{Clock, SystemClock};
 use grantry_core::store::{Store, StoreError};
 use grantry_core::{Grantry, Settings};
 use grantry_crypto::{KeySource, KeyStore, Opened};
-use grantry_provider::{HttpProvider, Outbound};
+use grantry_provider::{HttpProvider, HttpWebhooks, Outbound};
 use grantry_store_postgres::PgStore;
 use grantry_store_sqlite::SqliteStore;
 use secrecy::ExposeSecret;
@@ -171,7 +171,8 @@ pub async fn open_store(
     Ok(backend)
 }
 
-fn provider(config: &Config) -> anyhow::Result<HttpProvider> {
+/// Outbound HTTP settings, for calls to Bitbucket and webhook deliveries alike.
+fn outbound(config: &Config) -> anyhow::Result<Outbound> {
     let extra_root_pem = match &config.outbound.extra_ca_file {
         Some(file) => {
             Some(std::fs::read(file).with_context(|| format!("extra_ca_file {}", file.display()))?)
@@ -184,7 +185,16 @@ fn provider(config: &Config) -> anyhow::Result<HttpProvider> {
         idle_timeout: Duration::from_secs(config.outbound.idle_timeout_secs.max(1)),
         extra_root_pem,
     };
-    HttpProvider::new(&outbound).map_err(anyhow::Error::msg)
+    Ok(outbound)
+}
+
+fn provider(config: &Config) -> anyhow::Result<HttpProvider> {
+    HttpProvider::new(&outbound(config)?).map_err(anyhow::Error::msg)
+}
+
+/// What posts webhook messages.
+pub fn webhook_sender(config: &Config) -> anyhow::Result<HttpWebhooks> {
+    HttpWebhooks::new(&outbound(config)?).map_err(anyhow::Error::msg)
 }
 
 pub fn settings(config: &Config) -> Settings {
@@ -196,6 +206,7 @@ pub fn settings(config: &Config) -> Settings {
     settings.refresh = config.refresh.clone();
     settings.session_ttl = config.session_ttl;
     settings.console = config.console.clone();
+    settings.webhooks = config.webhooks.clone();
     settings.token_cache_bytes = config.token_cache_mib.saturating_mul(1024 * 1024);
     settings.failpoints = config
         .failpoints

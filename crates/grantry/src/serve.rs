@@ -1,4 +1,5 @@
-//! `grantry serve`: the API, the connect flow and the background refresher in one process.
+//! `grantry serve`: the API, the connect flow, the background refresher and webhook delivery in
+//! one process.
 //! Shutdown (SIGINT or SIGTERM) stops accepting requests, lets requests in flight finish, then
 //! lets refreshes in flight write their tokens before the store closes.
 
@@ -64,6 +65,16 @@ pub async fn run(
             stopped.clone(),
         ))
     });
+    let deliverer = if config.webhooks.enabled {
+        let sender = std::sync::Arc::new(runtime::webhook_sender(config)?);
+        Some(tokio::spawn(grantry_core::webhooks::delivery::run(
+            grantry.clone(),
+            sender,
+            stopped.clone(),
+        )))
+    } else {
+        None
+    };
     let key_watch = tokio::spawn(watch_key_file(runtime.keys.clone(), stopped.clone()));
     let flusher = tokio::spawn(flush_pending_writes(grantry.clone(), stopped.clone()));
     let follower = match &runtime.backend {
@@ -103,6 +114,9 @@ pub async fn run(
     let _ = stop.send(true);
     if let Some(refresher) = refresher {
         let _ = refresher.await;
+    }
+    if let Some(deliverer) = deliverer {
+        let _ = deliverer.await;
     }
     key_watch.abort();
     let _ = flusher.await;

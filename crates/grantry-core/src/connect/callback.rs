@@ -252,25 +252,17 @@ impl Grantry {
         back_to(session, &params)
     }
 
+    /// Marks the profile misconfigured (announced when it was not already).
     pub(crate) async fn flag_profile_problem(&self, profile: &ProfileRecord, problem: &str) {
+        let announce = self.about_profile(EventKind::ProfileMisconfigured, profile, Some(problem));
         if let Err(error) = self
             .store
-            .set_profile_problem(&profile.id, Some(problem), self.clock.now())
+            .set_profile_problem(&profile.id, Some(problem), self.clock.now(), &[announce])
             .await
         {
             tracing::error!(%error, profile.id = %profile.id, "could not flag the profile");
         }
         self.profiles.forget(&profile.id);
-        if profile.problem.is_none() {
-            self.record(
-                EventKind::ProfileMisconfigured,
-                Some(&profile.id),
-                None,
-                &Actor::System,
-                problem.to_owned(),
-            )
-            .await;
-        }
     }
 }
 

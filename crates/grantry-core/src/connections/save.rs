@@ -10,7 +10,9 @@ use crate::events::EventKind;
 use crate::ids::ConnectionId;
 use crate::provider::{Identity, TokenGrant};
 use crate::store::SealedColumn;
-use crate::store::{ConnectionRecord, CredentialKind, ProfileRecord, StoreError};
+use crate::store::{
+    Announcement, ConnectionRecord, ConnectionStatus, CredentialKind, ProfileRecord, StoreError,
+};
 use crate::tokens::schedule;
 
 /// A credential just obtained, with whose it is.
@@ -89,9 +91,10 @@ impl Grantry {
             &acquired,
         )?;
         let missing_scopes = self.missing_scopes(profile, &record.granted_scopes);
+        let announce = self.connected_announcements(profile, existing.as_ref(), &record, actor);
         let reconnected = match existing {
-            Some(_) => self.store.replace_connection(&record).await?,
-            None => match self.store.insert_connection(&record).await {
+            Some(_) => self.store.replace_connection(&record, &announce).await?,
+            None => match self.store.insert_connection(&record, &announce).await {
                 Ok(()) => false,
                 Err(StoreError::Conflict(_)) => {
                     // The same account connected at the same moment in another request.
@@ -108,7 +111,23 @@ impl Grantry {
             },
         };
         self.cache.forget(&record.id);
-        let (kind, verb) = if reconnected {
+        tracing::debug!(connection.id = %record.id, reconnected, "connection saved");
+        Ok(Saved {
+            record,
+            missing_scopes,
+        })
+    }
+
+    /// What a (re)connect announces: created or reconnected, then recovered (it was failing or
+    /// needed reauthorization) or short of scopes.
+    fn connected_announcements(
+        &self,
+        profile: &ProfileRecord,
+        existing: Option<&ConnectionRecord>,
+        record: &ConnectionRecord,
+        actor: &Actor,
+    ) -> Vec<Announcement> {
+        let (kind, verb) = if existing.is_some() {
             (EventKind::ConnectionReconnected, "reconnected")
         } else {
             (EventKind::ConnectionCreated, "connected")
@@ -119,12 +138,35 @@ impl Grantry {
             record.credential.as_str(),
             record.status.as_str()
         );
-        self.record(kind, Some(&profile.id), Some(&record.id), actor, detail)
-            .await;
-        Ok(Saved {
-            record,
-            missing_scopes,
-        })
+        let now = (record.status, record.status_reason.as_deref());
+        let mut announce = vec![self.about_connection(kind, profile, record, now, actor, detail)];
+        let was = existing.map(|c| c.status);
+        let follow_up = match record.status {
+            ConnectionStatus::InsufficientScopes => Some((
+                EventKind::ConnectionInsufficientScopes,
+                "Connected without some required scopes",
+            )),
+            ConnectionStatus::Active
+                if matches!(
+                    was,
+                    Some(ConnectionStatus::Failing | ConnectionStatus::NeedsReauth)
+                ) =>
+            {
+                Some((EventKind::ConnectionRecovered, "Reconnected: working again"))
+            }
+            _ => None,
+        };
+        if let Some((kind, detail)) = follow_up {
+            announce.push(self.about_connection(
+                kind,
+                profile,
+                record,
+                now,
+                actor,
+                detail.to_owned(),
+            ));
+        }
+        announce
     }
 
     fn new_record(

@@ -96,23 +96,31 @@ impl Grantry {
         actor: &Actor,
     ) -> CoreResult<ConnectionRecord> {
         let connection = self.connection(id).await?;
-        if !self.store.delete_connection(id).await? {
-            return Err(CoreError::NotFound(format!("connection `{id}`")));
-        }
-        self.cache.forget(id);
-        self.flights.forget(id);
+        let profile = self.store.profile(&connection.profile_id).await?;
         let who = connection
             .account_username
             .as_deref()
             .unwrap_or("an account");
-        self.record(
-            EventKind::ConnectionDeleted,
-            Some(&connection.profile_id),
-            Some(id),
-            actor,
-            format!("{who} disconnected"),
-        )
-        .await;
+        let detail = format!("{who} disconnected");
+        let announce: Vec<_> = profile
+            .iter()
+            .map(|profile| {
+                let status = (connection.status, Some("deleted"));
+                self.about_connection(
+                    EventKind::ConnectionDeleted,
+                    profile,
+                    &connection,
+                    status,
+                    actor,
+                    detail.clone(),
+                )
+            })
+            .collect();
+        if !self.store.delete_connection(id, &announce).await? {
+            return Err(CoreError::NotFound(format!("connection `{id}`")));
+        }
+        self.cache.forget(id);
+        self.flights.forget(id);
         Ok(connection)
     }
 

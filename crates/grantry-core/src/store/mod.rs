@@ -7,12 +7,14 @@
 //! any of them can be called on it.
 
 mod records;
+mod webhooks;
 
 use std::fmt;
 
 use async_trait::async_trait;
 
 pub use records::*;
+pub use webhooks::*;
 
 use crate::clock::Timestamp;
 use crate::ids::{AdminId, ApiKeyId, ConnectionId, ProfileId, SessionId};
@@ -43,6 +45,7 @@ pub trait Store:
     + ConsoleStore
     + EventStore
     + SealedStore
+    + WebhookStore
     + Send
     + Sync
     + fmt::Debug
@@ -62,20 +65,32 @@ pub trait ProfileStore {
     async fn profiles(&self) -> StoreResult<Vec<ProfileRecord>>;
     /// Deletes a profile with its connections and sessions; answers how many connections went.
     async fn delete_profile(&self, id: &ProfileId) -> StoreResult<Option<u64>>;
+    /// Sets or clears the profile's problem; `announce` is written only when the profile turns
+    /// misconfigured or recovers.
     async fn set_profile_problem(
         &self,
         id: &ProfileId,
         problem: Option<&str>,
         at: Timestamp,
+        announce: &[Announcement],
     ) -> StoreResult<()>;
 }
 
-/// Connections as a whole: made, replaced on reconnect, listed, deleted.
+/// Connections as a whole: made, replaced on reconnect, listed, deleted. Each change can carry
+/// [`Announcement`]s, written in its transaction.
 #[async_trait]
 pub trait ConnectionStore {
-    async fn insert_connection(&self, connection: &ConnectionRecord) -> StoreResult<()>;
+    async fn insert_connection(
+        &self,
+        connection: &ConnectionRecord,
+        announce: &[Announcement],
+    ) -> StoreResult<()>;
     /// Rewrites a connection wholesale after a (re)connect; bumps its version and drops any lease.
-    async fn replace_connection(&self, connection: &ConnectionRecord) -> StoreResult<bool>;
+    async fn replace_connection(
+        &self,
+        connection: &ConnectionRecord,
+        announce: &[Announcement],
+    ) -> StoreResult<bool>;
     async fn connection(&self, id: &ConnectionId) -> StoreResult<Option<ConnectionRecord>>;
     /// The connection of one end user's account under a profile (each end user who connects
     /// the same account has a connection of their own).
@@ -90,7 +105,11 @@ pub trait ConnectionStore {
         filter: &ConnectionFilter,
         page: &PageRequest,
     ) -> StoreResult<Vec<ConnectionRecord>>;
-    async fn delete_connection(&self, id: &ConnectionId) -> StoreResult<bool>;
+    async fn delete_connection(
+        &self,
+        id: &ConnectionId,
+        announce: &[Announcement],
+    ) -> StoreResult<bool>;
     /// `(profile, status, count)` for every profile with connections.
     async fn connection_counts(&self) -> StoreResult<Vec<(ProfileId, ConnectionStatus, u64)>>;
 }
@@ -229,7 +248,8 @@ pub trait ConsoleStore {
 /// The audit trail.
 #[async_trait]
 pub trait EventStore {
-    async fn insert_event(&self, event: &EventRecord) -> StoreResult<()>;
+    /// Records an event that goes with no other change (and its webhook messages, if any).
+    async fn insert_event(&self, announce: &Announcement) -> StoreResult<()>;
     /// Newest first; `page.after` is an event id to continue after.
     async fn events(
         &self,

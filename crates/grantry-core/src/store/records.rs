@@ -163,6 +163,8 @@ pub struct TokenWrite {
     pub status_reason: Option<String>,
     pub refreshed_at: Timestamp,
     pub next_refresh_at: Option<Timestamp>,
+    /// What to announce with the write (`connection.recovered`), in its transaction.
+    pub announce: Vec<super::Announcement>,
 }
 
 /// The outcome of a failed refresh (or a decision not to refresh); releases the lease.
@@ -173,6 +175,8 @@ pub struct OutcomeWrite {
     pub failures: i64,
     pub last_error: Option<String>,
     pub next_refresh_at: Option<Timestamp>,
+    /// What to announce with the outcome (`connection.failing`, …), in its transaction.
+    pub announce: Vec<super::Announcement>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -315,15 +319,19 @@ pub enum SealedColumn {
     RefreshToken,
     PkceVerifier,
     PendingGrant,
+    WebhookSecret,
+    WebhookPreviousSecret,
 }
 
 impl SealedColumn {
-    pub const ALL: [SealedColumn; 5] = [
+    pub const ALL: [SealedColumn; 7] = [
         SealedColumn::ProfileSecret,
         SealedColumn::AccessToken,
         SealedColumn::RefreshToken,
         SealedColumn::PkceVerifier,
         SealedColumn::PendingGrant,
+        SealedColumn::WebhookSecret,
+        SealedColumn::WebhookPreviousSecret,
     ];
 
     /// What a value sealed in this column's cell of `row` is bound to.
@@ -340,6 +348,8 @@ impl SealedColumn {
             SealedColumn::RefreshToken => ("connections", "refresh_token"),
             SealedColumn::PkceVerifier => ("connect_sessions", "pkce_verifier"),
             SealedColumn::PendingGrant => ("connect_sessions", "pending_grant"),
+            SealedColumn::WebhookSecret => ("webhooks", "secret"),
+            SealedColumn::WebhookPreviousSecret => ("webhooks", "previous_secret"),
         }
     }
 }

@@ -26,8 +26,8 @@ use crate::metrics::RefreshOutcome;
 use crate::provider::{ProviderFailure, TokenGrant, classify};
 use crate::store::SealedColumn;
 use crate::store::{
-    ConnectionRecord, ConnectionStatus, CredentialKind, OutcomeWrite, ProfileRecord, StoreError,
-    TokenWrite,
+    Announcement, ConnectionRecord, ConnectionStatus, CredentialKind, OutcomeWrite, ProfileRecord,
+    StoreError, TokenWrite,
 };
 
 /// Why a refresh runs.
@@ -332,7 +332,9 @@ impl Grantry {
             row.refresh_token_at
         };
         let keepalive_from = refresh_token_at.filter(|_| row.credential == CredentialKind::Oauth2);
+        let announce = self.status_changes(row, profile, status, status_reason.as_deref());
         Ok(TokenWrite {
+            announce,
             access_token: self.seal(
                 SealedColumn::AccessToken,
                 id,
@@ -353,6 +355,39 @@ impl Grantry {
                 &self.settings.refresh,
             ),
         })
+    }
+
+    /// What a fresh grant's status means for webhooks: recovered, or short of scopes.
+    fn status_changes(
+        &self,
+        row: &ConnectionRecord,
+        profile: &ProfileRecord,
+        status: ConnectionStatus,
+        reason: Option<&str>,
+    ) -> Vec<Announcement> {
+        let (kind, detail) = match (row.status, status) {
+            (
+                ConnectionStatus::Failing | ConnectionStatus::NeedsReauth,
+                ConnectionStatus::Active,
+            ) => (EventKind::ConnectionRecovered, "Refreshing works again"),
+            (before, ConnectionStatus::InsufficientScopes)
+                if before != ConnectionStatus::InsufficientScopes =>
+            {
+                (
+                    EventKind::ConnectionInsufficientScopes,
+                    "The refreshed token lacks required scopes",
+                )
+            }
+            _ => return Vec::new(),
+        };
+        vec![self.about_connection(
+            kind,
+            profile,
+            row,
+            (status, reason),
+            &Actor::System,
+            detail.to_owned(),
+        )]
     }
 
     async fn persist_grant(
@@ -409,26 +444,15 @@ impl Grantry {
         profile: &ProfileRecord,
         trigger: Trigger,
     ) {
-        if row.status == ConnectionStatus::Failing {
-            let detail = "Refreshing works again".to_owned();
-            self.record(
-                EventKind::ConnectionRecovered,
-                Some(&row.profile_id),
-                Some(&row.id),
-                &Actor::System,
-                detail,
-            )
-            .await;
-        }
-        if profile.problem.is_some()
-            && let Err(error) = self
-                .store
-                .set_profile_problem(&profile.id, None, self.clock.now())
-                .await
-        {
-            tracing::warn!(%error, profile.id = %profile.id, "could not clear the profile's problem");
-        }
         if profile.problem.is_some() {
+            let recovered = self.about_profile(EventKind::ProfileRecovered, profile, None);
+            if let Err(error) = self
+                .store
+                .set_profile_problem(&profile.id, None, self.clock.now(), &[recovered])
+                .await
+            {
+                tracing::warn!(%error, profile.id = %profile.id, "could not clear the profile's problem");
+            }
             self.profiles.forget(&profile.id);
         }
         tracing::debug!(connection.id = %row.id, ?trigger, "refreshed");
@@ -458,6 +482,7 @@ impl Grantry {
                     failures,
                     last_error: Some(failure.to_string()),
                     next_refresh_at: None,
+                    announce: Vec::new(),
                 };
                 let error = CoreError::NeedsReauth {
                     connection: row.id.clone(),
@@ -501,7 +526,8 @@ impl Grantry {
                 (outcome, error)
             }
         };
-        self.note_failure(row, &outcome).await;
+        let mut outcome = outcome;
+        outcome.announce = self.note_failure(row, profile, &outcome);
         if let Err(store_error) = self.store.record_outcome(&row.id, owner, &outcome).await {
             tracing::error!(%store_error, connection.id = %row.id, "could not record a refresh failure");
         }
@@ -525,24 +551,32 @@ impl Grantry {
             failures,
             last_error: Some(failure.to_string()),
             next_refresh_at: Some(now + delay as i64),
+            announce: Vec::new(),
         }
     }
 
-    async fn note_failure(&self, row: &ConnectionRecord, outcome: &OutcomeWrite) {
+    /// Logs a failed refresh and answers what to announce with its outcome: the first
+    /// transient failure, or the need to reconnect.
+    fn note_failure(
+        &self,
+        row: &ConnectionRecord,
+        profile: &ProfileRecord,
+        outcome: &OutcomeWrite,
+    ) -> Vec<Announcement> {
+        let reason = outcome.status_reason.as_deref().unwrap_or_default();
+        tracing::warn!(connection.id = %row.id, profile.id = %row.profile_id, status = outcome.status.as_str(), %reason, "refresh failed");
         let kind = match outcome.status {
             ConnectionStatus::NeedsReauth => EventKind::ConnectionNeedsReauth,
-            _ if row.status != ConnectionStatus::Failing => EventKind::ConnectionFailed,
-            _ => return,
+            _ if row.status != ConnectionStatus::Failing => EventKind::ConnectionFailing,
+            _ => return Vec::new(),
         };
-        let reason = outcome.status_reason.clone().unwrap_or_default();
-        tracing::warn!(connection.id = %row.id, profile.id = %row.profile_id, status = outcome.status.as_str(), %reason, "refresh failed");
-        self.record(
+        vec![self.about_connection(
             kind,
-            Some(&row.profile_id),
-            Some(&row.id),
+            profile,
+            row,
+            (outcome.status, Some(reason)),
             &Actor::System,
-            reason,
-        )
-        .await;
+            reason.to_owned(),
+        )]
     }
 }

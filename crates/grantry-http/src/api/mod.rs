@@ -1,5 +1,6 @@
 //! The `/v1` JSON API. Every route needs an API key; `app` keys may create connect sessions and
-//! use connections, `admin` keys may also manage profiles, API keys and read the audit trail.
+//! use connections, `admin` keys may also manage profiles, API keys and webhooks, and read the
+//! audit trail.
 
 mod connections;
 mod events;
@@ -7,6 +8,7 @@ mod keys;
 mod profiles;
 pub mod proxy;
 mod sessions;
+mod webhooks;
 
 use axum::Router;
 use axum::routing::{any, get, post};
@@ -41,6 +43,23 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/api-keys", post(keys::create).get(keys::list))
         .route("/v1/api-keys/{id}", axum::routing::delete(keys::revoke))
         .route("/v1/events", get(events::list))
+        .route("/v1/webhooks", post(webhooks::create).get(webhooks::list))
+        .route(
+            "/v1/webhooks/{id}",
+            get(webhooks::show)
+                .patch(webhooks::edit)
+                .delete(webhooks::delete),
+        )
+        .route(
+            "/v1/webhooks/{id}/rotate-secret",
+            post(webhooks::rotate_secret),
+        )
+        .route("/v1/webhooks/{id}/test", post(webhooks::test))
+        .route("/v1/webhooks/{id}/deliveries", get(webhooks::deliveries))
+        .route(
+            "/v1/webhooks/{id}/deliveries/{event}/redeliver",
+            post(webhooks::redeliver),
+        )
 }
 
 /// `/v1/proxy`, kept apart: it streams, so the request timeout and body limit of the other

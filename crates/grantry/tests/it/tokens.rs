@@ -219,7 +219,7 @@ async fn an_outage_serves_the_valid_token_backs_off_and_recovers() {
         kinds,
         [
             "connection.recovered",
-            "connection.failed",
+            "connection.failing",
             "connection.created"
         ]
     );

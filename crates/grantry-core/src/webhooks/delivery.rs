@@ -1,0 +1,381 @@
+//! Delivering the outbox, on every node: claim due messages with a lease (one node attempts
+//! each), sign them, post them, and record what the endpoint answered. A node that dies
+//! mid-attempt leaves the lease to run out, and another node sends the message again with the
+//! same `webhook-id`: delivery is at least once, and receivers dedupe by that id.
+//!
+//! Retries: network errors, timeouts, 5xx, 408 and 429 are retried with exponential backoff and
+//! jitter (429 and 503 after the `Retry-After` they give) for `retry_for`; other 4xx a few times;
+//! `410 Gone` disables the endpoint, as does failing for `disable_after` without a success.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use secrecy::ExposeSecret;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+
+use crate::app::{Actor, Grantry};
+use crate::clock::{Clock, SystemClock, Timestamp};
+use crate::events::EventKind;
+use crate::settings::WebhookSettings;
+use crate::store::{AttemptWrite, DeliveryRecord, DeliveryState, WebhookRecord};
+
+/// One signed POST to an endpoint.
+#[derive(Debug)]
+pub struct WebhookRequest<'a> {
+    pub url: &'a str,
+    /// `webhook-id`, `webhook-timestamp`, `webhook-signature`.
+    pub headers: [(&'static str, String); 3],
+    pub body: &'a str,
+    pub timeout: Duration,
+}
+
+/// What became of a POST.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sent {
+    Answered {
+        status: u16,
+        retry_after: Option<Duration>,
+    },
+    /// No answer: the connection failed or the endpoint took longer than the timeout.
+    NoAnswer(String),
+}
+
+/// Posts webhook requests (an HTTP client in production, a script in tests). It follows no
+/// redirects: a receiver that moved must be given its new URL.
+#[async_trait]
+pub trait WebhookSender: Send + Sync + fmt::Debug {
+    async fn send(&self, request: WebhookRequest<'_>) -> Sent;
+}
+
+/// What an attempt came to, and what follows for the endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Verdict {
+    state: DeliveryState,
+    retry_in: Option<Duration>,
+    /// The endpoint said `410 Gone`: disable it.
+    gone: bool,
+}
+
+/// The delay before retry number `attempts + 1`: doubling from the base, capped, ±20 %.
+fn backoff(attempts: i64, settings: &WebhookSettings) -> Duration {
+    let doublings = (attempts - 1).clamp(0, 20) as u32;
+    let delay = settings
+        .backoff_base
+        .saturating_mul(1 << doublings)
+        .min(settings.backoff_max);
+    delay.mul_f64(rand::random_range(0.8..1.2))
+}
+
+/// Judges an answer. `attempts` counts this one; `age` is how long ago the message was written.
+fn judge(sent: &Sent, attempts: i64, age: Duration, settings: &WebhookSettings) -> Verdict {
+    let retry = |retry_after: Option<Duration>| {
+        if age >= settings.retry_for {
+            return Verdict {
+                state: DeliveryState::Failed,
+                retry_in: None,
+                gone: false,
+            };
+        }
+        let delay = retry_after
+            .map(|d| d.min(settings.retry_for))
+            .unwrap_or_else(|| backoff(attempts, settings));
+        Verdict {
+            state: DeliveryState::Pending,
+            retry_in: Some(delay),
+            gone: false,
+        }
+    };
+    match sent {
+        Sent::Answered { status, .. } if (200..300).contains(status) => Verdict {
+            state: DeliveryState::Delivered,
+            retry_in: None,
+            gone: false,
+        },
+        Sent::Answered { status: 410, .. } => Verdict {
+            state: DeliveryState::Failed,
+            retry_in: None,
+            gone: true,
+        },
+        Sent::Answered {
+            status,
+            retry_after,
+        } if *status == 408 || *status == 429 || *status >= 500 => retry(*retry_after),
+        Sent::Answered { .. } if attempts < settings.client_error_attempts => retry(None),
+        Sent::Answered { .. } => Verdict {
+            state: DeliveryState::Failed,
+            retry_in: None,
+            gone: false,
+        },
+        Sent::NoAnswer(_) => retry(None),
+    }
+}
+
+/// Runs until `shutdown` turns true, then lets attempts in flight record their outcome.
+pub async fn run(
+    grantry: Arc<Grantry>,
+    sender: Arc<dyn WebhookSender>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let settings = grantry.settings.webhooks.clone();
+    let permits = Arc::new(Semaphore::new(settings.concurrency.max(1)));
+    let mut tasks = JoinSet::new();
+    loop {
+        let free = permits.available_permits();
+        let mut claimed = 0;
+        if free > 0 && !*shutdown.borrow() {
+            let owner = grantry.lease_owner("webhooks");
+            let now = grantry.clock.now();
+            // The lease outlasts an attempt's timeout; a node dying mid-attempt leaves it to run out.
+            let until = now + settings.timeout.as_secs() as i64 + 30;
+            match grantry
+                .store
+                .claim_deliveries(now, &owner, until, free as u32)
+                .await
+            {
+                Ok(due) if !due.is_empty() => {
+                    claimed = due.len();
+                    let endpoints = endpoints(&grantry).await;
+                    for delivery in due {
+                        let Ok(permit) = permits.clone().try_acquire_owned() else {
+                            break;
+                        };
+                        let webhook = endpoints.get(delivery.webhook_id.as_str()).cloned();
+                        let job = attempt(
+                            grantry.clone(),
+                            sender.clone(),
+                            webhook,
+                            delivery,
+                            owner.clone(),
+                        );
+                        tasks.spawn(async move {
+                            job.await;
+                            drop(permit);
+                        });
+                    }
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "could not claim webhook deliveries"),
+            }
+        }
+        // A full claim means more are due: claim again as soon as a slot frees. A finished
+        // attempt may also let the next message of its connection go.
+        let busy = claimed > 0 && claimed == free;
+        tokio::select! {
+            _ = tokio::time::sleep(settings.interval), if !busy || tasks.is_empty() => {}
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {
+                while tasks.try_join_next().is_some() {}
+            }
+            _ = shutdown.changed() => break,
+        }
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
+async fn endpoints(grantry: &Grantry) -> HashMap<String, Arc<WebhookRecord>> {
+    match grantry.store.webhooks().await {
+        Ok(all) => all
+            .into_iter()
+            .map(|w| (w.id.as_str().to_owned(), Arc::new(w)))
+            .collect(),
+        Err(error) => {
+            tracing::warn!(%error, "could not read the webhook endpoints");
+            HashMap::new()
+        }
+    }
+}
+
+/// Signs and posts one message, then records the outcome under the claim's lease.
+async fn attempt(
+    grantry: Arc<Grantry>,
+    sender: Arc<dyn WebhookSender>,
+    webhook: Option<Arc<WebhookRecord>>,
+    delivery: DeliveryRecord,
+    owner: String,
+) {
+    let settings = &grantry.settings.webhooks;
+    let Some(webhook) = webhook else {
+        // Deleted since the claim: its deliveries went with it.
+        return;
+    };
+    let now = grantry.clock.now();
+    let started = Instant::now();
+    let sent = match sign(&grantry, &webhook, &delivery, now) {
+        Ok(headers) => {
+            let request = WebhookRequest {
+                url: &webhook.url,
+                headers,
+                body: &delivery.payload,
+                timeout: settings.timeout,
+            };
+            sender.send(request).await
+        }
+        Err(error) => Sent::NoAnswer(format!("could not sign: {error}")),
+    };
+    let latency_ms = started.elapsed().as_millis() as i64;
+    let attempts = delivery.attempts + 1;
+    let age = Duration::from_secs((now - delivery.created_at).max(0) as u64);
+    let verdict = judge(&sent, attempts, age, settings);
+    let now = grantry.clock.now();
+    let (status, error) = match &sent {
+        Sent::Answered { status, .. } => (Some(i64::from(*status)), None),
+        Sent::NoAnswer(why) => (None, Some(why.clone())),
+    };
+    let write = AttemptWrite {
+        state: verdict.state,
+        next_attempt_at: now
+            + verdict
+                .retry_in
+                .map_or(0, |d| d.as_secs_f64().ceil() as i64),
+        status,
+        error,
+        latency_ms,
+        at: now,
+    };
+    grantry.metrics.webhook_attempt(verdict.state);
+    match grantry
+        .store
+        .record_attempt(&webhook.id, delivery.seq, &owner, &write)
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::warn!(webhook.id = %webhook.id, event.id = %delivery.event_id, "a webhook attempt outlived its lease; another node may send it again")
+        }
+        Err(error) => {
+            tracing::warn!(%error, webhook.id = %webhook.id, "could not record a webhook attempt; it will be sent again")
+        }
+    }
+    if verdict.gone {
+        disable(&grantry, &webhook, "the endpoint answered 410 Gone", now).await;
+    } else if verdict.state != DeliveryState::Delivered
+        && let Some(since) = webhook.failing_since
+        && now - since >= settings.disable_after.as_secs() as i64
+    {
+        let days = (now - since) / 86_400;
+        let reason = format!("every delivery failed for {days} days");
+        disable(&grantry, &webhook, &reason, now).await;
+    }
+}
+
+/// The Standard Webhooks headers. The timestamp is the wall clock's, not the services' clock:
+/// receivers compare it with their own to refuse replays.
+fn sign(
+    grantry: &Grantry,
+    webhook: &WebhookRecord,
+    delivery: &DeliveryRecord,
+    now: Timestamp,
+) -> crate::error::CoreResult<[(&'static str, String); 3]> {
+    let timestamp = SystemClock.now();
+    let id = delivery.event_id.as_str();
+    let mut signatures = Vec::with_capacity(2);
+    for secret in grantry.signing_secrets(webhook, now)? {
+        signatures.push(grantry_crypto::webhook_signature(
+            secret.expose_secret(),
+            id,
+            timestamp,
+            &delivery.payload,
+        )?);
+    }
+    Ok([
+        ("webhook-id", id.to_owned()),
+        ("webhook-timestamp", timestamp.to_string()),
+        ("webhook-signature", signatures.join(" ")),
+    ])
+}
+
+async fn disable(grantry: &Grantry, webhook: &WebhookRecord, reason: &str, now: Timestamp) {
+    match grantry
+        .store
+        .disable_webhook(&webhook.id, reason, now)
+        .await
+    {
+        Ok(true) => {
+            tracing::warn!(webhook.id = %webhook.id, url = %webhook.url, reason, "webhook endpoint disabled");
+            let detail = format!(
+                "Webhook {} ({}) disabled: {reason}",
+                webhook.id, webhook.url
+            );
+            grantry
+                .record(
+                    EventKind::WebhookDisabled,
+                    None,
+                    None,
+                    &Actor::System,
+                    detail,
+                )
+                .await;
+        }
+        Ok(false) => {}
+        Err(error) => {
+            tracing::warn!(%error, webhook.id = %webhook.id, "could not disable a webhook endpoint")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answered(status: u16) -> Sent {
+        Sent::Answered {
+            status,
+            retry_after: None,
+        }
+    }
+
+    #[test]
+    fn answers_are_judged_as_the_issue_asks() {
+        let s = WebhookSettings::default();
+        let young = Duration::from_secs(60);
+        assert_eq!(
+            judge(&answered(204), 1, young, &s).state,
+            DeliveryState::Delivered
+        );
+        assert!(judge(&answered(410), 1, young, &s).gone);
+        for retried in [408, 429, 500, 503] {
+            assert_eq!(
+                judge(&answered(retried), 9, young, &s).state,
+                DeliveryState::Pending
+            );
+        }
+        assert_eq!(
+            judge(&Sent::NoAnswer("refused".into()), 9, young, &s).state,
+            DeliveryState::Pending
+        );
+        assert_eq!(
+            judge(&answered(400), 1, young, &s).state,
+            DeliveryState::Pending
+        );
+        assert_eq!(
+            judge(&answered(400), s.client_error_attempts, young, &s).state,
+            DeliveryState::Failed
+        );
+        let old = s.retry_for;
+        assert_eq!(
+            judge(&answered(503), 40, old, &s).state,
+            DeliveryState::Failed
+        );
+        let told = Sent::Answered {
+            status: 429,
+            retry_after: Some(Duration::from_secs(7)),
+        };
+        assert_eq!(
+            judge(&told, 1, young, &s).retry_in,
+            Some(Duration::from_secs(7))
+        );
+    }
+
+    #[test]
+    fn retries_back_off_to_their_cap_and_cover_a_day() {
+        let s = WebhookSettings::default();
+        let first = backoff(1, &s);
+        assert!(first >= s.backoff_base.mul_f64(0.8) && first <= s.backoff_base.mul_f64(1.2));
+        assert!(backoff(30, &s) <= s.backoff_max.mul_f64(1.2));
+        let total: Duration = (1..=40).map(|n| backoff(n, &s)).sum();
+        assert!(total >= s.retry_for, "40 retries span {total:?}");
+    }
+}

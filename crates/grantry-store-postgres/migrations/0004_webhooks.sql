@@ -1,0 +1,52 @@
+-- Webhooks: endpoints that hear about connections' and profiles' lives, and the outbox of
+-- messages to deliver to them. A message is written in the same transaction as the change it
+-- reports, one row per endpoint that wants it.
+
+CREATE TABLE webhooks (
+    id              TEXT PRIMARY KEY,
+    url             TEXT NOT NULL,
+    description     TEXT NOT NULL,
+    -- `,kind,kind,` (each wrapped in commas, so one LIKE finds one), or '' for every kind.
+    kinds           TEXT NOT NULL,
+    -- `,prf_…,`, or '' for every profile.
+    profiles        TEXT NOT NULL,
+    enabled         BOOLEAN NOT NULL,
+    -- Sealed at (webhooks, secret, id); the previous one signs beside it until previous_until.
+    secret          BYTEA NOT NULL,
+    previous_secret BYTEA,
+    previous_until  BIGINT,
+    disabled_reason TEXT,
+    -- When deliveries began failing without a success since; NULL while they succeed.
+    failing_since   BIGINT,
+    created_at      BIGINT NOT NULL,
+    updated_at      BIGINT NOT NULL
+);
+
+CREATE TABLE webhook_deliveries (
+    -- The order messages were written in: each endpoint gets one connection's in this order.
+    seq             BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    webhook_id      TEXT NOT NULL REFERENCES webhooks (id) ON DELETE CASCADE,
+    -- The event's id, sent as `webhook-id`: the same on every attempt, so receivers can dedupe.
+    event_id        TEXT NOT NULL,
+    kind            TEXT NOT NULL,
+    -- Messages with the same key reach an endpoint in order: the connection's (or profile's) id.
+    ordering_key    TEXT NOT NULL,
+    payload         TEXT NOT NULL,
+    created_at      BIGINT NOT NULL,
+    -- pending, delivered or failed
+    state           TEXT NOT NULL,
+    attempts        BIGINT NOT NULL,
+    next_attempt_at BIGINT NOT NULL,
+    lease_owner     TEXT,
+    lease_until     BIGINT,
+    last_status     BIGINT,
+    last_error      TEXT,
+    last_latency_ms BIGINT,
+    finished_at     BIGINT,
+    UNIQUE (webhook_id, event_id)
+);
+
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at) WHERE state = 'pending';
+CREATE INDEX webhook_deliveries_order ON webhook_deliveries (webhook_id, ordering_key, seq)
+    WHERE state = 'pending';
+CREATE INDEX webhook_deliveries_recent ON webhook_deliveries (webhook_id, seq);

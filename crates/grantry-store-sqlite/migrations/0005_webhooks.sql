@@ -1,0 +1,52 @@
+-- Webhooks: endpoints that hear about connections' and profiles' lives, and the outbox of
+-- messages to deliver to them. A message is written in the same transaction as the change it
+-- reports, one row per endpoint that wants it.
+
+CREATE TABLE webhooks (
+    id              TEXT PRIMARY KEY,
+    url             TEXT NOT NULL,
+    description     TEXT NOT NULL,
+    -- `,kind,kind,` (each wrapped in commas, so one LIKE finds one), or '' for every kind.
+    kinds           TEXT NOT NULL,
+    -- `,prf_…,`, or '' for every profile.
+    profiles        TEXT NOT NULL,
+    enabled         INTEGER NOT NULL,
+    -- Sealed at (webhooks, secret, id); the previous one signs beside it until previous_until.
+    secret          BLOB NOT NULL,
+    previous_secret BLOB,
+    previous_until  INTEGER,
+    disabled_reason TEXT,
+    -- When deliveries began failing without a success since; NULL while they succeed.
+    failing_since   INTEGER,
+    created_at      INTEGER NOT NULL,
+    updated_at      INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE webhook_deliveries (
+    -- The order messages were written in: each endpoint gets one connection's in this order.
+    seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+    webhook_id      TEXT NOT NULL REFERENCES webhooks (id) ON DELETE CASCADE,
+    -- The event's id, sent as `webhook-id`: the same on every attempt, so receivers can dedupe.
+    event_id        TEXT NOT NULL,
+    kind            TEXT NOT NULL,
+    -- Messages with the same key reach an endpoint in order: the connection's (or profile's) id.
+    ordering_key    TEXT NOT NULL,
+    payload         TEXT NOT NULL,
+    created_at      INTEGER NOT NULL,
+    -- pending, delivered or failed
+    state           TEXT NOT NULL,
+    attempts        INTEGER NOT NULL,
+    next_attempt_at INTEGER NOT NULL,
+    lease_owner     TEXT,
+    lease_until     INTEGER,
+    last_status     INTEGER,
+    last_error      TEXT,
+    last_latency_ms INTEGER,
+    finished_at     INTEGER,
+    UNIQUE (webhook_id, event_id)
+) STRICT;
+
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at) WHERE state = 'pending';
+CREATE INDEX webhook_deliveries_order ON webhook_deliveries (webhook_id, ordering_key, seq)
+    WHERE state = 'pending';
+CREATE INDEX webhook_deliveries_recent ON webhook_deliveries (webhook_id, seq);
