@@ -42,7 +42,11 @@ impl<E: Engine> ProfileStore for SqlStore<E> {
         Ok(())
     }
 
-    async fn update_profile(&self, p: &ProfileRecord) -> StoreResult<bool> {
+    async fn update_profile(
+        &self,
+        p: &ProfileRecord,
+        announce: &[Announcement],
+    ) -> StoreResult<bool> {
         let statement = Statement::new(
             "UPDATE profiles SET name = $2, description = $3, client_id = $4, client_secret = $5, \
              base_url = $6, required_scopes = $7, allowed_return_urls = $8, private = $9, \
@@ -50,7 +54,7 @@ impl<E: Engine> ProfileStore for SqlStore<E> {
              WHERE id = $1",
         )
         .text(p.id.as_str());
-        Ok(self.engine.execute(bind_fields(statement, p)).await? == 1)
+        Ok(self.change(bind_fields(statement, p), announce).await? == 1)
     }
 
     async fn profile(&self, id: &ProfileId) -> StoreResult<Option<ProfileRecord>> {

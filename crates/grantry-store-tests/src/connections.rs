@@ -21,7 +21,7 @@ pub async fn profiles_round_trip(store: &dyn Store) {
     stored.required_scopes = vec!["account".into()];
     stored.allowed_return_urls = vec![];
     stored.private = true;
-    assert!(store.update_profile(&stored).await.unwrap());
+    assert!(store.update_profile(&stored, &[]).await.unwrap());
     assert_eq!(
         store.profile(&stored.id).await.unwrap(),
         Some(stored.clone())
@@ -52,7 +52,7 @@ pub async fn profiles_round_trip(store: &dyn Store) {
         .map(|p| p.name)
         .collect();
     assert_eq!(names, ["Another", "Backups"], "listed by name");
-    assert!(!store.update_profile(&profile("gone")).await.unwrap());
+    assert!(!store.update_profile(&profile("gone"), &[]).await.unwrap());
 }
 
 pub async fn profile_names_are_unique(store: &dyn Store) {
@@ -64,7 +64,7 @@ pub async fn profile_names_are_unique(store: &dyn Store) {
     let mut other = stored_profile(store, "Other").await;
     other.name = "Same".into();
     assert!(matches!(
-        store.update_profile(&other).await,
+        store.update_profile(&other, &[]).await,
         Err(StoreError::Conflict(_))
     ));
 }

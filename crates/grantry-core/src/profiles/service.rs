@@ -113,7 +113,14 @@ impl Grantry {
     ) -> CoreResult<ProfileRecord> {
         let current = self.find_profile(reference).await?;
         let updated = self.apply_changes(&current, changes)?;
-        match self.store.update_profile(&updated).await {
+        // A new secret for a refused client counts as the fix; if Bitbucket still refuses it,
+        // the next refusal announces the profile misconfigured again.
+        let fixed = current.problem.is_some() && updated.problem.is_none();
+        let announce: Vec<_> = fixed
+            .then(|| self.about_profile(EventKind::ProfileRecovered, &updated, None))
+            .into_iter()
+            .collect();
+        match self.store.update_profile(&updated, &announce).await {
             Err(StoreError::Conflict(_)) => return Err(name_taken(&updated.name)),
             Ok(false) => return Err(CoreError::NotFound(format!("profile `{reference}`"))),
             other => {
@@ -122,7 +129,7 @@ impl Grantry {
         }
         self.cache.forget_profile(&updated.id);
         self.profiles.forget(&updated.id);
-        if current.problem.is_some() && updated.problem.is_none() {
+        if fixed {
             // The client was fixed: connections backing off because of it may try again now.
             self.store
                 .retry_failing_now(&updated.id, self.clock.now())

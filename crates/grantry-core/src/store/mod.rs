@@ -58,8 +58,13 @@ pub trait Store:
 #[async_trait]
 pub trait ProfileStore {
     async fn insert_profile(&self, profile: &ProfileRecord) -> StoreResult<()>;
-    /// Replaces a profile's fields; false when it no longer exists.
-    async fn update_profile(&self, profile: &ProfileRecord) -> StoreResult<bool>;
+    /// Replaces a profile's fields (and writes `announce` with them); false when it no longer
+    /// exists.
+    async fn update_profile(
+        &self,
+        profile: &ProfileRecord,
+        announce: &[Announcement],
+    ) -> StoreResult<bool>;
     async fn profile(&self, id: &ProfileId) -> StoreResult<Option<ProfileRecord>>;
     async fn profile_by_name(&self, name: &str) -> StoreResult<Option<ProfileRecord>>;
     async fn profiles(&self) -> StoreResult<Vec<ProfileRecord>>;

@@ -22,3 +22,4 @@ mod security;
 mod sign_in;
 mod tokens;
 mod unwritable;
+mod webhooks;

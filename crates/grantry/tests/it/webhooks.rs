@@ -1,0 +1,499 @@
+//! Webhooks, verified by a receiver that trusts only the published Standard Webhooks library
+//! (`interop/webhook_receiver.py`, PyPI `standardwebhooks`): every kind produced by the scenario
+//! that causes it, signatures and rotation, a receiver down then up, 429 with `Retry-After`, and
+//! a node killed in the middle of a burst.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use bitbucket_sim::Mode;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::common::TestApp;
+
+fn interop() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop")
+}
+
+/// The Python receiver, on `port` (0: any).
+struct Receiver {
+    child: Child,
+    port: u16,
+    http: reqwest::Client,
+}
+
+impl Receiver {
+    async fn start(port: u16) -> Receiver {
+        let python = interop().join(".venv/bin/python");
+        assert!(
+            python.exists(),
+            "run interop/install (./scripts/test does) to install standardwebhooks"
+        );
+        let mut child = Command::new(python)
+            .arg(interop().join("webhook_receiver.py"))
+            .arg(port.to_string())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+            .await
+            .expect("the receiver starts")
+            .unwrap()
+            .unwrap();
+        let port = serde_json::from_str::<Value>(&first).unwrap()["listening"]
+            .as_u64()
+            .unwrap() as u16;
+        Receiver {
+            child,
+            port,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/hooks/grantry", self.port)
+    }
+
+    async fn control(&self, control: Value) {
+        let url = format!("http://127.0.0.1:{}/_control", self.port);
+        let sent = self.http.post(url).json(&control).send().await.unwrap();
+        assert!(sent.status().is_success());
+    }
+
+    async fn received(&self) -> Value {
+        let url = format!("http://127.0.0.1:{}/_received", self.port);
+        self.http
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Waits until `count` messages were accepted; answers them.
+    async fn accepted(&self, count: usize) -> Vec<Value> {
+        let started = Instant::now();
+        loop {
+            let received = self.received().await;
+            let accepted = received["accepted"].as_array().unwrap().clone();
+            if accepted.len() >= count {
+                return accepted;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "{} of {count} messages arrived: {received}",
+                accepted.len()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn stop(mut self) {
+        let _ = self.child.kill().await;
+        let _ = self.child.wait().await;
+    }
+}
+
+/// Grantry delivering quickly: a short poll and retries a second apart.
+async fn app() -> TestApp {
+    TestApp::with(Mode::Rotating, |c| {
+        c.webhooks.interval = Duration::from_millis(50);
+        c.webhooks.backoff_base = Duration::from_secs(1);
+        c.webhooks.backoff_max = Duration::from_secs(2);
+    })
+    .await
+}
+
+/// Creates an endpoint for `url`; answers its id and secret.
+async fn endpoint(app: &TestApp, body: Value) -> (String, String) {
+    let (status, created) = app.admin(Method::POST, "/v1/webhooks", Some(body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let secret = created["secret"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("whsec_"));
+    (created["id"].as_str().unwrap().to_owned(), secret)
+}
+
+fn kinds_of(messages: &[Value], connection: &str) -> Vec<String> {
+    messages
+        .iter()
+        .filter(|m| m["data"]["connection_id"] == connection)
+        .map(|m| m["type"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Access-token connections, made without a browser.
+async fn stored_connection(app: &TestApp, profile: &str, token: &str) -> String {
+    let body = json!({"profile": profile, "credential": {"type": "access_token", "token": token}});
+    let (status, connection) = app.app(Method::POST, "/v1/connections", Some(body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{connection}");
+    connection["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn every_kind_arrives_signed_in_order_and_verified_by_the_published_library() {
+    let app = app().await;
+    let receiver = Receiver::start(0).await;
+    let (hook, secret) = endpoint(&app, json!({"url": receiver.url(), "description": "all"})).await;
+    receiver.control(json!({"secrets": [secret]})).await;
+    let profile = app
+        .cloud_profile("P", &["account.read", "repositories.read"], &["repository"])
+        .await;
+    let path = format!("/v1/profiles/{profile}");
+
+    // Created, then the consumer's secret goes wrong: misconfigured and failing; fixed: both recover.
+    let connection = app.connect(&profile, "user-1").await;
+    let real = app.grantry.find_profile(&profile).await.unwrap();
+    app.admin(Method::PATCH, &path, Some(json!({"secret": "wrong"})))
+        .await;
+    app.advance(7200 - 100).await;
+    app.token(&connection).await;
+    let consumer: Value = app
+        .http
+        .get(format!(
+            "{}/_sim/consumers/{}",
+            app.sim.url(),
+            real.client_id
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    app.admin(
+        Method::PATCH,
+        &path,
+        Some(json!({"secret": consumer["secret"]})),
+    )
+    .await;
+    let refresh = format!("/v1/connections/{connection}/refresh");
+    assert_eq!(
+        app.app(Method::POST, &refresh, None).await.0,
+        StatusCode::OK
+    );
+
+    // The user revokes the grant: needs_reauth; they reconnect: reconnected and recovered.
+    app.sim_post(
+        &format!("/_sim/users/alice/authorizations/{}/revoke", real.client_id),
+        json!({}),
+    )
+    .await;
+    app.advance(7200).await;
+    assert_eq!(app.token(&connection).await.0, StatusCode::CONFLICT);
+    let link = app
+        .session(json!({"profile": profile, "connection_id": connection}))
+        .await;
+    app.browse(&link).await;
+
+    // A profile asking for more than the user grants: insufficient scopes at once.
+    let wide = app
+        .cloud_profile(
+            "Wide",
+            &["account.read", "repositories.read"],
+            &["pullrequest:write"],
+        )
+        .await;
+    let short = app.connect(&wide, "user-2").await;
+
+    // Deleted, and a test message on request.
+    let delete = format!("/v1/connections/{connection}");
+    assert_eq!(
+        app.admin(Method::DELETE, &delete, None).await.0,
+        StatusCode::NO_CONTENT
+    );
+    let test = format!("/v1/webhooks/{hook}/test");
+    assert_eq!(
+        app.admin(Method::POST, &test, None).await.0,
+        StatusCode::ACCEPTED
+    );
+
+    let messages = receiver.accepted(12).await;
+    assert_eq!(
+        kinds_of(&messages, &connection),
+        [
+            "connection.created",
+            "connection.failing",
+            "connection.recovered",
+            "connection.needs_reauth",
+            "connection.reconnected",
+            "connection.recovered",
+            "connection.deleted",
+        ],
+        "one connection's messages in the order things happened"
+    );
+    assert_eq!(
+        kinds_of(&messages, &short),
+        ["connection.created", "connection.insufficient_scopes"]
+    );
+    let profile_kinds: Vec<&str> = messages
+        .iter()
+        .filter(|m| m["type"].as_str().unwrap().starts_with("profile."))
+        .map(|m| m["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        profile_kinds,
+        ["profile.misconfigured", "profile.recovered"]
+    );
+    assert!(messages.iter().any(|m| m["type"] == "webhook.test"));
+
+    let reauth = messages
+        .iter()
+        .find(|m| m["type"] == "connection.needs_reauth")
+        .unwrap();
+    assert_eq!(reauth["data"]["status"], "needs_reauth");
+    assert_eq!(reauth["data"]["end_user_id"], "user-1");
+    assert_eq!(reauth["data"]["account"]["username"], "alice");
+    assert!(
+        reauth["data"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("reconnect"),
+        "the reason in words: {reauth}"
+    );
+    let everything = serde_json::to_string(&messages).unwrap();
+    let (_, token) = app.token(&short).await;
+    let access = token["access_token"].as_str().unwrap();
+    assert!(!everything.contains(access), "never a token");
+    assert!(!everything.contains("whsec_"), "never a secret");
+    let received = receiver.received().await;
+    assert_eq!(
+        received["rejected"].as_array().unwrap().len(),
+        0,
+        "{received}"
+    );
+
+    // What the API shows of it.
+    let (_, deliveries) = app
+        .admin(
+            Method::GET,
+            &format!("/v1/webhooks/{hook}/deliveries?limit=5"),
+            None,
+        )
+        .await;
+    let newest = &deliveries["items"][0];
+    assert_eq!(newest["state"], "delivered", "{deliveries}");
+    assert_eq!(newest["last_status"], 204);
+    assert_eq!(deliveries["items"].as_array().unwrap().len(), 5);
+    assert!(deliveries["next_before"].is_i64());
+    receiver.stop().await;
+}
+
+#[tokio::test]
+async fn forged_stale_and_replayed_deliveries_are_caught_and_rotation_has_no_gap() {
+    let app = app().await;
+    let receiver = Receiver::start(0).await;
+    let (hook, old) = endpoint(
+        &app,
+        json!({"url": receiver.url(), "kinds": ["webhook.test"]}),
+    )
+    .await;
+    receiver.control(json!({"secrets": [old]})).await;
+
+    // Forged (wrong secret) and stale (signed ten minutes ago): the library refuses both.
+    let body = r#"{"type":"webhook.test","timestamp":"2026-11-29T00:00:00Z","data":{}}"#;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let forger = grantry_crypto::new_webhook_secret();
+    for (secret, at, why) in [
+        (forger.as_str(), now, "forged"),
+        (old.as_str(), now - 600, "stale"),
+    ] {
+        let signature = grantry_crypto::webhook_signature(secret, "evt_forged", at, body).unwrap();
+        let answer = receiver
+            .http
+            .post(receiver.url())
+            .header("webhook-id", "evt_forged")
+            .header("webhook-timestamp", at.to_string())
+            .header("webhook-signature", signature)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 400, "{why}");
+    }
+
+    // Rotation: for a day both secrets sign, so a receiver that knows either verifies.
+    let rotate = format!("/v1/webhooks/{hook}/rotate-secret");
+    let (status, rotated) = app.admin(Method::POST, &rotate, None).await;
+    assert_eq!(status, StatusCode::OK, "{rotated}");
+    let new = rotated["secret"].as_str().unwrap().to_owned();
+    assert_ne!(new, old);
+    assert!(rotated["previous_secret_until"].is_string());
+    let test = format!("/v1/webhooks/{hook}/test");
+    app.admin(Method::POST, &test, None).await;
+    let first = receiver.accepted(1).await;
+    assert_eq!(first[0]["signatures"], 2, "old and new sign together");
+    receiver.control(json!({"secrets": [new]})).await;
+    app.admin(Method::POST, &test, None).await;
+    receiver.accepted(2).await;
+    // A day later only the new one signs.
+    app.advance(24 * 3600 + 1).await;
+    app.admin(Method::POST, &test, None).await;
+    let third = receiver.accepted(3).await;
+    assert_eq!(third[2]["signatures"], 1);
+
+    // A replay (redelivered on request: the same webhook-id) is recognised as one.
+    let id = first[0]["id"].as_str().unwrap();
+    let redeliver = format!("/v1/webhooks/{hook}/deliveries/{id}/redeliver");
+    assert_eq!(
+        app.admin(Method::POST, &redeliver, None).await.0,
+        StatusCode::ACCEPTED
+    );
+    let started = Instant::now();
+    loop {
+        let received = receiver.received().await;
+        if received["duplicates"].as_array().unwrap().len() == 1 {
+            assert_eq!(received["duplicates"][0]["id"], id);
+            assert_eq!(received["accepted"].as_array().unwrap().len(), 3);
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "{received}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let rejected = receiver.received().await["rejected"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(rejected, 2, "only the two forgeries were refused");
+    receiver.stop().await;
+}
+
+#[tokio::test]
+async fn a_receiver_down_then_up_gets_everything_in_order_and_retry_after_is_honoured() {
+    let app = app().await;
+    let receiver = Receiver::start(0).await;
+    let port = receiver.port;
+    let (hook, secret) = endpoint(&app, json!({"url": receiver.url()})).await;
+    let profile = app.cloud_profile("P", &["account.read"], &[]).await;
+
+    // 429 with Retry-After: 2, then accepted: the retry waits the two seconds.
+    receiver
+        .control(json!({"secrets": [secret], "script": [{"status": 429, "retry_after": 2}]}))
+        .await;
+    let first = stored_connection(&app, &profile, "token-0").await;
+    receiver.accepted(1).await;
+    let requests = receiver.received().await["requests"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(requests.len(), 2, "{requests:?}");
+    let gap = requests[1]["at"].as_f64().unwrap() - requests[0]["at"].as_f64().unwrap();
+    assert!(
+        gap >= 1.0,
+        "Retry-After honoured: the retry came {gap:.2} s later"
+    );
+
+    // Down: connections come and go meanwhile.
+    receiver.stop().await;
+    let mut connections = vec![first];
+    for n in 1..=4 {
+        connections.push(stored_connection(&app, &profile, &format!("token-{n}")).await);
+    }
+    for connection in &connections[..3] {
+        let path = format!("/v1/connections/{connection}");
+        assert_eq!(
+            app.admin(Method::DELETE, &path, None).await.0,
+            StatusCode::NO_CONTENT
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (_, deliveries) = app
+        .admin(
+            Method::GET,
+            &format!("/v1/webhooks/{hook}/deliveries"),
+            None,
+        )
+        .await;
+    let waiting = deliveries["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["state"] == "pending")
+        .count();
+    assert_eq!(waiting, 7, "{deliveries}");
+    let (_, shown) = app
+        .admin(Method::GET, &format!("/v1/webhooks/{hook}"), None)
+        .await;
+    assert!(shown["failing_since"].is_string(), "{shown}");
+
+    // Up again, on the same port: everything arrives, each connection's in order.
+    let receiver = Receiver::start(port).await;
+    receiver.control(json!({"secrets": [secret]})).await;
+    let messages = receiver.accepted(7).await;
+    for (n, connection) in connections.iter().enumerate() {
+        let expected: &[&str] = if n == 0 {
+            &["connection.deleted"]
+        } else if n < 3 {
+            &["connection.created", "connection.deleted"]
+        } else {
+            &["connection.created"]
+        };
+        assert_eq!(kinds_of(&messages, connection), expected, "{connection}");
+    }
+    let (_, shown) = app
+        .admin(Method::GET, &format!("/v1/webhooks/{hook}"), None)
+        .await;
+    assert!(shown["failing_since"].is_null(), "healthy again: {shown}");
+    receiver.stop().await;
+}
+
+#[tokio::test]
+async fn gone_disables_the_endpoint_and_bad_input_is_named() {
+    let app = app().await;
+    let receiver = Receiver::start(0).await;
+    let (hook, secret) = endpoint(&app, json!({"url": receiver.url()})).await;
+    receiver
+        .control(json!({"secrets": [secret], "script": [{"status": 410}]}))
+        .await;
+    app.admin(Method::POST, &format!("/v1/webhooks/{hook}/test"), None)
+        .await;
+    let started = Instant::now();
+    loop {
+        let (_, shown) = app
+            .admin(Method::GET, &format!("/v1/webhooks/{hook}"), None)
+            .await;
+        if shown["enabled"] == false {
+            assert!(shown["disabled_reason"].as_str().unwrap().contains("410"));
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "{shown}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (_, events) = app
+        .admin(Method::GET, "/v1/events?kind=webhook.disabled", None)
+        .await;
+    assert_eq!(events["items"].as_array().unwrap().len(), 1, "{events}");
+
+    for (body, field) in [
+        (json!({"url": "ftp://example.com/x"}), "url"),
+        (json!({"url": "http://user:pw@example.com/x"}), "url"),
+        (
+            json!({"url": "http://example.com/x", "kinds": ["connection.exploded"]}),
+            "kinds",
+        ),
+        (
+            json!({"url": "http://example.com/x", "profiles": ["no-such-profile"]}),
+            "profiles",
+        ),
+    ] {
+        let (status, problem) = app.admin(Method::POST, "/v1/webhooks", Some(body)).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+        assert!(
+            problem["detail"].as_str().unwrap().contains(field),
+            "{problem}"
+        );
+    }
+    let (status, _) = app.app(Method::GET, "/v1/webhooks", None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "admins only");
+    receiver.stop().await;
+}
