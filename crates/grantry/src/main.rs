@@ -107,6 +107,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     .await
                 }
                 Command::Events(args) => cli::events::events(grantry, args, output).await,
+                Command::Webhooks(command) => cli::webhooks::run(grantry, command, output).await,
                 Command::Admin(command) => cli::admins::admins(grantry, command, output).await,
                 Command::Serve(_)
                 | Command::Demo(_)

@@ -7,6 +7,7 @@ pub mod events;
 pub mod master_keys;
 pub mod output;
 pub mod profiles;
+pub mod webhooks;
 
 use std::path::PathBuf;
 
@@ -71,6 +72,9 @@ pub enum Command {
     Keys(master_keys::MasterKeyCommand),
     /// The audit trail, newest first.
     Events(events::EventArgs),
+    /// Webhook endpoints: signed messages about every connection's life.
+    #[command(subcommand)]
+    Webhooks(webhooks::WebhookCommand),
     /// Console admins (who sign in to the web console).
     #[command(subcommand)]
     Admin(admins::AdminCommand),

@@ -521,3 +521,51 @@ async fn git_clones_and_pushes_with_tokens_from_the_credential_helper() {
     );
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_are_managed_from_the_command_line() {
+    let (_sim, _data, _port, env) = set_up().await;
+    let url = "http://127.0.0.1:9/hooks";
+    let added = json_of(
+        &env,
+        &[
+            "webhooks",
+            "add",
+            "--url",
+            url,
+            "--kind",
+            "connection.needs_reauth",
+        ],
+        None,
+    )
+    .await;
+    let id = added["id"].as_str().unwrap().to_owned();
+    assert!(added["secret"].as_str().unwrap().starts_with("whsec_"));
+    assert_eq!(added["kinds"], json!(["connection.needs_reauth"]));
+
+    let listed = json_of(&env, &["webhooks", "list"], None).await;
+    assert_eq!(listed[0]["id"], id.as_str());
+    assert!(listed[0].get("secret").is_none(), "shown once only");
+    let rotated = json_of(&env, &["webhooks", "rotate-secret", &id], None).await;
+    assert_ne!(rotated["secret"], added["secret"]);
+    let test = json_of(&env, &["webhooks", "test", &id], None).await;
+    let deliveries = json_of(&env, &["webhooks", "deliveries", &id], None).await;
+    assert_eq!(deliveries[0]["event_id"], test["event_id"]);
+    assert_eq!(
+        deliveries[0]["state"], "pending",
+        "nothing serves, so nothing delivered"
+    );
+    let disabled = json_of(
+        &env,
+        &["webhooks", "enable", &id, "--enabled", "false"],
+        None,
+    )
+    .await;
+    assert_eq!(disabled["enabled"], false);
+
+    let (ok, _, err) = run(&env, &["webhooks", "add", "--url", "ftp://x/"], None).await;
+    assert!(!ok && err.contains("url"), "{err}");
+    let (ok, _, _) = run(&env, &["webhooks", "remove", &id], None).await;
+    assert!(ok);
+    assert_eq!(json_of(&env, &["webhooks", "list"], None).await, json!([]));
+}
