@@ -64,7 +64,7 @@ pub async fn announcements_reach_the_endpoints_that_want_them(store: &dyn Store)
     let c = connection(&p, "a");
     let created = announcement("connection.created", &c, NOW);
     store
-        .insert_connection(&c, &[created.clone()])
+        .insert_connection(&c, std::slice::from_ref(&created))
         .await
         .unwrap();
     assert_eq!(pending(store, &every.id).await.len(), 1);

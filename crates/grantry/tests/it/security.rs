@@ -20,6 +20,11 @@ async fn every_v1_route_needs_a_valid_key_and_the_right_role() {
         ),
         (Method::GET, "/v1/api-keys"),
         (Method::GET, "/v1/events"),
+        (Method::GET, "/v1/webhooks"),
+        (
+            Method::POST,
+            "/v1/webhooks/wh_00000000000000000000000000/test",
+        ),
     ];
     for (method, path) in &routes {
         let (status, problem) = app.call(method.clone(), path, None, Some(json!({}))).await;
@@ -63,6 +68,18 @@ async fn every_v1_route_needs_a_valid_key_and_the_right_role() {
         ),
         (Method::GET, "/v1/api-keys", json!(null)),
         (Method::GET, "/v1/events", json!(null)),
+        (Method::GET, "/v1/webhooks", json!(null)),
+        (Method::POST, "/v1/webhooks", json!({"url": "http://x/"})),
+        (
+            Method::POST,
+            "/v1/webhooks/wh_00000000000000000000000000/rotate-secret",
+            json!(null),
+        ),
+        (
+            Method::GET,
+            "/v1/webhooks/wh_00000000000000000000000000/deliveries",
+            json!(null),
+        ),
     ] {
         let (status, problem) = app.app(method.clone(), path, Some(body)).await;
         assert_eq!(
