@@ -175,6 +175,15 @@ pub(crate) fn message(
     json!({ "type": kind.as_str(), "timestamp": Rfc3339(at).to_string(), "data": data }).to_string()
 }
 
+/// An event and the webhook message made of it and `data`.
+fn announcing(event: EventRecord, kind: EventKind, data: serde_json::Value) -> Announcement {
+    let message = message(kind, event.at, data);
+    Announcement {
+        event,
+        message: Some(message),
+    }
+}
+
 impl Grantry {
     fn event(
         &self,
@@ -207,11 +216,7 @@ impl Grantry {
         detail: String,
     ) -> Announcement {
         let event = self.event(kind, Some(&profile.id), Some(&c.id), actor, detail);
-        let message = message(kind, event.at, connection_data(profile, c, status, reason));
-        Announcement {
-            event,
-            message: Some(message),
-        }
+        announcing(event, kind, connection_data(profile, c, status, reason))
     }
 
     /// What to write with a change to a profile's health (`profile.misconfigured`,
@@ -230,11 +235,7 @@ impl Grantry {
             "profile": { "id": profile.id, "name": profile.name },
             "problem": problem,
         });
-        let message = message(kind, event.at, data);
-        Announcement {
-            event,
-            message: Some(message),
-        }
+        announcing(event, kind, data)
     }
 
     /// Records an event that goes with no other write. A failure to record is logged, never

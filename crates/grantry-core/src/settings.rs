@@ -90,6 +90,9 @@ pub struct WebhookSettings {
     /// renew runs out.
     #[serde(rename = "expiry_warning_days", with = "days")]
     pub expiry_warning: Duration,
+    /// How often credentials are looked at for that warning.
+    #[serde(rename = "expiry_scan_secs", with = "seconds")]
+    pub expiry_scan: Duration,
 }
 
 impl Default for WebhookSettings {
@@ -105,6 +108,7 @@ impl Default for WebhookSettings {
             client_error_attempts: 3,
             disable_after: Duration::from_secs(3 * 86_400),
             expiry_warning: Duration::from_secs(7 * 86_400),
+            expiry_scan: Duration::from_secs(60),
         }
     }
 }

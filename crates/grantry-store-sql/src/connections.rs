@@ -1,6 +1,7 @@
 //! Connections as a whole: made, replaced on a reconnect, listed, deleted.
 
 use async_trait::async_trait;
+use grantry_core::clock::Timestamp;
 use grantry_core::ids::{ConnectionId, ProfileId};
 use grantry_core::store::{
     Announcement, ConnectionFilter, ConnectionRecord, ConnectionStatus, ConnectionStore,
@@ -69,7 +70,8 @@ impl<E: Engine> ConnectionStore for SqlStore<E> {
              status = $9, status_reason = $10, granted_scopes = $11, access_token = $12, \
              refresh_token = $13, expires_at = $14, refreshed_at = $15, refresh_token_at = $16, \
              next_refresh_at = $17, updated_at = $18, failures = 0, last_error = NULL, \
-             version = version + 1, lease_owner = NULL, lease_until = NULL WHERE id = $1",
+             version = version + 1, lease_owner = NULL, lease_until = NULL, \
+             expiry_warned_at = NULL WHERE id = $1",
         )
         .text(c.id.as_str());
         Ok(self.change(bind_fields(statement, c), announce).await? == 1)
@@ -121,6 +123,47 @@ impl<E: Engine> ConnectionStore for SqlStore<E> {
         announce: &[Announcement],
     ) -> StoreResult<bool> {
         let statement = Statement::new("DELETE FROM connections WHERE id = $1").text(id.as_str());
+        Ok(self.change(statement, announce).await? == 1)
+    }
+
+    async fn expiring(
+        &self,
+        now: Timestamp,
+        warn_until: Timestamp,
+        refresh_token_lifetime: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<ConnectionRecord>> {
+        let statement = Statement::new(
+            "SELECT * FROM connections WHERE expiry_warned_at IS NULL \
+             AND credential IN ('api_token', 'access_token') \
+             AND expires_at > $1 AND expires_at <= $2 \
+             UNION ALL \
+             SELECT * FROM connections WHERE expiry_warned_at IS NULL AND status = 'failing' \
+             AND credential = 'oauth2' AND refresh_token IS NOT NULL \
+             AND refresh_token_at + $3 > $1 AND refresh_token_at + $3 <= $2 \
+             LIMIT $4",
+        )
+        .int(now)
+        .int(warn_until)
+        .int(refresh_token_lifetime)
+        .int(i64::from(limit));
+        self.all(Access::Read, statement, rows::connection).await
+    }
+
+    async fn mark_expiry_warned(
+        &self,
+        id: &ConnectionId,
+        version: i64,
+        now: Timestamp,
+        announce: &[Announcement],
+    ) -> StoreResult<bool> {
+        let statement = Statement::new(
+            "UPDATE connections SET expiry_warned_at = $3 \
+             WHERE id = $1 AND version = $2 AND expiry_warned_at IS NULL",
+        )
+        .text(id.as_str())
+        .int(version)
+        .int(now);
         Ok(self.change(statement, announce).await? == 1)
     }
 

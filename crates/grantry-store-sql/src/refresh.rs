@@ -24,7 +24,8 @@ impl<E: Engine> SqlStore<E> {
              refresh_token_at = $6, expires_at = $7, granted_scopes = $8, status = $9, \
              status_reason = $10, refreshed_at = $11, next_refresh_at = $12, failures = 0, \
              last_error = NULL, version = version + 1, lease_owner = NULL, lease_until = NULL, \
-             updated_at = $11 \
+             updated_at = $11, \
+             expiry_warned_at = CASE WHEN $5 IS NULL THEN expiry_warned_at ELSE NULL END \
              WHERE id = $1 AND version = $2 AND ($3 IS NULL OR lease_owner = $3)",
         )
         .text(id.as_str())

@@ -50,3 +50,9 @@ CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at) WHER
 CREATE INDEX webhook_deliveries_order ON webhook_deliveries (webhook_id, ordering_key, seq)
     WHERE state = 'pending';
 CREATE INDEX webhook_deliveries_recent ON webhook_deliveries (webhook_id, seq);
+
+-- When `connection.credential_expiring` was sent for the connection's current credential; cleared
+-- when the credential is replaced or renewed, so each credential is warned about once.
+ALTER TABLE connections ADD COLUMN expiry_warned_at INTEGER;
+CREATE INDEX connections_expiring ON connections (expires_at)
+    WHERE expiry_warned_at IS NULL AND credential IN ('api_token', 'access_token');

@@ -265,3 +265,57 @@ pub async fn a_profile_turning_misconfigured_is_announced_once(store: &dyn Store
         .collect();
     assert_eq!(kinds, ["profile.misconfigured", "profile.recovered"]);
 }
+
+pub async fn expiring_credentials_are_found_and_warned_once(store: &dyn Store) {
+    let p = stored_profile(store, "P").await;
+    let day = 86_400;
+    let mut token = connection(&p, "token");
+    token.credential = CredentialKind::AccessToken;
+    token.refresh_token = None;
+    token.expires_at = Some(NOW + 3 * day);
+    let mut later = connection(&p, "later");
+    later.credential = CredentialKind::ApiToken;
+    later.expires_at = Some(NOW + 30 * day);
+    let mut stale = connection(&p, "stale");
+    stale.status = ConnectionStatus::Failing;
+    stale.refresh_token_at = Some(NOW - 85 * day);
+    let mut fine = connection(&p, "fine");
+    fine.refresh_token_at = Some(NOW - 85 * day);
+    for c in [&token, &later, &stale, &fine] {
+        store.insert_connection(c, &[]).await.unwrap();
+    }
+    let lifetime = 90 * day;
+    let found = |at: i64| store.expiring(at, at + 7 * day, lifetime, 100);
+    let mut ids: Vec<_> = found(NOW)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    ids.sort();
+    let mut expected = vec![token.id.clone(), stale.id.clone()];
+    expected.sort();
+    assert_eq!(
+        ids, expected,
+        "the access token and the failing rotating token"
+    );
+
+    assert!(
+        store
+            .mark_expiry_warned(&token.id, token.version, NOW, &[])
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .mark_expiry_warned(&token.id, token.version, NOW, &[])
+            .await
+            .unwrap(),
+        "once"
+    );
+    assert_eq!(found(NOW).await.unwrap().len(), 1);
+    // A new credential is warned about again.
+    token.expires_at = Some(NOW + 2 * day);
+    store.replace_connection(&token, &[]).await.unwrap();
+    assert_eq!(found(NOW).await.unwrap().len(), 2);
+}

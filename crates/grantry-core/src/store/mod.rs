@@ -115,6 +115,26 @@ pub trait ConnectionStore {
         id: &ConnectionId,
         announce: &[Announcement],
     ) -> StoreResult<bool>;
+    /// Connections whose credential Grantry cannot renew dies between `now` and `warn_until`,
+    /// not yet warned about: API and access tokens with an expiry, and rotating refresh tokens
+    /// (dying `refresh_token_lifetime` after issue) of failing connections, whose keep-alive
+    /// refresh did not go through.
+    async fn expiring(
+        &self,
+        now: Timestamp,
+        warn_until: Timestamp,
+        refresh_token_lifetime: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<ConnectionRecord>>;
+    /// Marks the credential at `version` warned about, with `announce`; false when it was
+    /// already (by another node) or has changed since.
+    async fn mark_expiry_warned(
+        &self,
+        id: &ConnectionId,
+        version: i64,
+        now: Timestamp,
+        announce: &[Announcement],
+    ) -> StoreResult<bool>;
     /// `(profile, status, count)` for every profile with connections.
     async fn connection_counts(&self) -> StoreResult<Vec<(ProfileId, ConnectionStatus, u64)>>;
 }

@@ -123,7 +123,16 @@ pub async fn run(
     let settings = grantry.settings.webhooks.clone();
     let permits = Arc::new(Semaphore::new(settings.concurrency.max(1)));
     let mut tasks = JoinSet::new();
+    let mut last_scan: Option<Instant> = None;
     loop {
+        if last_scan.is_none_or(|at| at.elapsed() >= settings.expiry_scan) {
+            last_scan = Some(Instant::now());
+            match grantry.warn_expiring_credentials().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(credentials = n, "warned of expiring credentials"),
+                Err(error) => tracing::warn!(%error, "could not look for expiring credentials"),
+            }
+        }
         let free = permits.available_permits();
         let mut claimed = 0;
         if free > 0 && !*shutdown.borrow() {

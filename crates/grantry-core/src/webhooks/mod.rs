@@ -10,6 +10,9 @@
 //!   retried with backoff, and kept in order per connection and endpoint.
 
 pub mod delivery;
+mod expiry;
+
+pub use expiry::REFRESH_TOKEN_LIFETIME;
 
 use std::time::Duration;
 

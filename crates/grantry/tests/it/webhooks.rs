@@ -497,3 +497,49 @@ async fn gone_disables_the_endpoint_and_bad_input_is_named() {
     assert_eq!(status, StatusCode::FORBIDDEN, "admins only");
     receiver.stop().await;
 }
+
+#[tokio::test]
+async fn a_credential_nearing_its_end_is_announced_once() {
+    let app = TestApp::with(Mode::Rotating, |c| {
+        c.webhooks.interval = Duration::from_millis(50);
+        c.webhooks.expiry_scan = Duration::from_millis(100);
+    })
+    .await;
+    let receiver = Receiver::start(0).await;
+    let kinds = json!(["connection.credential_expiring"]);
+    let (_, secret) = endpoint(&app, json!({"url": receiver.url(), "kinds": kinds})).await;
+    receiver.control(json!({"secrets": [secret]})).await;
+    let profile = app.cloud_profile("P", &["account.read"], &[]).await;
+    let now = grantry_core::clock::Clock::now(&*app.clock);
+    let ends = grantry_core::clock::rfc3339(now + 10 * 86_400);
+    let body = json!({"profile": profile, "credential":
+        {"type": "access_token", "token": "repo-token", "expires_at": ends}});
+    let (status, connection) = app.app(Method::POST, "/v1/connections", Some(body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{connection}");
+    let id = connection["id"].as_str().unwrap();
+
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let early = receiver.received().await;
+    assert_eq!(
+        early["accepted"].as_array().unwrap().len(),
+        0,
+        "ten days out: {early}"
+    );
+
+    app.advance(4 * 86_400).await;
+    let warned = receiver.accepted(1).await;
+    assert_eq!(warned[0]["type"], "connection.credential_expiring");
+    assert_eq!(warned[0]["data"]["connection_id"], id);
+    assert_eq!(warned[0]["data"]["expires_at"], ends.as_str());
+    let reason = warned[0]["data"]["reason"].as_str().unwrap();
+    assert!(reason.contains("access token expires in 6 day"), "{reason}");
+
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let later = receiver.received().await;
+    assert_eq!(
+        later["accepted"].as_array().unwrap().len(),
+        1,
+        "once: {later}"
+    );
+    receiver.stop().await;
+}
