@@ -73,6 +73,10 @@ pub struct WebhookSettings {
     /// How long an endpoint has to answer.
     #[serde(rename = "timeout_secs", with = "seconds")]
     pub timeout: Duration,
+    /// How long an attempt's claim lasts; must outlast `timeout`. A node that dies mid-attempt
+    /// leaves the message to another node after this.
+    #[serde(rename = "lease_secs", with = "seconds")]
+    pub lease: Duration,
     /// First retry delay; doubles (with jitter) up to `backoff_max`.
     #[serde(rename = "backoff_base_secs", with = "seconds")]
     pub backoff_base: Duration,
@@ -102,6 +106,7 @@ impl Default for WebhookSettings {
             interval: Duration::from_millis(200),
             concurrency: 32,
             timeout: Duration::from_secs(10),
+            lease: Duration::from_secs(40),
             backoff_base: Duration::from_secs(5),
             backoff_max: Duration::from_secs(3600),
             retry_for: Duration::from_secs(26 * 3600),

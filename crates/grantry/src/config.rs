@@ -261,6 +261,13 @@ impl Config {
         if self.webhooks.timeout.is_zero() {
             bail!("webhooks.timeout_secs must be at least 1");
         }
+        if self.webhooks.lease <= self.webhooks.timeout {
+            bail!(
+                "webhooks.lease_secs ({}) must exceed webhooks.timeout_secs ({}): a claim must outlast an attempt",
+                self.webhooks.lease.as_secs(),
+                self.webhooks.timeout.as_secs()
+            );
+        }
         if self.refresh.concurrency == 0 {
             bail!("refresh.concurrency must be at least 1");
         }

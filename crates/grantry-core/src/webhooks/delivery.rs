@@ -139,7 +139,7 @@ pub async fn run(
             let owner = grantry.lease_owner("webhooks");
             let now = grantry.clock.now();
             // The lease outlasts an attempt's timeout; a node dying mid-attempt leaves it to run out.
-            let until = now + settings.timeout.as_secs() as i64 + 30;
+            let until = now + settings.lease.as_secs() as i64;
             match grantry
                 .store
                 .claim_deliveries(now, &owner, until, free as u32)

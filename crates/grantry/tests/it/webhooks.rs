@@ -543,3 +543,202 @@ async fn a_credential_nearing_its_end_is_announced_once() {
     );
     receiver.stop().await;
 }
+
+/// Grantry processes (real binaries) delivering to one receiver, for killing.
+mod killed {
+    use super::*;
+    use crate::common::process::{Server, environment, free_port, run};
+    use grantry_store_postgres::testing::TestDatabase;
+
+    struct Nodes {
+        sim: bitbucket_sim::RunningSim,
+        data: tempfile::TempDir,
+        database: Option<TestDatabase>,
+        master_key: String,
+        key: String,
+        http: reqwest::Client,
+    }
+
+    impl Nodes {
+        async fn new(postgres: bool) -> Nodes {
+            let world = bitbucket_sim::Seed::parse("world", crate::common::WORLD).unwrap();
+            let sim = bitbucket_sim::SimBuilder::new()
+                .mode(Mode::Rotating)
+                .seed(world)
+                .start()
+                .await
+                .unwrap();
+            let database = if postgres {
+                Some(TestDatabase::create().await)
+            } else {
+                None
+            };
+            let master_key = grantry_crypto::MasterKey::generate().unwrap();
+            let mut nodes = Nodes {
+                sim,
+                data: tempfile::tempdir().unwrap(),
+                database,
+                master_key: master_key.to_base64().as_str().to_owned(),
+                key: String::new(),
+                http: reqwest::Client::new(),
+            };
+            let env = nodes.env(free_port());
+            let args = [
+                "api-keys", "create", "--name", "t", "--role", "admin", "--output", "json",
+            ];
+            let (ok, out, err) = run(&env, &args, None).await;
+            assert!(ok, "{err}");
+            nodes.key = serde_json::from_str::<Value>(&out).unwrap()["key"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            nodes
+        }
+
+        /// A node: quick polls, a short claim, a few deliveries at once.
+        fn env(&self, port: u16) -> Vec<(String, String)> {
+            let mut env = environment(self.data.path(), port, self.sim.url());
+            let mut more = vec![
+                ("GRANTRY_MASTER_KEY", self.master_key.clone()),
+                ("GRANTRY_WEBHOOKS__INTERVAL_MS", "50".into()),
+                ("GRANTRY_WEBHOOKS__TIMEOUT_SECS", "2".into()),
+                ("GRANTRY_WEBHOOKS__LEASE_SECS", "3".into()),
+                ("GRANTRY_WEBHOOKS__CONCURRENCY", "4".into()),
+                ("GRANTRY_REFRESH__ENABLED", "false".into()),
+            ];
+            if let Some(database) = &self.database {
+                more.push(("GRANTRY_DATABASE_URL", database.url()));
+            }
+            env.extend(more.into_iter().map(|(k, v)| (k.to_owned(), v)));
+            env
+        }
+
+        async fn start(&self, name: &str) -> (Server, String) {
+            let port = free_port();
+            let log = self.data.path().join(format!("{name}.log"));
+            let server = Server::start(&self.env(port), log).await;
+            (server, format!("http://127.0.0.1:{port}"))
+        }
+
+        async fn call(&self, method: Method, url: String, body: Option<Value>) -> Value {
+            let mut request = self.http.request(method, url).bearer_auth(&self.key);
+            if let Some(body) = body {
+                request = request.json(&body);
+            }
+            let response = request.send().await.unwrap();
+            let status = response.status();
+            let body = response.json().await.unwrap_or(Value::Null);
+            assert!(status.is_success(), "{status}: {body}");
+            body
+        }
+    }
+
+    /// Connections made and deleted in a burst while the delivering node is killed: every message
+    /// arrives, each connection's in order; duplicates carry the same `webhook-id`.
+    async fn nothing_is_lost(postgres: bool) {
+        let nodes = Nodes::new(postgres).await;
+        let (victim, base) = nodes.start("victim").await;
+        let survivor = if postgres {
+            Some(nodes.start("survivor").await)
+        } else {
+            None
+        };
+        let receiver = Receiver::start(0).await;
+        let hook = nodes
+            .call(
+                Method::POST,
+                format!("{base}/v1/webhooks"),
+                Some(json!({"url": receiver.url()})),
+            )
+            .await;
+        // Slow answers keep attempts in flight when the node dies.
+        receiver
+            .control(json!({"secrets": [hook["secret"]], "delay_ms": 80}))
+            .await;
+        let consumer: Value = nodes
+            .http
+            .post(format!("{}/_sim/consumers", nodes.sim.url()))
+            .json(&json!({"workspace": "acme", "name": "c", "callback_url": format!("{base}/oauth/callback"), "permissions": ["account.read"]}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let profile = nodes
+            .call(
+                Method::POST,
+                format!("{base}/v1/profiles"),
+                Some(json!({"name": "P", "provider": "bitbucket-cloud", "key": consumer["key"], "secret": consumer["secret"]})),
+            )
+            .await;
+        const CONNECTIONS: usize = 30;
+        let mut ids = Vec::new();
+        for n in 0..CONNECTIONS {
+            let body = json!({"profile": profile["id"], "credential": {"type": "access_token", "token": format!("t-{n}")}});
+            let made = nodes
+                .call(Method::POST, format!("{base}/v1/connections"), Some(body))
+                .await;
+            let id = made["id"].as_str().unwrap().to_owned();
+            nodes
+                .call(Method::DELETE, format!("{base}/v1/connections/{id}"), None)
+                .await;
+            ids.push(id);
+        }
+        receiver.accepted(8).await;
+        let mut victim = victim;
+        victim.child.start_kill().unwrap();
+        assert!(victim.wait_for_death().await, "killed by a signal");
+        let at_the_kill = receiver.received().await["accepted"]
+            .as_array()
+            .unwrap()
+            .len();
+        assert!(
+            at_the_kill < 2 * CONNECTIONS,
+            "killed mid-burst: {at_the_kill} arrived"
+        );
+        let survivor = match survivor {
+            Some(running) => running,
+            None => nodes.start("survivor").await,
+        };
+
+        let messages = receiver.accepted(2 * CONNECTIONS).await;
+        for id in &ids {
+            assert_eq!(
+                kinds_of(&messages, id),
+                ["connection.created", "connection.deleted"],
+                "{id}"
+            );
+        }
+        let received = receiver.received().await;
+        let accepted: std::collections::HashSet<&str> = received["accepted"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_str().unwrap())
+            .collect();
+        let duplicates = received["duplicates"].as_array().unwrap();
+        for duplicate in duplicates {
+            assert!(accepted.contains(duplicate["id"].as_str().unwrap()));
+        }
+        eprintln!(
+            "{} messages, {} duplicates after the kill, {} refused",
+            accepted.len(),
+            duplicates.len(),
+            received["rejected"].as_array().unwrap().len()
+        );
+        assert_eq!(received["rejected"].as_array().unwrap().len(), 0);
+        survivor.0.stop().await;
+        receiver.stop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite_node_killed_mid_burst_loses_nothing() {
+        nothing_is_lost(false).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres_node_killed_mid_burst_loses_nothing() {
+        nothing_is_lost(true).await;
+    }
+}
