@@ -11,6 +11,8 @@
 //!   and a refresh wave, Grantry and the simulator each in a process of its own.
 //! - `sign-in-flood`: wrong console passwords from many clients and addresses; Grantry's memory
 //!   and the token reads it keeps serving.
+//! - `webhooks`: changes to a receiver: events per second, change-to-delivery latency, and token
+//!   reads while deliveries run.
 
 mod harness;
 mod load;
@@ -19,6 +21,7 @@ mod proxy;
 mod reads;
 mod scale;
 mod sign_in;
+mod webhooks;
 
 use std::time::{Duration, Instant};
 
@@ -94,6 +97,17 @@ enum Command {
         #[arg(long, default_value_t = 64)]
         clients: u32,
         #[arg(long, default_value_t = 60)]
+        seconds: u64,
+    },
+    /// Webhook delivery: a burst of changes (events per second, change-to-delivery p50/p99),
+    /// then a steady rate of changes while wrk reads tokens (against token reads alone).
+    Webhooks {
+        #[arg(long, default_value_t = 10_000)]
+        events: usize,
+        /// Changes per second during the token reads.
+        #[arg(long, default_value_t = 1000)]
+        rate: usize,
+        #[arg(long, default_value_t = 10)]
         seconds: u64,
     },
 }
@@ -236,5 +250,10 @@ async fn main() -> anyhow::Result<()> {
             nodes,
         } => scale::run_cluster(connections, wave, &server, nodes).await,
         Command::SignInFlood { clients, seconds } => sign_in::run(clients, seconds).await,
+        Command::Webhooks {
+            events,
+            rate,
+            seconds,
+        } => webhooks::run(events, rate, seconds).await,
     }
 }

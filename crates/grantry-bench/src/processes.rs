@@ -129,6 +129,9 @@ pub struct GrantryArgs {
     /// Runs without the background refresher.
     #[arg(long)]
     pub no_refresher: bool,
+    /// Runs without delivering webhooks (messages still queue up).
+    #[arg(long)]
+    pub no_webhooks: bool,
     /// A PostgreSQL database (several nodes share it); SQLite in the data directory when absent.
     #[arg(long)]
     pub database_url: Option<String>,
@@ -167,6 +170,7 @@ pub async fn serve_grantry(args: GrantryArgs) -> anyhow::Result<()> {
         refresh.interval = Duration::from_millis(interval);
     }
     refresh.enabled = !args.no_refresher;
+    config.webhooks.enabled = !args.no_webhooks;
     let runtime =
         runtime::open_with_clock(&config, Schema::Migrate, std::sync::Arc::new(SystemClock))
             .await?;

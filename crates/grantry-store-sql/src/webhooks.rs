@@ -115,47 +115,57 @@ impl<E: Engine> WebhookStore for SqlStore<E> {
         Ok(claimed)
     }
 
-    async fn record_attempt(
-        &self,
-        webhook: &WebhookId,
-        seq: i64,
-        owner: &str,
-        a: &AttemptWrite,
-    ) -> StoreResult<bool> {
-        let finished = (a.state != DeliveryState::Pending).then_some(a.at);
+    async fn record_attempts(&self, attempts: &[AttemptWrite]) -> StoreResult<Vec<bool>> {
         let mut tx = self.engine.begin().await?;
-        let recorded = tx
-            .execute(
-                Statement::new(
-                    "UPDATE webhook_deliveries SET state = $3, attempts = attempts + 1, \
-                     next_attempt_at = $4, last_status = $5, last_error = $6, \
-                     last_latency_ms = $7, finished_at = $8, lease_owner = NULL, \
-                     lease_until = NULL WHERE seq = $1 AND lease_owner = $2",
-                )
-                .int(seq)
-                .text(owner)
-                .text(a.state.as_str())
-                .int(a.next_attempt_at)
-                .int(a.status)
-                .text(a.error.as_deref())
-                .int(a.latency_ms)
-                .int(finished),
+        let mut recorded = Vec::with_capacity(attempts.len());
+        // Per endpoint: whether an attempt succeeded, and the first failure's time.
+        let mut health: Vec<(&WebhookId, bool, Option<Timestamp>)> = Vec::new();
+        for a in attempts {
+            let finished = (a.state != DeliveryState::Pending).then_some(a.at);
+            let statement = Statement::new(
+                "UPDATE webhook_deliveries SET state = $3, attempts = attempts + 1, \
+                 next_attempt_at = $4, last_status = $5, last_error = $6, \
+                 last_latency_ms = $7, finished_at = $8, lease_owner = NULL, \
+                 lease_until = NULL WHERE seq = $1 AND lease_owner = $2",
             )
-            .await?
-            == 1;
+            .int(a.seq)
+            .text(a.owner.as_str())
+            .text(a.state.as_str())
+            .int(a.next_attempt_at)
+            .int(a.status)
+            .text(a.error.as_deref())
+            .int(a.latency_ms)
+            .int(finished);
+            let done = tx.execute(statement).await? == 1;
+            recorded.push(done);
+            if !done {
+                continue;
+            }
+            let delivered = a.state == DeliveryState::Delivered;
+            match health.iter_mut().find(|(id, _, _)| **id == a.webhook_id) {
+                Some(entry) => {
+                    entry.1 |= delivered;
+                    entry.2 = entry.2.or((!delivered).then_some(a.at));
+                }
+                None => health.push((&a.webhook_id, delivered, (!delivered).then_some(a.at))),
+            }
+        }
         // An endpoint is failing from its first failed attempt until its next success.
-        let health = if a.state == DeliveryState::Delivered {
-            Statement::new("UPDATE webhooks SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL")
+        for (webhook, succeeded, failed_at) in health {
+            let statement = match (succeeded, failed_at) {
+                (true, _) => Statement::new(
+                    "UPDATE webhooks SET failing_since = NULL \
+                     WHERE id = $1 AND failing_since IS NOT NULL",
+                )
+                .text(webhook.as_str()),
+                (false, Some(at)) => Statement::new(
+                    "UPDATE webhooks SET failing_since = $2 WHERE id = $1 AND failing_since IS NULL",
+                )
                 .text(webhook.as_str())
-        } else {
-            Statement::new(
-                "UPDATE webhooks SET failing_since = $2 WHERE id = $1 AND failing_since IS NULL",
-            )
-            .text(webhook.as_str())
-            .int(a.at)
-        };
-        if recorded {
-            tx.execute(health).await?;
+                .int(at),
+                (false, None) => continue,
+            };
+            tx.execute(statement).await?;
         }
         tx.commit().await?;
         Ok(recorded)

@@ -133,14 +133,18 @@ pub async fn deliveries_are_claimed_once_and_in_order(store: &dyn Store) {
     let deleted = [announcement("connection.deleted", &a, NOW)];
     store.delete_connection(&a.id, &deleted).await.unwrap();
     let claim = |at: i64, owner: &'static str| store.claim_deliveries(at, owner, at + 40, 10);
-    let attempt = |state, next_attempt_at, status, at| AttemptWrite {
-        state,
-        next_attempt_at,
-        status: Some(status),
-        error: None,
-        latency_ms: 3,
-        at,
-    };
+    let attempt =
+        |d: &DeliveryRecord, owner: &str, state, next_attempt_at, status, at| AttemptWrite {
+            webhook_id: w.id.clone(),
+            seq: d.seq,
+            owner: owner.to_owned(),
+            state,
+            next_attempt_at,
+            status: Some(status),
+            error: None,
+            latency_ms: 3,
+            at,
+        };
 
     // One message per connection at a time: a's second waits behind its first.
     let first = claim(NOW, "n1").await.unwrap();
@@ -149,39 +153,28 @@ pub async fn deliveries_are_claimed_once_and_in_order(store: &dyn Store) {
     assert_eq!(first[0].kind, "connection.created");
     assert!(claim(NOW, "n2").await.unwrap().is_empty(), "leased");
 
-    let delivered = attempt(DeliveryState::Delivered, NOW, 204, NOW + 1);
     let (a1, b1) = (&first[0], &first[1]);
+    let delivered = |d, owner| attempt(d, owner, DeliveryState::Delivered, NOW, 204, NOW + 1);
     assert!(
-        !store
-            .record_attempt(&w.id, a1.seq, "n2", &delivered)
-            .await
-            .unwrap(),
+        !store.record_attempt(&delivered(a1, "n2")).await.unwrap(),
         "not n2's"
     );
-    assert!(
-        store
-            .record_attempt(&w.id, a1.seq, "n1", &delivered)
-            .await
-            .unwrap()
-    );
-    assert!(
-        store
-            .record_attempt(&w.id, b1.seq, "n1", &delivered)
-            .await
-            .unwrap()
-    );
+    assert!(store.record_attempt(&delivered(a1, "n1")).await.unwrap());
+    assert!(store.record_attempt(&delivered(b1, "n1")).await.unwrap());
     let next = claim(NOW + 1, "n2").await.unwrap();
     assert_eq!(next.len(), 1);
     assert_eq!(next[0].kind, "connection.deleted");
 
     // A retry later: not due before its time; a lease that ran out is claimed again.
-    let retry = attempt(DeliveryState::Pending, NOW + 60, 503, NOW + 2);
-    assert!(
-        store
-            .record_attempt(&w.id, next[0].seq, "n2", &retry)
-            .await
-            .unwrap()
+    let retry = attempt(
+        &next[0],
+        "n2",
+        DeliveryState::Pending,
+        NOW + 60,
+        503,
+        NOW + 2,
     );
+    assert!(store.record_attempt(&retry).await.unwrap());
     let failing = store.webhook(&w.id).await.unwrap().unwrap();
     assert_eq!(failing.failing_since, Some(NOW + 2));
     assert!(claim(NOW + 59, "n3").await.unwrap().is_empty());
@@ -190,13 +183,15 @@ pub async fn deliveries_are_claimed_once_and_in_order(store: &dyn Store) {
     assert_eq!(again[0].attempts, 1);
     let abandoned = claim(NOW + 101, "n4").await.unwrap();
     assert_eq!(abandoned.len(), 1, "n3 died holding it");
-    let ok = attempt(DeliveryState::Delivered, NOW, 200, NOW + 102);
-    assert!(
-        store
-            .record_attempt(&w.id, abandoned[0].seq, "n4", &ok)
-            .await
-            .unwrap()
+    let ok = attempt(
+        &abandoned[0],
+        "n4",
+        DeliveryState::Delivered,
+        NOW,
+        200,
+        NOW + 102,
     );
+    assert!(store.record_attempt(&ok).await.unwrap());
     let healthy = store.webhook(&w.id).await.unwrap().unwrap();
     assert_eq!(healthy.failing_since, None, "a success clears it");
 

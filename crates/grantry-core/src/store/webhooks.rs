@@ -93,6 +93,10 @@ pub struct DeliveryRecord {
 /// What one attempt came to; releases the attempt's lease.
 #[derive(Debug, Clone)]
 pub struct AttemptWrite {
+    pub webhook_id: WebhookId,
+    pub seq: i64,
+    /// Who claimed it: the write is made only while this owner holds the lease.
+    pub owner: String,
     pub state: DeliveryState,
     /// When to try again (pending only).
     pub next_attempt_at: Timestamp,
@@ -129,15 +133,20 @@ pub trait WebhookStore {
         until: Timestamp,
         limit: u32,
     ) -> StoreResult<Vec<DeliveryRecord>>;
-    /// Records an attempt if `owner` still holds the delivery's lease, and the endpoint's
-    /// health (`failing_since` set or cleared) with it; false when the lease was lost.
-    async fn record_attempt(
-        &self,
-        webhook: &WebhookId,
-        seq: i64,
-        owner: &str,
-        attempt: &AttemptWrite,
-    ) -> StoreResult<bool>;
+    /// Records attempts, in one transaction, each if its owner still holds the delivery's
+    /// lease, and the endpoints' health with them (`failing_since` cleared by a success, set by
+    /// a failure); answers, per attempt, whether it was recorded (false: the lease was lost).
+    async fn record_attempts(&self, attempts: &[AttemptWrite]) -> StoreResult<Vec<bool>>;
+
+    /// [`WebhookStore::record_attempts`] for one attempt.
+    async fn record_attempt(&self, attempt: &AttemptWrite) -> StoreResult<bool> {
+        Ok(self
+            .record_attempts(std::slice::from_ref(attempt))
+            .await?
+            .first()
+            .copied()
+            .unwrap_or(false))
+    }
     /// An endpoint's deliveries, newest first; `before` is a `seq` to continue before.
     async fn deliveries(
         &self,

@@ -114,6 +114,17 @@ fn judge(sent: &Sent, attempts: i64, age: Duration, settings: &WebhookSettings) 
     }
 }
 
+/// What an attempt came to, to be recorded with others in one transaction.
+struct Attempted {
+    webhook: Arc<WebhookRecord>,
+    write: AttemptWrite,
+    /// The endpoint said `410 Gone`.
+    gone: bool,
+}
+
+/// Finished attempts are recorded together: those finishing within this of the first.
+const GATHER: Duration = Duration::from_millis(5);
+
 /// Runs until `shutdown` turns true, then lets attempts in flight record their outcome.
 pub async fn run(
     grantry: Arc<Grantry>,
@@ -122,7 +133,7 @@ pub async fn run(
 ) {
     let settings = grantry.settings.webhooks.clone();
     let permits = Arc::new(Semaphore::new(settings.concurrency.max(1)));
-    let mut tasks = JoinSet::new();
+    let mut tasks: JoinSet<Option<Attempted>> = JoinSet::new();
     let mut last_scan: Option<Instant> = None;
     loop {
         if last_scan.is_none_or(|at| at.elapsed() >= settings.expiry_scan) {
@@ -138,7 +149,6 @@ pub async fn run(
         if free > 0 && !*shutdown.borrow() {
             let owner = grantry.lease_owner("webhooks");
             let now = grantry.clock.now();
-            // The lease outlasts an attempt's timeout; a node dying mid-attempt leaves it to run out.
             let until = now + settings.lease.as_secs() as i64;
             match grantry
                 .store
@@ -161,8 +171,9 @@ pub async fn run(
                             owner.clone(),
                         );
                         tasks.spawn(async move {
-                            job.await;
+                            let attempted = job.await;
                             drop(permit);
+                            attempted
                         });
                     }
                 }
@@ -170,18 +181,35 @@ pub async fn run(
                 Err(error) => tracing::warn!(%error, "could not claim webhook deliveries"),
             }
         }
-        // A full claim means more are due: claim again as soon as a slot frees. A finished
-        // attempt may also let the next message of its connection go.
+        // A full claim means more are due: claim again as soon as attempts finish (which may
+        // also let the next message of their connection go).
         let busy = claimed > 0 && claimed == free;
+        let mut finished = Vec::new();
         tokio::select! {
             _ = tokio::time::sleep(settings.interval), if !busy || tasks.is_empty() => {}
-            Some(_) = tasks.join_next(), if !tasks.is_empty() => {
-                while tasks.try_join_next().is_some() {}
+            Some(done) = tasks.join_next(), if !tasks.is_empty() => {
+                finished.push(done);
+                let deadline = tokio::time::Instant::now() + GATHER;
+                while let Ok(Some(done)) = tokio::time::timeout_at(deadline, tasks.join_next()).await {
+                    finished.push(done);
+                }
             }
             _ = shutdown.changed() => break,
         }
+        record(
+            &grantry,
+            finished
+                .into_iter()
+                .filter_map(|done| done.ok().flatten())
+                .collect(),
+        )
+        .await;
     }
-    while tasks.join_next().await.is_some() {}
+    let mut finished = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        finished.extend(done.ok().flatten());
+    }
+    record(&grantry, finished).await;
 }
 
 async fn endpoints(grantry: &Grantry) -> HashMap<String, Arc<WebhookRecord>> {
@@ -197,19 +225,17 @@ async fn endpoints(grantry: &Grantry) -> HashMap<String, Arc<WebhookRecord>> {
     }
 }
 
-/// Signs and posts one message, then records the outcome under the claim's lease.
+/// Signs and posts one message; answers what came of it (nothing when its endpoint is gone).
 async fn attempt(
     grantry: Arc<Grantry>,
     sender: Arc<dyn WebhookSender>,
     webhook: Option<Arc<WebhookRecord>>,
     delivery: DeliveryRecord,
     owner: String,
-) {
+) -> Option<Attempted> {
     let settings = &grantry.settings.webhooks;
-    let Some(webhook) = webhook else {
-        // Deleted since the claim: its deliveries went with it.
-        return;
-    };
+    // Deleted since the claim: its deliveries went with it.
+    let webhook = webhook?;
     let now = grantry.clock.now();
     let started = Instant::now();
     let sent = match sign(&grantry, &webhook, &delivery, now) {
@@ -225,15 +251,18 @@ async fn attempt(
         Err(error) => Sent::NoAnswer(format!("could not sign: {error}")),
     };
     let latency_ms = started.elapsed().as_millis() as i64;
-    let attempts = delivery.attempts + 1;
     let age = Duration::from_secs((now - delivery.created_at).max(0) as u64);
-    let verdict = judge(&sent, attempts, age, settings);
+    let verdict = judge(&sent, delivery.attempts + 1, age, settings);
     let now = grantry.clock.now();
     let (status, error) = match &sent {
         Sent::Answered { status, .. } => (Some(i64::from(*status)), None),
         Sent::NoAnswer(why) => (None, Some(why.clone())),
     };
+    grantry.metrics.webhook_attempt(verdict.state);
     let write = AttemptWrite {
+        webhook_id: webhook.id.clone(),
+        seq: delivery.seq,
+        owner,
         state: verdict.state,
         next_attempt_at: now
             + verdict
@@ -244,29 +273,52 @@ async fn attempt(
         latency_ms,
         at: now,
     };
-    grantry.metrics.webhook_attempt(verdict.state);
-    match grantry
-        .store
-        .record_attempt(&webhook.id, delivery.seq, &owner, &write)
-        .await
-    {
-        Ok(true) => {}
-        Ok(false) => {
-            tracing::warn!(webhook.id = %webhook.id, event.id = %delivery.event_id, "a webhook attempt outlived its lease; another node may send it again")
+    Some(Attempted {
+        webhook,
+        write,
+        gone: verdict.gone,
+    })
+}
+
+/// Records finished attempts in one transaction, then disables endpoints that said `410 Gone`
+/// or have failed for too long.
+async fn record(grantry: &Grantry, finished: Vec<Attempted>) {
+    if finished.is_empty() {
+        return;
+    }
+    let writes: Vec<AttemptWrite> = finished.iter().map(|a| a.write.clone()).collect();
+    match grantry.store.record_attempts(&writes).await {
+        Ok(recorded) => {
+            let lost = recorded.iter().filter(|r| !**r).count();
+            if lost > 0 {
+                tracing::warn!(
+                    lost,
+                    "webhook attempts outlived their lease; another node may send them again"
+                );
+            }
         }
         Err(error) => {
-            tracing::warn!(%error, webhook.id = %webhook.id, "could not record a webhook attempt; it will be sent again")
+            tracing::warn!(%error, attempts = writes.len(), "could not record webhook attempts; they will be sent again");
         }
     }
-    if verdict.gone {
-        disable(&grantry, &webhook, "the endpoint answered 410 Gone", now).await;
-    } else if verdict.state != DeliveryState::Delivered
-        && let Some(since) = webhook.failing_since
-        && now - since >= settings.disable_after.as_secs() as i64
-    {
-        let days = (now - since) / 86_400;
-        let reason = format!("every delivery failed for {days} days");
-        disable(&grantry, &webhook, &reason, now).await;
+    let settings = &grantry.settings.webhooks;
+    for attempted in &finished {
+        let (webhook, at) = (&attempted.webhook, attempted.write.at);
+        if attempted.gone {
+            disable(grantry, webhook, "the endpoint answered 410 Gone", at).await;
+        } else if attempted.write.state != DeliveryState::Delivered
+            && let Some(since) = webhook.failing_since
+            && at - since >= settings.disable_after.as_secs() as i64
+        {
+            let days = (at - since) / 86_400;
+            disable(
+                grantry,
+                webhook,
+                &format!("every delivery failed for {days} days"),
+                at,
+            )
+            .await;
+        }
     }
 }
 
