@@ -188,8 +188,8 @@ pub async fn run(events: usize, rate: usize, seconds: u64) -> anyhow::Result<()>
     let pid = [stack.grantry.pid()];
     let before = cpu_ticks(&pid);
     let drain = drained(&arrivals, events, from).await?;
-    let cpu_us = (cpu_ticks(&pid) - before) as f64 * 1_000_000.0 / clock_ticks_per_second()
-        / events as f64;
+    let cpu_us =
+        (cpu_ticks(&pid) - before) as f64 * 1_000_000.0 / clock_ticks_per_second() / events as f64;
 
     // The same while wrk reads tokens.
     let (from, _) = backlog(&mut stack, &arrivals, &profile, events, events).await?;

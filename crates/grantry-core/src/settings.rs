@@ -94,7 +94,11 @@ pub struct WebhookSettings {
     /// renew runs out.
     #[serde(rename = "expiry_warning_days", with = "days")]
     pub expiry_warning: Duration,
-    /// How often credentials are looked at for that warning.
+    /// Delivered and failed messages are kept this long (for the deliveries listing and
+    /// redelivery), then purged.
+    #[serde(rename = "keep_finished_days", with = "days")]
+    pub keep_finished: Duration,
+    /// How often credentials are looked at for that warning (and finished messages purged).
     #[serde(rename = "expiry_scan_secs", with = "seconds")]
     pub expiry_scan: Duration,
 }
@@ -114,6 +118,7 @@ impl Default for WebhookSettings {
             disable_after: Duration::from_secs(3 * 86_400),
             expiry_warning: Duration::from_secs(7 * 86_400),
             expiry_scan: Duration::from_secs(60),
+            keep_finished: Duration::from_secs(7 * 86_400),
         }
     }
 }

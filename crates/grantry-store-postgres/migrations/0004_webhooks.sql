@@ -46,7 +46,11 @@ CREATE TABLE webhook_deliveries (
     UNIQUE (webhook_id, event_id)
 );
 
-CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at) WHERE state = 'pending';
+-- Claims walk the pending messages in the order they were written, however many finished ones
+-- the table keeps.
+CREATE INDEX webhook_deliveries_pending ON webhook_deliveries (seq) WHERE state = 'pending';
+-- Finished messages are purged after a while.
+CREATE INDEX webhook_deliveries_finished ON webhook_deliveries (finished_at) WHERE state <> 'pending';
 CREATE INDEX webhook_deliveries_order ON webhook_deliveries (webhook_id, ordering_key, seq)
     WHERE state = 'pending';
 CREATE INDEX webhook_deliveries_recent ON webhook_deliveries (webhook_id, seq);

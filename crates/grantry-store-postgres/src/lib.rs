@@ -72,13 +72,14 @@ static DIALECT: Dialect = Dialect {
     // Rows another node is claiming are skipped, and their followers wait behind them.
     claim_deliveries: "WITH chosen AS ( \
                          SELECT d.seq FROM webhook_deliveries AS d \
-                         JOIN webhooks AS w ON w.id = d.webhook_id \
                          WHERE d.state = 'pending' AND d.next_attempt_at <= $1 \
-                           AND (d.lease_until IS NULL OR d.lease_until < $1) AND w.enabled \
+                           AND (d.lease_until IS NULL OR d.lease_until < $1) \
+                           AND EXISTS (SELECT 1 FROM webhooks AS w \
+                             WHERE w.id = d.webhook_id AND w.enabled) \
                            AND NOT EXISTS (SELECT 1 FROM webhook_deliveries AS e \
                              WHERE e.webhook_id = d.webhook_id AND e.ordering_key = d.ordering_key \
                                AND e.state = 'pending' AND e.seq < d.seq) \
-                         ORDER BY d.seq LIMIT $4 FOR UPDATE OF d SKIP LOCKED) \
+                         ORDER BY d.seq LIMIT $4 FOR UPDATE SKIP LOCKED) \
                        UPDATE webhook_deliveries AS x SET lease_owner = $2, lease_until = $3 \
                        FROM chosen WHERE x.seq = chosen.seq RETURNING x.*",
 };

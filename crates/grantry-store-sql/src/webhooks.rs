@@ -203,6 +203,14 @@ impl<E: Engine> WebhookStore for SqlStore<E> {
         Ok(self.engine.execute(statement).await? == 1)
     }
 
+    async fn purge_deliveries(&self, before: Timestamp) -> StoreResult<u64> {
+        let statement = Statement::new(
+            "DELETE FROM webhook_deliveries WHERE state <> 'pending' AND finished_at < $1",
+        )
+        .int(before);
+        self.engine.execute(statement).await
+    }
+
     async fn disable_webhook(
         &self,
         id: &WebhookId,

@@ -66,12 +66,16 @@ static DIALECT: Dialect = Dialect {
                   ORDER BY rank, at LIMIT $4) \
                 RETURNING id",
     lock_admins: "SELECT id FROM admins",
+    // Walks the pending messages in order (the planner would rather sort them all), stopping
+    // at the limit.
     claim_deliveries: "UPDATE webhook_deliveries SET lease_owner = $2, lease_until = $3 \
                        WHERE seq IN ( \
                          SELECT d.seq FROM webhook_deliveries AS d \
-                         JOIN webhooks AS w ON w.id = d.webhook_id \
+                         INDEXED BY webhook_deliveries_pending \
                          WHERE d.state = 'pending' AND d.next_attempt_at <= $1 \
-                           AND (d.lease_until IS NULL OR d.lease_until < $1) AND w.enabled = 1 \
+                           AND (d.lease_until IS NULL OR d.lease_until < $1) \
+                           AND EXISTS (SELECT 1 FROM webhooks AS w \
+                             WHERE w.id = d.webhook_id AND w.enabled = 1) \
                            AND NOT EXISTS (SELECT 1 FROM webhook_deliveries AS e \
                              WHERE e.webhook_id = d.webhook_id AND e.ordering_key = d.ordering_key \
                                AND e.state = 'pending' AND e.seq < d.seq) \

@@ -220,6 +220,17 @@ pub async fn deliveries_are_claimed_once_and_in_order(store: &dyn Store) {
     let disabled = store.webhook(&w.id).await.unwrap().unwrap();
     assert!(!disabled.enabled);
     assert_eq!(disabled.disabled_reason.as_deref(), Some("410 Gone"));
+
+    // Finished messages are purged after a while; pending ones stay.
+    assert_eq!(
+        store.purge_deliveries(NOW + 1).await.unwrap(),
+        0,
+        "not yet"
+    );
+    assert_eq!(store.purge_deliveries(NOW + 1000).await.unwrap(), 2);
+    let left = store.deliveries(&w.id, None, 10).await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].state, DeliveryState::Pending);
 }
 
 pub async fn a_profile_turning_misconfigured_is_announced_once(store: &dyn Store) {

@@ -161,6 +161,8 @@ pub trait WebhookStore {
         event: &EventId,
         now: Timestamp,
     ) -> StoreResult<bool>;
+    /// Deletes delivered and failed messages that finished before `before`; answers how many.
+    async fn purge_deliveries(&self, before: Timestamp) -> StoreResult<u64>;
     /// Disables an endpoint with a reason (410 Gone, failing for days).
     async fn disable_webhook(
         &self,

@@ -143,6 +143,10 @@ pub async fn run(
                 Ok(n) => tracing::info!(credentials = n, "warned of expiring credentials"),
                 Err(error) => tracing::warn!(%error, "could not look for expiring credentials"),
             }
+            let before = grantry.clock.now() - settings.keep_finished.as_secs() as i64;
+            if let Err(error) = grantry.store.purge_deliveries(before).await {
+                tracing::warn!(%error, "could not purge finished webhook messages");
+            }
         }
         let free = permits.available_permits();
         let mut claimed = 0;
