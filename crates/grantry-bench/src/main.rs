@@ -104,6 +104,9 @@ enum Command {
     Webhooks {
         #[arg(long, default_value_t = 10_000)]
         events: usize,
+        /// Messages queued for the token reads to run beside; must outlast them.
+        #[arg(long, default_value_t = 80_000)]
+        backlog: usize,
         /// Changes per second during the token reads.
         #[arg(long, default_value_t = 1000)]
         rate: usize,
@@ -252,8 +255,9 @@ async fn main() -> anyhow::Result<()> {
         Command::SignInFlood { clients, seconds } => sign_in::run(clients, seconds).await,
         Command::Webhooks {
             events,
+            backlog,
             rate,
             seconds,
-        } => webhooks::run(events, rate, seconds).await,
+        } => webhooks::run(events, backlog, rate, seconds).await,
     }
 }

@@ -151,7 +151,12 @@ async fn drained(arrivals: &Arrivals, events: usize, from: Instant) -> anyhow::R
     Ok(last.duration_since(from))
 }
 
-pub async fn run(events: usize, rate: usize, seconds: u64) -> anyhow::Result<()> {
+pub async fn run(
+    events: usize,
+    backlog_size: usize,
+    rate: usize,
+    seconds: u64,
+) -> anyhow::Result<()> {
     ensure_programs(&[("wrk", "wrk")])?;
     let mut stack = Stack::start(Options::default()).await?;
     let arrivals: Arrivals = Arc::default();
@@ -191,11 +196,13 @@ pub async fn run(events: usize, rate: usize, seconds: u64) -> anyhow::Result<()>
     let cpu_us =
         (cpu_ticks(&pid) - before) as f64 * 1_000_000.0 / clock_ticks_per_second() / events as f64;
 
-    // The same while wrk reads tokens.
-    let (from, _) = backlog(&mut stack, &arrivals, &profile, events, events).await?;
+    // The same while wrk reads tokens, with a backlog large enough to outlast the reads (the
+    // reads are measured only while deliveries run).
+    let (from, _) = backlog(&mut stack, &arrivals, &profile, events, backlog_size).await?;
     token_reads(&stack, 1).await?;
     let during = token_reads(&stack, seconds).await?;
-    let drain_with_reads = drained(&arrivals, events, from).await?;
+    let left = backlog_size - arrivals.lock().map_or(0, |a| a.len());
+    let drain_with_reads = drained(&arrivals, backlog_size, from).await?;
 
     // A steady rate of changes: time from each change to its delivery.
     arrivals
@@ -210,10 +217,13 @@ pub async fn run(events: usize, rate: usize, seconds: u64) -> anyhow::Result<()>
     let steady = rate * seconds as usize;
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
     let mut in_flight = futures_util::stream::FuturesUnordered::new();
+    let pid = [stack.grantry.pid()];
+    let own = [std::process::id()];
+    let (grantry_before, own_before) = (cpu_ticks(&pid), cpu_ticks(&own));
     let started = Instant::now();
     for n in 0..steady {
         tick.tick().await;
-        in_flight.push(changes.make(2 * events + n));
+        in_flight.push(changes.make(events + backlog_size + n));
         while let Some(Some(done)) = futures_util::FutureExt::now_or_never(in_flight.next()) {
             done?;
         }
@@ -223,6 +233,11 @@ pub async fn run(events: usize, rate: usize, seconds: u64) -> anyhow::Result<()>
     }
     let generated_in = started.elapsed();
     drained(&arrivals, steady, started).await?;
+    let busy = |ticks: u64| {
+        ticks as f64 / clock_ticks_per_second() / started.elapsed().as_secs_f64() * 100.0
+    };
+    let grantry_cpu = busy(cpu_ticks(&pid) - grantry_before);
+    let own_cpu = busy(cpu_ticks(&own) - own_before);
     let latency = {
         let made = changes
             .made
@@ -250,9 +265,13 @@ pub async fn run(events: usize, rate: usize, seconds: u64) -> anyhow::Result<()>
         events as f64 / drain.as_secs_f64()
     );
     println!(
-        "  delivery while wrk reads tokens: {events} in {:.2} s: {:.0} events/s",
+        "  delivery while wrk reads tokens: {backlog_size} in {:.2} s: {:.0} events/s ({left} still queued when the reads ended)",
         drain_with_reads.as_secs_f64(),
-        events as f64 / drain_with_reads.as_secs_f64()
+        backlog_size as f64 / drain_with_reads.as_secs_f64()
+    );
+    ensure!(
+        left > 0,
+        "the backlog ran out before the reads ended: give a larger --backlog"
     );
     println!(
         "  token reads (wrk -t2 -c64 -d{seconds}s): {:.0}/s with no webhook, {:.0}/s while the backlog is delivered = {:.0}% (p99 {:.2} -> {:.2} ms)",
@@ -268,6 +287,10 @@ pub async fn run(events: usize, rate: usize, seconds: u64) -> anyhow::Result<()>
         percentile(&latency, 0.5),
         percentile(&latency, 0.99),
         latency.last().copied().unwrap_or(f64::NAN)
+    );
+    println!(
+        "    meanwhile Grantry used {grantry_cpu:.0}% of a core, this process (the changes' client and the receiver) {own_cpu:.0}%, of the machine's {}",
+        std::thread::available_parallelism().map_or(1, |n| n.get()) * 100
     );
     Ok(())
 }

@@ -70,6 +70,9 @@ pub struct WebhookSettings {
     pub interval: Duration,
     /// Deliveries in flight at once on this node.
     pub concurrency: usize,
+    /// Deliveries started per second on this node, at most, so that draining a backlog never
+    /// takes the cores token reads need (0: no limit).
+    pub per_second: u32,
     /// How long an endpoint has to answer.
     #[serde(rename = "timeout_secs", with = "seconds")]
     pub timeout: Duration,
@@ -108,7 +111,8 @@ impl Default for WebhookSettings {
         WebhookSettings {
             enabled: true,
             interval: Duration::from_millis(200),
-            concurrency: 32,
+            concurrency: 128,
+            per_second: 2000,
             timeout: Duration::from_secs(10),
             lease: Duration::from_secs(40),
             backoff_base: Duration::from_secs(5),

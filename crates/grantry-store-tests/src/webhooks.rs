@@ -222,11 +222,7 @@ pub async fn deliveries_are_claimed_once_and_in_order(store: &dyn Store) {
     assert_eq!(disabled.disabled_reason.as_deref(), Some("410 Gone"));
 
     // Finished messages are purged after a while; pending ones stay.
-    assert_eq!(
-        store.purge_deliveries(NOW + 1).await.unwrap(),
-        0,
-        "not yet"
-    );
+    assert_eq!(store.purge_deliveries(NOW + 1).await.unwrap(), 0, "not yet");
     assert_eq!(store.purge_deliveries(NOW + 1000).await.unwrap(), 2);
     let left = store.deliveries(&w.id, None, 10).await.unwrap();
     assert_eq!(left.len(), 1);

@@ -122,6 +122,52 @@ struct Attempted {
     gone: bool,
 }
 
+/// Deliveries started per second: a bucket refilled continuously, holding at most a tenth of a
+/// second's worth, so a backlog drains at the rate rather than in bursts.
+struct Budget {
+    per_second: f64,
+    tokens: f64,
+    at: Instant,
+}
+
+impl Budget {
+    fn new(per_second: u32) -> Budget {
+        Budget {
+            per_second: f64::from(per_second),
+            tokens: 0.0,
+            at: Instant::now(),
+        }
+    }
+
+    /// How many of `wanted` may start now.
+    fn allows(&mut self, wanted: usize) -> usize {
+        if self.per_second <= 0.0 {
+            return wanted;
+        }
+        let now = Instant::now();
+        let most = (self.per_second / 10.0).max(1.0);
+        self.tokens =
+            (self.tokens + now.duration_since(self.at).as_secs_f64() * self.per_second).min(most);
+        self.at = now;
+        wanted.min(self.tokens as usize)
+    }
+
+    fn spend(&mut self, started: usize) {
+        if self.per_second > 0.0 {
+            self.tokens -= started as f64;
+        }
+    }
+
+    /// Whether the budget is used up (the next claim must wait for it).
+    fn spent(&self) -> bool {
+        self.per_second > 0.0 && self.tokens < 1.0
+    }
+}
+
+/// How long a claim held back by the rate waits for budget: long enough that each claim takes a
+/// batch worth its two statements.
+const BUDGET_PAUSE: Duration = Duration::from_millis(40);
+
 /// Finished attempts are recorded together: those finishing within this of the first.
 const GATHER: Duration = Duration::from_millis(5);
 
@@ -135,6 +181,9 @@ pub async fn run(
     let permits = Arc::new(Semaphore::new(settings.concurrency.max(1)));
     let mut tasks: JoinSet<Option<Attempted>> = JoinSet::new();
     let mut last_scan: Option<Instant> = None;
+    let mut budget = Budget::new(settings.per_second);
+    let mut last_claim_full = false;
+    let mut endpoints = Endpoints::default();
     loop {
         if last_scan.is_none_or(|at| at.elapsed() >= settings.expiry_scan) {
             last_scan = Some(Instant::now());
@@ -148,8 +197,10 @@ pub async fn run(
                 tracing::warn!(%error, "could not purge finished webhook messages");
             }
         }
-        let free = permits.available_permits();
+        let free = budget.allows(permits.available_permits());
         let mut claimed = 0;
+        // Whether the last claim found work: more is probably due.
+        let backlog = last_claim_full;
         if free > 0 && !*shutdown.borrow() {
             let owner = grantry.lease_owner("webhooks");
             let now = grantry.clock.now();
@@ -161,7 +212,9 @@ pub async fn run(
             {
                 Ok(due) if !due.is_empty() => {
                     claimed = due.len();
-                    let endpoints = endpoints(&grantry).await;
+                    last_claim_full = claimed == free;
+                    budget.spend(claimed);
+                    let endpoints = endpoints.get(&grantry).await;
                     for delivery in due {
                         let Ok(permit) = permits.clone().try_acquire_owned() else {
                             break;
@@ -181,16 +234,22 @@ pub async fn run(
                         });
                     }
                 }
-                Ok(_) => {}
+                Ok(_) => last_claim_full = false,
                 Err(error) => tracing::warn!(%error, "could not claim webhook deliveries"),
             }
         }
         // A full claim means more are due: claim again as soon as attempts finish (which may
         // also let the next message of their connection go).
-        let busy = claimed > 0 && claimed == free;
+        let busy = claimed > 0 && claimed == free && !budget.spent();
+        // Held back by the rate while there was work: look again as soon as budget comes back.
+        let pause = if (claimed > 0 || backlog) && budget.spent() {
+            BUDGET_PAUSE
+        } else {
+            settings.interval
+        };
         let mut finished = Vec::new();
         tokio::select! {
-            _ = tokio::time::sleep(settings.interval), if !busy || tasks.is_empty() => {}
+            _ = tokio::time::sleep(pause), if !busy || tasks.is_empty() => {}
             Some(done) = tasks.join_next(), if !tasks.is_empty() => {
                 finished.push(done);
                 let deadline = tokio::time::Instant::now() + GATHER;
@@ -216,16 +275,33 @@ pub async fn run(
     record(&grantry, finished).await;
 }
 
-async fn endpoints(grantry: &Grantry) -> HashMap<String, Arc<WebhookRecord>> {
-    match grantry.store.webhooks().await {
-        Ok(all) => all
-            .into_iter()
-            .map(|w| (w.id.as_str().to_owned(), Arc::new(w)))
-            .collect(),
-        Err(error) => {
-            tracing::warn!(%error, "could not read the webhook endpoints");
-            HashMap::new()
+/// The endpoints, read again at most once a second (an edited URL or a rotated secret applies
+/// within a second; the previous secret signs for a day anyway).
+#[derive(Default)]
+struct Endpoints {
+    read: Option<(Instant, Arc<HashMap<String, Arc<WebhookRecord>>>)>,
+}
+
+impl Endpoints {
+    async fn get(&mut self, grantry: &Grantry) -> Arc<HashMap<String, Arc<WebhookRecord>>> {
+        if let Some((at, all)) = &self.read
+            && at.elapsed() < Duration::from_secs(1)
+        {
+            return all.clone();
         }
+        let all: HashMap<_, _> = match grantry.store.webhooks().await {
+            Ok(all) => all
+                .into_iter()
+                .map(|w| (w.id.as_str().to_owned(), Arc::new(w)))
+                .collect(),
+            Err(error) => {
+                tracing::warn!(%error, "could not read the webhook endpoints");
+                return Arc::default();
+            }
+        };
+        let all = Arc::new(all);
+        self.read = Some((Instant::now(), all.clone()));
+        all
     }
 }
 
