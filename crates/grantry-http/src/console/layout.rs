@@ -13,6 +13,7 @@ pub enum Section {
     Connections,
     Activity,
     ApiKeys,
+    Webhooks,
     Admins,
 }
 
@@ -76,6 +77,7 @@ fn navigation(admin: &Admin, section: Section) -> Markup {
                     (link("/ui/profiles", "Application connections", Section::Connections))
                     (link("/ui/activity", "Activity", Section::Activity))
                     (link("/ui/api-keys", "API keys", Section::ApiKeys))
+                    (link("/ui/webhooks", "Webhooks", Section::Webhooks))
                     (link("/ui/admins", "Admins", Section::Admins))
                     span.who { "Signed in as " (admin.username) }
                     form method="post" action="/ui/logout" {

@@ -12,6 +12,7 @@ mod layout;
 mod profiles;
 mod session;
 mod signed_in;
+mod webhooks;
 
 use axum::Router;
 use axum::http::StatusCode;
@@ -54,6 +55,13 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/activity", get(activity::page))
         .route("/ui/api-keys", get(keys::page).post(keys::create))
         .route("/ui/api-keys/{id}/revoke", post(keys::revoke))
+        .route("/ui/webhooks", get(webhooks::page).post(webhooks::create))
+        .route("/ui/webhooks/{id}", get(webhooks::show))
+        .route("/ui/webhooks/{id}/{action}", post(webhooks::act))
+        .route(
+            "/ui/webhooks/{id}/deliveries/{event}/redeliver",
+            post(webhooks::redeliver),
+        )
         .route("/ui/admins", get(admins::page).post(admins::create))
         .route("/ui/admins/password", post(admins::change_password))
         .route("/ui/admins/{username}/remove", post(admins::remove))

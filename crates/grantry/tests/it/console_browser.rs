@@ -582,3 +582,73 @@ async fn admins_are_added_removed_and_change_their_own_password() {
     );
     browser.quit().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_are_added_tested_and_watched_in_the_console() {
+    let app = TestApp::with(Mode::Rotating, |c| {
+        c.webhooks.interval = std::time::Duration::from_millis(50);
+    })
+    .await;
+    let browser = Browser::start(1280, 900).await;
+    sign_in(&browser, &app, "root").await;
+    browser.goto(&format!("{}/ui/webhooks", app.base)).await;
+
+    browser.find("#url").await.fill("ftp://nowhere/").await;
+    submit(&browser, "form[action=\"/ui/webhooks\"] button.primary").await;
+    assert!(
+        browser.text("#url-error").await.contains("http"),
+        "named next to its field"
+    );
+
+    // An endpoint nobody listens on: the test message is attempted and waits for a retry.
+    let port = crate::common::process::free_port();
+    let url = format!("http://127.0.0.1:{port}/hooks");
+    browser.find("#url").await.fill(&url).await;
+    tick(&browser, "connection.needs_reauth").await;
+    submit(&browser, "form[action=\"/ui/webhooks\"] button.primary").await;
+    let secret = browser.text("#webhook-secret").await;
+    assert!(
+        secret.contains("whsec_"),
+        "the secret, shown once: {secret}"
+    );
+    let row = browser.text("table tbody").await;
+    assert!(
+        row.contains(&url) && row.contains("connection.needs_reauth"),
+        "{row}"
+    );
+    browser.screenshot("18-webhooks").await;
+
+    submit(&browser, "table tbody button").await;
+    assert!(browser.text(".flash.ok").await.contains("Test message"));
+    let (_, listed) = app.admin(Method::GET, "/v1/webhooks", None).await;
+    let id = listed["items"][0]["id"].as_str().unwrap().to_owned();
+    let mut failing = false;
+    for _ in 0..100 {
+        browser
+            .goto(&format!("{}/ui/webhooks/{id}", app.base))
+            .await;
+        if browser.source().await.contains("Failing") {
+            failing = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(failing, "the endpoint shows as failing");
+    let deliveries = browser.text("table tbody").await;
+    assert!(
+        deliveries.contains("webhook.test") && deliveries.contains("Pending"),
+        "{deliveries}"
+    );
+    browser.screenshot("19-webhook-deliveries").await;
+
+    browser.goto(&format!("{}/ui/webhooks", app.base)).await;
+    submit(
+        &browser,
+        &format!("form[action=\"/ui/webhooks/{id}/remove\"] button"),
+    )
+    .await;
+    assert!(browser.text(".flash.ok").await.contains("removed"));
+    let (_, listed) = app.admin(Method::GET, "/v1/webhooks", None).await;
+    assert_eq!(listed["items"], json!([]));
+    browser.quit().await;
+}
