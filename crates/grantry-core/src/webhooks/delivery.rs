@@ -279,17 +279,20 @@ pub async fn run(
 /// within a second; the previous secret signs for a day anyway).
 #[derive(Default)]
 struct Endpoints {
-    read: Option<(Instant, Arc<HashMap<String, Arc<WebhookRecord>>>)>,
+    read: Option<(Instant, Arc<ById>)>,
 }
 
+/// The endpoints by id.
+type ById = HashMap<String, Arc<WebhookRecord>>;
+
 impl Endpoints {
-    async fn get(&mut self, grantry: &Grantry) -> Arc<HashMap<String, Arc<WebhookRecord>>> {
+    async fn get(&mut self, grantry: &Grantry) -> Arc<ById> {
         if let Some((at, all)) = &self.read
             && at.elapsed() < Duration::from_secs(1)
         {
             return all.clone();
         }
-        let all: HashMap<_, _> = match grantry.store.webhooks().await {
+        let all: ById = match grantry.store.webhooks().await {
             Ok(all) => all
                 .into_iter()
                 .map(|w| (w.id.as_str().to_owned(), Arc::new(w)))
