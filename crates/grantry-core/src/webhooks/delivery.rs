@@ -139,7 +139,8 @@ impl Budget {
         }
     }
 
-    /// How many of `wanted` may start now.
+    /// How many of `wanted` may start now: none until a batch's worth (what the rate allows in
+    /// `BUDGET_PAUSE`) has come back, so that claims are few and large.
     fn allows(&mut self, wanted: usize) -> usize {
         if self.per_second <= 0.0 {
             return wanted;
@@ -149,7 +150,14 @@ impl Budget {
         self.tokens =
             (self.tokens + now.duration_since(self.at).as_secs_f64() * self.per_second).min(most);
         self.at = now;
+        if self.tokens < self.batch().min(wanted as f64) {
+            return 0;
+        }
         wanted.min(self.tokens as usize)
+    }
+
+    fn batch(&self) -> f64 {
+        (self.per_second * BUDGET_PAUSE.as_secs_f64()).max(1.0)
     }
 
     fn spend(&mut self, started: usize) {
@@ -160,7 +168,7 @@ impl Budget {
 
     /// Whether the budget is used up (the next claim must wait for it).
     fn spent(&self) -> bool {
-        self.per_second > 0.0 && self.tokens < 1.0
+        self.per_second > 0.0 && self.tokens < self.batch()
     }
 }
 
@@ -168,8 +176,10 @@ impl Budget {
 /// batch worth its two statements.
 const BUDGET_PAUSE: Duration = Duration::from_millis(40);
 
-/// Finished attempts are recorded together: those finishing within this of the first.
-const GATHER: Duration = Duration::from_millis(5);
+/// Finished attempts are recorded together: those finishing within this of the first, or this
+/// many, whichever comes first (or when none is left in flight).
+const GATHER: Duration = Duration::from_millis(20);
+const RECORD_BATCH: usize = 64;
 
 /// Runs until `shutdown` turns true, then lets attempts in flight record their outcome.
 pub async fn run(
@@ -184,6 +194,8 @@ pub async fn run(
     let mut budget = Budget::new(settings.per_second);
     let mut last_claim_full = false;
     let mut endpoints = Endpoints::default();
+    let mut unrecorded: Vec<Attempted> = Vec::new();
+    let mut gathering_since = Instant::now();
     loop {
         if last_scan.is_none_or(|at| at.elapsed() >= settings.expiry_scan) {
             last_scan = Some(Instant::now());
@@ -247,28 +259,32 @@ pub async fn run(
         } else {
             settings.interval
         };
-        let mut finished = Vec::new();
+        // Finished attempts wait (a little) to be recorded together.
+        let pause = match unrecorded.first() {
+            Some(_) => pause.min(GATHER.saturating_sub(gathering_since.elapsed())),
+            None => pause,
+        };
         tokio::select! {
-            _ = tokio::time::sleep(pause), if !busy || tasks.is_empty() => {}
+            _ = tokio::time::sleep(pause), if !busy || tasks.is_empty() || !unrecorded.is_empty() => {}
             Some(done) = tasks.join_next(), if !tasks.is_empty() => {
-                finished.push(done);
-                let deadline = tokio::time::Instant::now() + GATHER;
-                while let Ok(Some(done)) = tokio::time::timeout_at(deadline, tasks.join_next()).await {
-                    finished.push(done);
+                if unrecorded.is_empty() {
+                    gathering_since = Instant::now();
+                }
+                unrecorded.extend(done.ok().flatten());
+                while let Some(done) = tasks.try_join_next() {
+                    unrecorded.extend(done.ok().flatten());
                 }
             }
             _ = shutdown.changed() => break,
         }
-        record(
-            &grantry,
-            finished
-                .into_iter()
-                .filter_map(|done| done.ok().flatten())
-                .collect(),
-        )
-        .await;
+        let due = unrecorded.len() >= RECORD_BATCH
+            || tasks.is_empty()
+            || gathering_since.elapsed() >= GATHER;
+        if !unrecorded.is_empty() && due {
+            record(&grantry, std::mem::take(&mut unrecorded)).await;
+        }
     }
-    let mut finished = Vec::new();
+    let mut finished = unrecorded;
     while let Some(done) = tasks.join_next().await {
         finished.extend(done.ok().flatten());
     }
