@@ -122,8 +122,9 @@ struct Attempted {
     gone: bool,
 }
 
-/// Deliveries started per second: a bucket refilled continuously, holding at most a tenth of a
-/// second's worth, so a backlog drains at the rate rather than in bursts.
+/// Deliveries started per second: a bucket refilled continuously, holding at most a quarter of
+/// a second's worth (more than an idle poll's), so a backlog drains at the rate rather than in
+/// bursts.
 struct Budget {
     per_second: f64,
     tokens: f64,
@@ -146,7 +147,7 @@ impl Budget {
             return wanted;
         }
         let now = Instant::now();
-        let most = (self.per_second / 10.0).max(1.0);
+        let most = (self.per_second / 4.0).max(1.0);
         self.tokens =
             (self.tokens + now.duration_since(self.at).as_secs_f64() * self.per_second).min(most);
         self.at = now;
@@ -253,8 +254,9 @@ pub async fn run(
         // A full claim means more are due: claim again as soon as attempts finish (which may
         // also let the next message of their connection go).
         let busy = claimed > 0 && claimed == free && !budget.spent();
-        // Held back by the rate while there was work: look again as soon as budget comes back.
-        let pause = if (claimed > 0 || backlog) && budget.spent() {
+        // There was work: more is probably due; look again as soon as a batch's worth of budget
+        // is back, rather than after the idle interval.
+        let pause = if claimed > 0 || backlog {
             BUDGET_PAUSE
         } else {
             settings.interval
