@@ -6,13 +6,11 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use bitbucket_sim::{Mode, RunningSim, Seed, SimBuilder};
-use grantry_store_postgres::testing::TestDatabase;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sqlx::Connection;
 
-use crate::common::process::{Server, environment, free_port, run};
+use crate::common::process::{Nodes, Server, free_port};
 
 const WORLD: &str = r#"
 [settings]
@@ -38,13 +36,15 @@ enum Start {
     ReadInMargin,
 }
 
-struct Cluster {
-    sim: RunningSim,
-    data: tempfile::TempDir,
-    database: Option<TestDatabase>,
-    master_key: String,
-    key: String,
-    http: reqwest::Client,
+/// The nodes, and what these tests do with them.
+struct Cluster(Nodes);
+
+impl std::ops::Deref for Cluster {
+    type Target = Nodes;
+
+    fn deref(&self) -> &Nodes {
+        &self.0
+    }
 }
 
 fn now() -> i64 {
@@ -56,45 +56,7 @@ fn now() -> i64 {
 
 impl Cluster {
     async fn start(postgres: bool) -> Cluster {
-        let sim = SimBuilder::new()
-            .mode(Mode::Rotating)
-            .seed(Seed::parse("w", WORLD).unwrap())
-            .start()
-            .await
-            .unwrap();
-        let database = if postgres {
-            Some(TestDatabase::create().await)
-        } else {
-            None
-        };
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::limited(10))
-            .cookie_store(true)
-            .build()
-            .unwrap();
-        let mut cluster = Cluster {
-            sim,
-            data: tempfile::tempdir().unwrap(),
-            database,
-            master_key: grantry_crypto::MasterKey::generate()
-                .unwrap()
-                .to_base64()
-                .as_str()
-                .to_owned(),
-            key: String::new(),
-            http,
-        };
-        let env = cluster.node_env(free_port(), None, false);
-        let args = [
-            "api-keys", "create", "--name", "t", "--role", "admin", "--output", "json",
-        ];
-        let (ok, out, err) = run(&env, &args, None).await;
-        assert!(ok, "{err}");
-        cluster.key = serde_json::from_str::<Value>(&out).unwrap()["key"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        cluster
+        Cluster(Nodes::new(WORLD, postgres).await)
     }
 
     /// A node's environment: short leases, a quick refresher when `refresher` is on.
@@ -104,22 +66,16 @@ impl Cluster {
         failpoint: Option<&str>,
         refresher: bool,
     ) -> Vec<(String, String)> {
-        let mut env = environment(self.data.path(), port, self.sim.url());
-        let mut more = vec![
-            ("GRANTRY_MASTER_KEY", self.master_key.clone()),
+        let mut settings = vec![
             ("GRANTRY_REFRESH__LEASE_SECS", "3".into()),
             ("GRANTRY_OUTBOUND__TIMEOUT_SECS", "2".into()),
             ("GRANTRY_REFRESH__INTERVAL_MS", "200".into()),
             ("GRANTRY_REFRESH__ENABLED", refresher.to_string()),
         ];
-        if let Some(database) = &self.database {
-            more.push(("GRANTRY_DATABASE_URL", database.url()));
-        }
         if let Some(failpoint) = failpoint {
-            more.push(("GRANTRY_FAILPOINTS", failpoint.to_owned()));
+            settings.push(("GRANTRY_FAILPOINTS", failpoint.to_owned()));
         }
-        env.extend(more.into_iter().map(|(k, v)| (k.to_owned(), v)));
-        env
+        self.env(port, &settings)
     }
 
     /// Runs one statement on the database, as an operator's tool would.
@@ -174,21 +130,6 @@ impl Cluster {
             .unwrap_or_else(|| panic!("not connected: {}", landed.url()))
             .1
             .into_owned()
-    }
-
-    async fn post(&self, base: &str, path: &str, body: Value) -> (StatusCode, Value) {
-        let response = self
-            .http
-            .post(format!("{base}{path}"))
-            .bearer_auth(&self.key)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        (
-            response.status(),
-            response.json().await.unwrap_or(Value::Null),
-        )
     }
 
     async fn sim_stats(&self) -> Value {

@@ -277,17 +277,7 @@ async fn a_refused_client_flags_the_profile_until_fixed() {
     assert_eq!(status, StatusCode::BAD_GATEWAY, "{problem}");
     assert_eq!(problem["type"], "urn:grantry:problem:profile-misconfigured");
 
-    let original = app
-        .http
-        .get(format!(
-            "{}/_sim/consumers/{}",
-            app.sim.url(),
-            real.client_id
-        ))
-        .send()
-        .await
-        .unwrap();
-    let original: Value = original.json().await.unwrap();
+    let original = app.sim_consumer(&real.client_id).await;
     app.admin(
         Method::PATCH,
         &path,

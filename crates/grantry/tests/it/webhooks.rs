@@ -155,19 +155,7 @@ async fn every_kind_arrives_signed_in_order_and_verified_by_the_published_librar
         .await;
     app.advance(7200 - 100).await;
     app.token(&connection).await;
-    let consumer: Value = app
-        .http
-        .get(format!(
-            "{}/_sim/consumers/{}",
-            app.sim.url(),
-            real.client_id
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let consumer = app.sim_consumer(&real.client_id).await;
     app.admin(
         Method::PATCH,
         &path,
@@ -547,110 +535,54 @@ async fn a_credential_nearing_its_end_is_announced_once() {
 /// Grantry processes (real binaries) delivering to one receiver, for killing.
 mod killed {
     use super::*;
-    use crate::common::process::{Server, environment, free_port, run};
-    use grantry_store_postgres::testing::TestDatabase;
+    use crate::common::process::{Nodes, Server, free_port};
 
-    struct Nodes {
-        sim: bitbucket_sim::RunningSim,
-        data: tempfile::TempDir,
-        database: Option<TestDatabase>,
-        master_key: String,
-        key: String,
-        http: reqwest::Client,
+    /// A node: quick polls, a short claim, a few deliveries at once.
+    async fn start(nodes: &Nodes, name: &str) -> (Server, String) {
+        let port = free_port();
+        let settings = [
+            ("GRANTRY_WEBHOOKS__INTERVAL_MS", "50".to_owned()),
+            ("GRANTRY_WEBHOOKS__TIMEOUT_SECS", "2".into()),
+            ("GRANTRY_WEBHOOKS__LEASE_SECS", "3".into()),
+            ("GRANTRY_WEBHOOKS__CONCURRENCY", "4".into()),
+            ("GRANTRY_REFRESH__ENABLED", "false".into()),
+        ];
+        let log = nodes.data.path().join(format!("{name}.log"));
+        let server = Server::start(&nodes.env(port, &settings), log).await;
+        (server, format!("http://127.0.0.1:{port}"))
     }
 
-    impl Nodes {
-        async fn new(postgres: bool) -> Nodes {
-            let world = bitbucket_sim::Seed::parse("world", crate::common::WORLD).unwrap();
-            let sim = bitbucket_sim::SimBuilder::new()
-                .mode(Mode::Rotating)
-                .seed(world)
-                .start()
-                .await
-                .unwrap();
-            let database = if postgres {
-                Some(TestDatabase::create().await)
-            } else {
-                None
-            };
-            let master_key = grantry_crypto::MasterKey::generate().unwrap();
-            let mut nodes = Nodes {
-                sim,
-                data: tempfile::tempdir().unwrap(),
-                database,
-                master_key: master_key.to_base64().as_str().to_owned(),
-                key: String::new(),
-                http: reqwest::Client::new(),
-            };
-            let env = nodes.env(free_port());
-            let args = [
-                "api-keys", "create", "--name", "t", "--role", "admin", "--output", "json",
-            ];
-            let (ok, out, err) = run(&env, &args, None).await;
-            assert!(ok, "{err}");
-            nodes.key = serde_json::from_str::<Value>(&out).unwrap()["key"]
-                .as_str()
-                .unwrap()
-                .to_owned();
-            nodes
+    /// A call with the admin key that must succeed; answers its JSON body.
+    async fn call(nodes: &Nodes, method: Method, url: String, body: Option<Value>) -> Value {
+        let mut request = nodes.http.request(method, url).bearer_auth(&nodes.key);
+        if let Some(body) = body {
+            request = request.json(&body);
         }
-
-        /// A node: quick polls, a short claim, a few deliveries at once.
-        fn env(&self, port: u16) -> Vec<(String, String)> {
-            let mut env = environment(self.data.path(), port, self.sim.url());
-            let mut more = vec![
-                ("GRANTRY_MASTER_KEY", self.master_key.clone()),
-                ("GRANTRY_WEBHOOKS__INTERVAL_MS", "50".into()),
-                ("GRANTRY_WEBHOOKS__TIMEOUT_SECS", "2".into()),
-                ("GRANTRY_WEBHOOKS__LEASE_SECS", "3".into()),
-                ("GRANTRY_WEBHOOKS__CONCURRENCY", "4".into()),
-                ("GRANTRY_REFRESH__ENABLED", "false".into()),
-            ];
-            if let Some(database) = &self.database {
-                more.push(("GRANTRY_DATABASE_URL", database.url()));
-            }
-            env.extend(more.into_iter().map(|(k, v)| (k.to_owned(), v)));
-            env
-        }
-
-        async fn start(&self, name: &str) -> (Server, String) {
-            let port = free_port();
-            let log = self.data.path().join(format!("{name}.log"));
-            let server = Server::start(&self.env(port), log).await;
-            (server, format!("http://127.0.0.1:{port}"))
-        }
-
-        async fn call(&self, method: Method, url: String, body: Option<Value>) -> Value {
-            let mut request = self.http.request(method, url).bearer_auth(&self.key);
-            if let Some(body) = body {
-                request = request.json(&body);
-            }
-            let response = request.send().await.unwrap();
-            let status = response.status();
-            let body = response.json().await.unwrap_or(Value::Null);
-            assert!(status.is_success(), "{status}: {body}");
-            body
-        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let body = response.json().await.unwrap_or(Value::Null);
+        assert!(status.is_success(), "{status}: {body}");
+        body
     }
 
     /// Connections made and deleted in a burst while the delivering node is killed: every message
     /// arrives, each connection's in order; duplicates carry the same `webhook-id`.
     async fn nothing_is_lost(postgres: bool) {
-        let nodes = Nodes::new(postgres).await;
-        let (victim, base) = nodes.start("victim").await;
+        let nodes = Nodes::new(crate::common::WORLD, postgres).await;
+        let (victim, base) = start(&nodes, "victim").await;
         let survivor = if postgres {
-            Some(nodes.start("survivor").await)
+            Some(start(&nodes, "survivor").await)
         } else {
             None
         };
         let receiver = Receiver::start(0).await;
-        let hook = nodes
-            .call(
-                Method::POST,
-                format!("{base}/v1/webhooks"),
-                Some(json!({"url": receiver.url()})),
-            )
-            .await;
+        let hook = call(
+            &nodes,
+            Method::POST,
+            format!("{base}/v1/webhooks"),
+            Some(json!({"url": receiver.url()})),
+        )
+        .await;
         // Slow answers keep attempts in flight when the node dies.
         receiver
             .control(json!({"secrets": [hook["secret"]], "delay_ms": 80}))
@@ -665,8 +597,8 @@ mod killed {
             .json()
             .await
             .unwrap();
-        let profile = nodes
-            .call(
+        let profile = call(
+            &nodes,
                 Method::POST,
                 format!("{base}/v1/profiles"),
                 Some(json!({"name": "P", "provider": "bitbucket-cloud", "key": consumer["key"], "secret": consumer["secret"]})),
@@ -676,13 +608,21 @@ mod killed {
         let mut ids = Vec::new();
         for n in 0..CONNECTIONS {
             let body = json!({"profile": profile["id"], "credential": {"type": "access_token", "token": format!("t-{n}")}});
-            let made = nodes
-                .call(Method::POST, format!("{base}/v1/connections"), Some(body))
-                .await;
+            let made = call(
+                &nodes,
+                Method::POST,
+                format!("{base}/v1/connections"),
+                Some(body),
+            )
+            .await;
             let id = made["id"].as_str().unwrap().to_owned();
-            nodes
-                .call(Method::DELETE, format!("{base}/v1/connections/{id}"), None)
-                .await;
+            call(
+                &nodes,
+                Method::DELETE,
+                format!("{base}/v1/connections/{id}"),
+                None,
+            )
+            .await;
             ids.push(id);
         }
         receiver.accepted(8).await;
@@ -699,7 +639,7 @@ mod killed {
         );
         let survivor = match survivor {
             Some(running) => running,
-            None => nodes.start("survivor").await,
+            None => start(&nodes, "survivor").await,
         };
 
         let messages = receiver.accepted(2 * CONNECTIONS).await;

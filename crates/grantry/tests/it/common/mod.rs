@@ -280,6 +280,19 @@ impl TestApp {
             .await
     }
 
+    /// The simulator's record of an OAuth consumer (its real secret, among others).
+    pub async fn sim_consumer(&self, key: &str) -> Value {
+        let url = format!("{}/_sim/consumers/{key}", self.sim.url());
+        self.http
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     pub async fn sim_post(&self, path: &str, body: Value) -> Value {
         let response = self
             .http

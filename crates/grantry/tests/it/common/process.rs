@@ -149,3 +149,85 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// `grantry serve` processes in front of one simulator, sharing one data directory (SQLite) or
+/// one throwaway PostgreSQL database, one master key, and an admin API key the CLI made.
+pub struct Nodes {
+    pub sim: bitbucket_sim::RunningSim,
+    pub data: tempfile::TempDir,
+    pub database: Option<grantry_store_postgres::testing::TestDatabase>,
+    pub master_key: String,
+    pub key: String,
+    pub http: reqwest::Client,
+}
+
+impl Nodes {
+    /// The simulator (rotating refresh tokens) seeded with `world`, and the shared storage.
+    pub async fn new(world: &str, postgres: bool) -> Nodes {
+        let sim = bitbucket_sim::SimBuilder::new()
+            .mode(bitbucket_sim::Mode::Rotating)
+            .seed(bitbucket_sim::Seed::parse("world", world).unwrap())
+            .start()
+            .await
+            .unwrap();
+        let database = if postgres {
+            Some(grantry_store_postgres::testing::TestDatabase::create().await)
+        } else {
+            None
+        };
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::limited(10))
+            .cookie_store(true)
+            .build()
+            .unwrap();
+        let master_key = grantry_crypto::MasterKey::generate().unwrap();
+        let mut nodes = Nodes {
+            sim,
+            data: tempfile::tempdir().unwrap(),
+            database,
+            master_key: master_key.to_base64().as_str().to_owned(),
+            key: String::new(),
+            http,
+        };
+        let args = [
+            "api-keys", "create", "--name", "t", "--role", "admin", "--output", "json",
+        ];
+        let (ok, out, err) = run(&nodes.env(free_port(), &[]), &args, None).await;
+        assert!(ok, "{err}");
+        nodes.key = serde_json::from_str::<serde_json::Value>(&out).unwrap()["key"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        nodes
+    }
+
+    /// A node's environment on `port`, with these settings (`GRANTRY_…` variables) added.
+    pub fn env(&self, port: u16, settings: &[(&str, String)]) -> Vec<(String, String)> {
+        let mut env = environment(self.data.path(), port, self.sim.url());
+        env.push(("GRANTRY_MASTER_KEY".into(), self.master_key.clone()));
+        if let Some(database) = &self.database {
+            env.push(("GRANTRY_DATABASE_URL".into(), database.url()));
+        }
+        env.extend(settings.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
+        env
+    }
+
+    /// A POST with the admin key; answers the status and the JSON body (null when none).
+    pub async fn post(
+        &self,
+        base: &str,
+        path: &str,
+        body: serde_json::Value,
+    ) -> (reqwest::StatusCode, serde_json::Value) {
+        let response = self
+            .http
+            .post(format!("{base}{path}"))
+            .bearer_auth(&self.key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or_default())
+    }
+}
