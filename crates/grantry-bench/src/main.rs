@@ -105,8 +105,11 @@ enum Command {
         #[arg(long, default_value_t = 10_000)]
         events: usize,
         /// Messages queued for the token reads to run beside; must outlast them.
-        #[arg(long, default_value_t = 80_000)]
+        #[arg(long, default_value_t = 40_000)]
         backlog: usize,
+        /// Grantry's limit on deliveries started per second (its default when absent; 0: none).
+        #[arg(long)]
+        per_second: Option<u32>,
         /// Changes per second during the token reads.
         #[arg(long, default_value_t = 1000)]
         rate: usize,
@@ -258,6 +261,7 @@ async fn main() -> anyhow::Result<()> {
             backlog,
             rate,
             seconds,
-        } => webhooks::run(events, backlog, rate, seconds).await,
+            per_second,
+        } => webhooks::run(events, backlog, rate, seconds, per_second).await,
     }
 }

@@ -132,6 +132,9 @@ pub struct GrantryArgs {
     /// Runs without delivering webhooks (messages still queue up).
     #[arg(long)]
     pub no_webhooks: bool,
+    /// Webhook deliveries started per second at most (Grantry's default: 2000; 0: no limit).
+    #[arg(long)]
+    pub webhooks_per_second: Option<u32>,
     /// A PostgreSQL database (several nodes share it); SQLite in the data directory when absent.
     #[arg(long)]
     pub database_url: Option<String>,
@@ -171,6 +174,9 @@ pub async fn serve_grantry(args: GrantryArgs) -> anyhow::Result<()> {
     }
     refresh.enabled = !args.no_refresher;
     config.webhooks.enabled = !args.no_webhooks;
+    if let Some(limit) = args.webhooks_per_second {
+        config.webhooks.per_second = limit;
+    }
     let runtime =
         runtime::open_with_clock(&config, Schema::Migrate, std::sync::Arc::new(SystemClock))
             .await?;

@@ -156,9 +156,17 @@ pub async fn run(
     backlog_size: usize,
     rate: usize,
     seconds: u64,
+    per_second: Option<u32>,
 ) -> anyhow::Result<()> {
     ensure_programs(&[("wrk", "wrk")])?;
-    let mut stack = Stack::start(Options::default()).await?;
+    let grantry_flags = per_second
+        .map(|limit| vec![("--webhooks-per-second", limit.to_string())])
+        .unwrap_or_default();
+    let mut stack = Stack::start(Options {
+        grantry_flags,
+        ..Options::default()
+    })
+    .await?;
     let arrivals: Arrivals = Arc::default();
     let url = receiver(arrivals.clone()).await?;
     let profiles: Value = stack
@@ -255,8 +263,9 @@ pub async fn run(
         ms
     };
 
+    let limit = per_second.map_or("Grantry's default".to_owned(), |l| l.to_string());
     println!(
-        "webhooks: Grantry (SQLite) and the simulator each in a process of their own; the receiver (answers 204) in this one; wrk in its own"
+        "webhooks: Grantry (SQLite) and the simulator each in a process of their own; the receiver (answers 204) in this one; wrk in its own; deliveries per second per node at most: {limit}"
     );
     println!(
         "  delivery: {events} queued messages (made through the API in {:.1} s) delivered in {:.2} s: {:.0} events/s, {cpu_us:.0} µs of Grantry's CPU each",
