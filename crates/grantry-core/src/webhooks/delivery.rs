@@ -20,6 +20,7 @@ use tokio::task::JoinSet;
 use crate::app::{Actor, Grantry};
 use crate::clock::{Clock, SystemClock, Timestamp};
 use crate::events::EventKind;
+use crate::ids::WebhookId;
 use crate::settings::WebhookSettings;
 use crate::store::{AttemptWrite, DeliveryRecord, DeliveryState, WebhookRecord};
 
@@ -402,23 +403,33 @@ async fn record(grantry: &Grantry, finished: Vec<Attempted>) {
             tracing::warn!(%error, attempts = writes.len(), "could not record webhook attempts; they will be sent again");
         }
     }
-    let settings = &grantry.settings.webhooks;
+    let disable_after = grantry.settings.webhooks.disable_after.as_secs() as i64;
+    let mut checked: Vec<&WebhookId> = Vec::new();
     for attempted in &finished {
         let (webhook, at) = (&attempted.webhook, attempted.write.at);
         if attempted.gone {
             disable(grantry, webhook, "the endpoint answered 410 Gone", at).await;
-        } else if attempted.write.state != DeliveryState::Delivered
-            && let Some(since) = webhook.failing_since
-            && at - since >= settings.disable_after.as_secs() as i64
+            continue;
+        }
+        if attempted.write.state == DeliveryState::Delivered || checked.contains(&&webhook.id) {
+            continue;
+        }
+        checked.push(&webhook.id);
+        // Since when it has been failing, as just recorded (not as read at the claim).
+        let since = match grantry.store.webhook(&webhook.id).await {
+            Ok(Some(now)) => now.failing_since,
+            Ok(None) => None,
+            Err(error) => {
+                tracing::warn!(%error, webhook.id = %webhook.id, "could not read a failing endpoint");
+                None
+            }
+        };
+        if let Some(since) = since
+            && at - since >= disable_after
         {
             let days = (at - since) / 86_400;
-            disable(
-                grantry,
-                webhook,
-                &format!("every delivery failed for {days} days"),
-                at,
-            )
-            .await;
+            let reason = format!("every delivery failed for {days} days");
+            disable(grantry, webhook, &reason, at).await;
         }
     }
 }

@@ -682,3 +682,51 @@ mod killed {
         nothing_is_lost(true).await;
     }
 }
+
+#[tokio::test]
+async fn an_endpoint_failing_for_days_is_disabled() {
+    let app = app().await;
+    // Nothing listens there: every attempt fails.
+    let url = format!(
+        "http://127.0.0.1:{}/hooks",
+        crate::common::process::free_port()
+    );
+    let (hook, _) = endpoint(&app, json!({"url": url})).await;
+    let test = format!("/v1/webhooks/{hook}/test");
+    let show = format!("/v1/webhooks/{hook}");
+    app.admin(Method::POST, &test, None).await;
+    let started = Instant::now();
+    loop {
+        let (_, shown) = app.admin(Method::GET, &show, None).await;
+        if shown["failing_since"].is_string() {
+            assert_eq!(
+                shown["enabled"], true,
+                "a day of failures is not enough: {shown}"
+            );
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "{shown}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    app.advance(3 * 86_400 + 60).await;
+    let started = Instant::now();
+    loop {
+        let (_, shown) = app.admin(Method::GET, &show, None).await;
+        if shown["enabled"] == false {
+            let reason = shown["disabled_reason"].as_str().unwrap();
+            assert!(reason.contains("failed for 3 days"), "{reason}");
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            let deliveries = format!("/v1/webhooks/{hook}/deliveries");
+            let (_, deliveries) = app.admin(Method::GET, &deliveries, None).await;
+            panic!("not disabled: {shown}\n{deliveries}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (_, events) = app
+        .admin(Method::GET, "/v1/events?kind=webhook.disabled", None)
+        .await;
+    assert_eq!(events["items"].as_array().unwrap().len(), 1, "{events}");
+}
