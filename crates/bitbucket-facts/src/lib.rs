@@ -5,6 +5,7 @@
 //! each REST operation needs are stated once. Sources: `../shared/bitbucket/FACTS.md` and Bitbucket
 //! Cloud's published OpenAPI document (`data/operation-scopes.tsv`).
 
+pub mod api_tokens;
 pub mod cloud;
 pub mod datacenter;
 pub mod operations;

@@ -3,8 +3,8 @@
 
 use std::sync::OnceLock;
 
-use crate::cloud;
 use crate::scopes::ScopeSet;
+use crate::{api_tokens, cloud};
 
 const TABLE: &str = include_str!("../data/operation-scopes.tsv");
 
@@ -21,6 +21,9 @@ pub struct Operation {
     pub template: String,
     /// Classic OAuth scopes; all of them are required. Empty: no scope needed.
     pub scopes: ScopeSet,
+    /// API token scopes; all of them are required. The document's own where it names them,
+    /// otherwise those corresponding to the classic scopes (see [`api_tokens::for_operation`]).
+    pub api_token_scopes: ScopeSet,
     segments: Vec<Segment>,
 }
 
@@ -90,11 +93,19 @@ impl OperationTable {
                 let template = columns.next().unwrap_or_default().to_owned();
                 let scopes = cloud::parse_scopes(columns.next().unwrap_or_default())
                     .expect("the OpenAPI table names only known scopes");
+                let published = api_tokens::parse_scopes(columns.next().unwrap_or_default())
+                    .expect("the OpenAPI table names only known API token scopes");
+                let api_token_scopes = if published.is_empty() {
+                    api_tokens::for_operation(&method, &scopes)
+                } else {
+                    published
+                };
                 let segments = parse_template(&template);
                 Operation {
                     method,
                     template,
                     scopes,
+                    api_token_scopes,
                     segments,
                 }
             })

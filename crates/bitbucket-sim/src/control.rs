@@ -21,11 +21,11 @@ use crate::tokens::Product;
 use crate::world::WorldError;
 use crate::world::cloud::{ConsumerChanges, NewConsumer, NewRepository, NewUser, NewWorkspace};
 use crate::world::dc::{DcPermission, NewDcLink, NewDcProject, NewDcRepository, NewDcUser};
-use crate::{Sim, clock};
+use crate::{Sim, clock, control_credentials};
 
 /// A refused control request: status and a message naming the problem.
 #[derive(Debug)]
-pub struct ControlError(StatusCode, String);
+pub struct ControlError(pub StatusCode, pub String);
 
 impl IntoResponse for ControlError {
     fn into_response(self) -> Response {
@@ -45,14 +45,14 @@ impl From<WorldError> for ControlError {
     }
 }
 
-type Answer = Result<Response, ControlError>;
+pub type Answer = Result<Response, ControlError>;
 
-fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ControlError> {
+pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ControlError> {
     serde_json::from_slice(body)
         .map_err(|e| ControlError(StatusCode::BAD_REQUEST, format!("invalid JSON body: {e}")))
 }
 
-fn created(value: impl serde::Serialize) -> Answer {
+pub fn created(value: impl serde::Serialize) -> Answer {
     Ok((StatusCode::CREATED, Json(value)).into_response())
 }
 
@@ -75,6 +75,19 @@ pub fn routes() -> Router<Arc<Sim>> {
         .route(
             "/_sim/users/{user}/authorizations/{client}/revoke",
             post(revoke_cloud),
+        )
+        .route("/_sim/api-tokens", post(control_credentials::add_api_token))
+        .route(
+            "/_sim/access-tokens",
+            post(control_credentials::add_access_token),
+        )
+        .route(
+            "/_sim/access-tokens/{id}/rotate",
+            post(control_credentials::rotate),
+        )
+        .route(
+            "/_sim/credentials/{id}/revoke",
+            post(control_credentials::revoke),
         )
         .route("/_sim/dc/users", post(add_dc_user))
         .route("/_sim/dc/projects", post(add_dc_project))

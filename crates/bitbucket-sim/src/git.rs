@@ -1,7 +1,7 @@
 //! Git over HTTPS at `/{workspace}/{repo_slug}.git`, served by `git http-backend`.
 //!
 //! Authentication is Bitbucket's: HTTP Basic with the literal user `x-token-auth` and an access
-//! token as the password. Reading needs the `repository` scope, pushing `repository:write`, and
+//! token as the password, or an API token (see `authorize_cloud`). Reading needs the `repository` scope, pushing `repository:write`, and
 //! the token's user must be allowed to do the same on the repository.
 
 use std::path::{Path, PathBuf};
@@ -12,12 +12,14 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use bitbucket_facts::cloud;
 use bitbucket_facts::datacenter::Level;
+use bitbucket_facts::{api_tokens, cloud};
 use tokio::io::AsyncWriteExt;
 
 use crate::Sim;
+use crate::credentials::Permission;
 use crate::oauth::basic_credentials;
+use crate::rest::Caller;
 use crate::tokens::{AccessCheck, Product};
 use crate::world::error::WorldError;
 
@@ -252,7 +254,10 @@ fn authorize(
     }
 }
 
-/// Cloud: Basic with the literal user `x-token-auth`, the `repository` scopes and membership.
+/// Cloud: Basic with the literal user `x-token-auth` and an OAuth or access token, or with
+/// `x-bitbucket-api-token-auth` (or the Bitbucket user name) and an API token. Reading needs
+/// `repository` (`read:repository:bitbucket`), pushing `repository:write`
+/// (`write:repository:bitbucket`), and the user's membership or the access token's resource.
 fn authorize_cloud(
     sim: &Sim,
     (workspace, slug): (&str, &str),
@@ -269,35 +274,65 @@ fn authorize_cloud(
         }
         return Err(refuse(StatusCode::UNAUTHORIZED, "Authentication required"));
     };
-    if user != "x-token-auth" {
-        return Err(refuse(StatusCode::UNAUTHORIZED, "Invalid credentials"));
-    }
-    let grant = match sim.tokens.check_access(&token, sim.clock.now()) {
-        AccessCheck::Valid(grant) if grant.product == Product::Cloud => grant,
-        _ => {
-            return Err(refuse(
-                StatusCode::UNAUTHORIZED,
-                "Token is invalid or expired",
-            ));
+    let now = sim.clock.now();
+    let lacking = || {
+        let message = "Your credentials lack one or more required privilege scopes.";
+        refuse(StatusCode::FORBIDDEN, message)
+    };
+    let classic = || {
+        let needed = if write {
+            "repository:write"
+        } else {
+            "repository"
+        };
+        cloud::parse_scopes(needed).expect("known scope")
+    };
+    let caller = if user == "x-token-auth" {
+        match sim.tokens.check_access(&token, now) {
+            AccessCheck::Valid(grant) if grant.product == Product::Cloud => {
+                if !grant.scopes.satisfies(&classic()) {
+                    return Err(lacking());
+                }
+                Caller::OAuth(grant)
+            }
+            _ => match sim.credentials.check_access_token(&token, now) {
+                Ok(access) if access.resource.product() == Product::Cloud => {
+                    if !access.scopes().is_some_and(|s| s.satisfies(&classic())) {
+                        return Err(lacking());
+                    }
+                    Caller::AccessToken(access)
+                }
+                _ => return Err(invalid()),
+            },
+        }
+    } else {
+        match sim.credentials.check_api_token(&user, &token, now) {
+            Ok(api) if !user.contains('@') => {
+                let needed = if write {
+                    "write:repository:bitbucket"
+                } else {
+                    "read:repository:bitbucket"
+                };
+                let needed = api_tokens::parse_scopes(needed).expect("known scope");
+                if !api.scopes.satisfies(&needed) {
+                    return Err(lacking());
+                }
+                Caller::ApiToken(api)
+            }
+            _ => return Err(invalid()),
         }
     };
-    let needed = if write {
-        "repository:write"
-    } else {
-        "repository"
-    };
-    let required = cloud::parse_scopes(needed).expect("known scope");
-    if !grant.scopes.satisfies(&required) {
-        let message = "Your credentials lack one or more required privilege scopes.";
-        return Err(refuse(StatusCode::FORBIDDEN, message));
-    }
-    if !directory.may_access(repository, &grant.user, write) {
+    if !caller.may_access(&directory, repository, write) {
         return Err(refuse(
             StatusCode::FORBIDDEN,
             "You may not have access to this repository.",
         ));
     }
-    Ok(Some(grant.user.clone()))
+    let acting = match &caller {
+        Caller::AccessToken(access) => access.name.clone(),
+        other => other.user().unwrap_or_default().to_owned(),
+    };
+    Ok(Some(acting))
 }
 
 /// Data Center: the token as a Basic password (any user name) or as a bearer token, capped by
@@ -325,29 +360,44 @@ fn authorize_dc(
     let Some(token) = token else {
         return Err(refuse(StatusCode::UNAUTHORIZED, "Authentication required"));
     };
-    let grant = match sim.tokens.check_access(&token, sim.clock.now()) {
-        AccessCheck::Valid(grant) if grant.product == Product::Dc => grant,
-        _ => {
-            return Err(refuse(
-                StatusCode::UNAUTHORIZED,
-                "Token is invalid or expired",
-            ));
-        }
-    };
     let needed = if write {
         Level::RepoWrite
     } else {
         Level::RepoRead
     };
-    let token_level = Level::of(&grant.scopes);
-    let user_level = directory.user_level(&grant.user, repository);
-    if token_level.min(user_level) < Some(needed) {
+    let now = sim.clock.now();
+    // An OAuth token is capped by its user's permission; an HTTP access token by its resource.
+    let (acting, token_level, held) = match sim.tokens.check_access(&token, now) {
+        AccessCheck::Valid(grant) if grant.product == Product::Dc => {
+            let held = directory.user_level(&grant.user, repository);
+            (grant.user.clone(), Level::of(&grant.scopes), held)
+        }
+        _ => match sim.credentials.check_access_token(&token, now) {
+            Ok(access) => match access.permission {
+                Permission::Level(level)
+                    if access
+                        .resource
+                        .holds_dc(&repository.project, &repository.slug) =>
+                {
+                    (access.name.clone(), Some(level), Some(level))
+                }
+                Permission::Level(_) => (access.name.clone(), None, None),
+                Permission::Scopes(_) => return Err(invalid()),
+            },
+            Err(_) => return Err(invalid()),
+        },
+    };
+    if token_level.min(held) < Some(needed) {
         return Err(refuse(
             StatusCode::FORBIDDEN,
             "You are not permitted to access this repository.",
         ));
     }
-    Ok(Some(grant.user.clone()))
+    Ok(Some(acting))
+}
+
+fn invalid() -> Response {
+    refuse(StatusCode::UNAUTHORIZED, "Token is invalid or expired")
 }
 
 /// Fallback handler: git smart HTTP, or 404.

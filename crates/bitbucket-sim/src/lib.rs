@@ -10,6 +10,8 @@
 pub mod bench;
 pub mod clock;
 pub mod control;
+pub mod control_credentials;
+pub mod credentials;
 pub mod faults;
 pub mod git;
 pub mod git_read;
@@ -52,6 +54,8 @@ pub struct Sim {
     pub clock: SimClock,
     pub world: World,
     pub tokens: TokenStore,
+    /// API tokens and access tokens, made through the control API.
+    pub credentials: credentials::CredentialStore,
     pub stats: Stats,
     pub faults: Faults,
     /// Browser sessions of the consent page: cookie value → (product, user).
@@ -176,6 +180,7 @@ impl SimBuilder {
             clock: SimClock::default(),
             world: World::new(git),
             tokens: TokenStore::default(),
+            credentials: credentials::CredentialStore::default(),
             stats: Stats::default(),
             faults: Faults::default(),
             sessions: DashMap::new(),

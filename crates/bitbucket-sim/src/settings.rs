@@ -64,6 +64,9 @@ pub struct Settings {
     pub auto_approve: Option<String>,
     /// The same for Data Center.
     pub dc_auto_approve: Option<String>,
+    /// Requests per hour each Cloud access token may make (Bitbucket: 1,000 and more with
+    /// paid seats); beyond it, 429.
+    pub access_token_rate_limit: u64,
 }
 
 pub const DAY: u64 = 24 * 60 * 60;
@@ -83,6 +86,7 @@ impl Default for Settings {
             dc_refresh_grace: 600,
             auto_approve: None,
             dc_auto_approve: None,
+            access_token_rate_limit: 1000,
         }
     }
 }
@@ -102,6 +106,9 @@ impl Settings {
         }
         if self.code_ttl == 0 || self.dc_code_ttl == 0 || self.dc_code_ttl > 600 {
             return Err("code lifetimes must be 1 s or more (Data Center: at most 600 s)".into());
+        }
+        if self.access_token_rate_limit == 0 {
+            return Err("access_token_rate_limit must be at least 1 request per hour".into());
         }
         if let Some(length) = self.access_token_length
             && !(16..=16_384).contains(&length)

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 
 use super::page;
 use crate::Sim;
+use crate::credentials::{AccessToken, Permission};
 use crate::oauth::{Params, basic_credentials};
 use crate::settings::Mode;
 use crate::tokens::{AccessCheck, Grant, Product};
@@ -36,8 +37,15 @@ fn unauthorized() -> Response {
     )
 }
 
+/// Who is calling: a user through an OAuth token, or a project's or repository's HTTP access
+/// token (which acts for its resource only).
+enum Who {
+    User(Arc<Grant>),
+    Token(Arc<AccessToken>),
+}
+
 struct Caller {
-    grant: Arc<Grant>,
+    who: Who,
     /// The token's repository/project level, if it has one.
     level: Option<Level>,
 }
@@ -52,7 +60,13 @@ impl Caller {
         let Some(token_level) = self.level else {
             return false;
         };
-        let user_level = directory.user_level(&self.grant.user, repository);
+        let user_level = match &self.who {
+            Who::User(grant) => directory.user_level(&grant.user, repository),
+            Who::Token(token) => token
+                .resource
+                .holds_dc(&repository.project, &repository.slug)
+                .then_some(token_level),
+        };
         let effective = user_level.map(|user| user.min(token_level));
         let public = repository.public
             || directory
@@ -71,18 +85,9 @@ pub async fn api(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let token = crate::oauth::bearer(&headers, &Params::default(), Mode::Rotating)
-        .or_else(|| basic_password(&headers));
-    let grant = match token.map(|t| sim.tokens.check_access(&t, sim.clock.now())) {
-        Some(AccessCheck::Valid(grant)) if grant.product == Product::Dc => grant,
-        _ => {
-            sim.stats.count("rest", "dc", "401");
-            return unauthorized();
-        }
-    };
-    let caller = Caller {
-        level: Level::of(&grant.scopes),
-        grant,
+    let Some(caller) = dc_caller(&sim, &headers) else {
+        sim.stats.count("rest", "dc", "401");
+        return unauthorized();
     };
     let path = uri.path().strip_prefix(PREFIX).unwrap_or_default();
     let query = Params::parse(uri.query().unwrap_or_default().as_bytes());
@@ -111,10 +116,39 @@ pub async fn api(
     };
     sim.stats
         .count("rest", "dc", crate::stats::status_label(response.status()));
-    if let Ok(name) = HeaderValue::from_str(&caller.grant.user) {
+    if let Who::User(grant) = &caller.who
+        && let Ok(name) = HeaderValue::from_str(&grant.user)
+    {
         response.headers_mut().insert("X-AUSERNAME", name);
     }
     response
+}
+
+/// The caller of a REST request: an OAuth token (Bearer, or a Basic password as `git` sends
+/// it), or an HTTP access token, which Data Center takes as Bearer only.
+fn dc_caller(sim: &Sim, headers: &HeaderMap) -> Option<Caller> {
+    let now = sim.clock.now();
+    let bearer = crate::oauth::bearer(headers, &Params::default(), Mode::Rotating);
+    let token = bearer.clone().or_else(|| basic_password(headers))?;
+    if let AccessCheck::Valid(grant) = sim.tokens.check_access(&token, now)
+        && grant.product == Product::Dc
+    {
+        return Some(Caller {
+            level: Level::of(&grant.scopes),
+            who: Who::User(grant),
+        });
+    }
+    let access = sim
+        .credentials
+        .check_access_token(bearer.as_deref()?, now)
+        .ok()?;
+    match access.permission {
+        Permission::Level(level) if access.resource.product() == Product::Dc => Some(Caller {
+            level: Some(level),
+            who: Who::Token(access),
+        }),
+        _ => None,
+    }
 }
 
 /// A token sent as a Basic password (the user name is ignored), as `git` and Basic-only
@@ -181,7 +215,11 @@ fn repo_json(repo: &DcRepository, project: &DcProject, sim: &Sim) -> Value {
     })
 }
 
-fn user(sim: &Sim, _caller: &Caller, slug: &str) -> Response {
+fn user(sim: &Sim, caller: &Caller, slug: &str) -> Response {
+    // HTTP access tokens cannot call user-management endpoints.
+    if let Who::Token(_) = caller.who {
+        return forbidden();
+    }
     let directory = sim.world.dc();
     match directory.users.get(slug) {
         Some(user) => Json(user_json(user, sim)).into_response(),

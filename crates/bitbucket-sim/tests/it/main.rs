@@ -4,6 +4,7 @@ mod common;
 
 mod cloud_oauth;
 mod cloud_rest;
+mod credentials;
 mod datacenter;
 mod faults_and_control;
 mod git;

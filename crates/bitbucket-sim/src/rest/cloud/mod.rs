@@ -12,18 +12,18 @@ use axum::response::{IntoResponse, Response};
 use bitbucket_facts::operations::Matched;
 use serde_json::{Value, json};
 
+use super::Caller;
 use super::page::{self, BadPage};
 use super::{cloud_error, cloud_json};
 use crate::Sim;
 use crate::oauth::Params;
-use crate::tokens::Grant;
 use crate::world::cloud::{CloudDirectory, Repository, User};
 use shapes::Site;
 
 /// A request that has passed authentication and the scope check.
 pub struct Request<'a> {
     pub sim: &'a Sim,
-    pub grant: Option<&'a Grant>,
+    pub caller: Option<&'a Caller>,
     pub matched: &'a Matched<'a>,
     pub query: &'a Params,
     pub body: &'a [u8],
@@ -35,7 +35,15 @@ impl Request<'_> {
     }
 
     fn user(&self) -> Option<&str> {
-        self.grant.map(|g| g.user.as_str())
+        self.caller.and_then(Caller::user)
+    }
+
+    /// Whether the caller may read (or write) `repo`; anonymous callers only read public ones.
+    fn may_access(&self, directory: &CloudDirectory, repo: &Repository, write: bool) -> bool {
+        match self.caller {
+            Some(caller) => caller.may_access(directory, repo, write),
+            None => directory.may_access(repo, "", write),
+        }
     }
 
     fn api(&self) -> String {
@@ -182,11 +190,10 @@ fn user_workspaces(request: &Request<'_>) -> Answer {
 fn workspace(request: &Request<'_>) -> Answer {
     let directory = request.sim.world.cloud();
     let slug = request.param("workspace");
-    let user = request.user().unwrap_or_default();
     let found = directory
         .workspaces
         .get(slug)
-        .filter(|w| w.members.iter().any(|m| m == user));
+        .filter(|w| request.caller.is_some_and(|c| c.may_see_workspace(w)));
     let Some(workspace) = found else {
         let message = format!("No workspace with identifier '{slug}'.");
         return Err(cloud_error(StatusCode::NOT_FOUND, &message));
@@ -202,12 +209,11 @@ fn repositories(request: &Request<'_>) -> Answer {
         let message = format!("No workspace with identifier '{slug}'.");
         return Err(cloud_error(StatusCode::NOT_FOUND, &message));
     }
-    let user = request.user().unwrap_or_default();
     let values = request.with_site(|site| {
         directory
             .repositories
             .values()
-            .filter(|r| r.workspace == slug && directory.may_access(r, user, false))
+            .filter(|r| r.workspace == slug && request.may_access(&directory, r, false))
             .map(|r| shapes::repository(r, &directory, site))
             .collect()
     });
@@ -223,7 +229,7 @@ fn visible_repository<'a>(
     directory
         .repositories
         .get(&(workspace.to_owned(), slug.to_owned()))
-        .filter(|r| directory.may_access(r, request.user().unwrap_or_default(), false))
+        .filter(|r| request.may_access(directory, r, false))
         .ok_or_else(|| {
             let message = format!("Repository {workspace}/{slug} not found");
             cloud_error(StatusCode::NOT_FOUND, &message)

@@ -158,7 +158,7 @@ pub async fn create(request: &Request<'_>) -> Answer {
     {
         let directory = request.sim.world.cloud();
         let repo = visible_repository(request, &directory)?;
-        if !directory.may_access(repo, &user, true) {
+        if !request.may_access(&directory, repo, true) {
             let message = "You do not have write access to this repository.";
             return Err(cloud_error(StatusCode::FORBIDDEN, message));
         }
