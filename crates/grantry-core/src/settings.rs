@@ -38,6 +38,10 @@ pub struct RefreshSettings {
     /// A rotating refresh token unused this long is renewed (Bitbucket kills them at 90 days).
     #[serde(rename = "keepalive_days", with = "days")]
     pub keepalive: Duration,
+    /// How often an API token or access token, which Grantry cannot renew, is checked with
+    /// Bitbucket, so that a revoked one is noticed even when only token reads use it.
+    #[serde(rename = "verify_static_secs", with = "seconds")]
+    pub verify_static: Duration,
     /// Whether this process runs the background refresher.
     pub enabled: bool,
 }
@@ -54,6 +58,7 @@ impl Default for RefreshSettings {
             backoff_base: Duration::from_secs(5),
             backoff_max: Duration::from_secs(600),
             keepalive: Duration::from_secs(30 * 86_400),
+            verify_static: Duration::from_secs(6 * 3600),
             enabled: true,
         }
     }

@@ -103,6 +103,8 @@ pub struct ProviderSpec {
     pub client_credentials: bool,
     /// Access token lifetime to assume when the answer has no `expires_in`.
     pub default_token_ttl: u64,
+    /// Whether Atlassian API tokens work here (Cloud only).
+    pub api_tokens: bool,
     /// The user name `git` presents with the token as password.
     pub git_username: &'static str,
     /// How Bitbucket's own URLs begin below the API host (Cloud) or the base URL (Data Center),
@@ -126,6 +128,7 @@ pub static BITBUCKET_CLOUD: ProviderSpec = ProviderSpec {
     needs_base_url: false,
     client_credentials: true,
     default_token_ttl: 7200,
+    api_tokens: true,
     git_username: "x-token-auth",
     rest_layout: "2.0/",
     rest_short: "",
@@ -145,6 +148,7 @@ pub static BITBUCKET_DATACENTER: ProviderSpec = ProviderSpec {
     needs_base_url: true,
     client_credentials: false,
     default_token_ttl: 3600,
+    api_tokens: false,
     git_username: "OAUTH_USERNAME",
     rest_layout: "rest/",
     rest_short: "api/latest/",

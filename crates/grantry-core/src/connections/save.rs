@@ -1,6 +1,7 @@
 //! Saving a freshly acquired credential: a new connection, or the existing one for the same
 //! account under the same profile (which keeps its id, as does a reconnect).
 
+use bitbucket_facts::{ScopeSet, api_tokens};
 use secrecy::ExposeSecret;
 
 use crate::app::{Actor, Grantry};
@@ -181,8 +182,9 @@ impl Grantry {
         let id = existing.map_or_else(ConnectionId::generate, |c| c.id.clone());
         let grant = &acquired.grant;
         let expires_at = match acquired.credential {
-            CredentialKind::ApiToken => None,
-            CredentialKind::AccessToken => grant.expires_in.map(|s| now + s as i64),
+            CredentialKind::ApiToken | CredentialKind::AccessToken => {
+                grant.expires_in.map(|s| now + s as i64)
+            }
             _ => Some(
                 now + grant
                     .expires_in
@@ -195,7 +197,10 @@ impl Grantry {
             .clone()
             .or_else(|| acquired.identity.scopes.clone())
             .unwrap_or_default();
-        let (status, status_reason) = self.scope_status(profile, &scopes);
+        let (status, status_reason) = match acquired.credential {
+            CredentialKind::ApiToken => api_token_status(profile, &scopes),
+            _ => self.scope_status(profile, &scopes),
+        };
         let refresh_token = match &grant.refresh_token {
             Some(token) => Some(self.seal(
                 SealedColumn::RefreshToken,
@@ -243,4 +248,44 @@ impl Grantry {
             id,
         })
     }
+}
+
+/// Status and reason for an API token's scopes against a profile's needs. API token scopes are
+/// their own vocabulary and none implies another, so the profile's classic scopes are read as
+/// the API token scopes that do the same (`bitbucket_facts::api_tokens::for_classic`). Where
+/// Bitbucket did not say which scopes the token holds, it is taken as sufficient.
+fn api_token_status(
+    profile: &ProfileRecord,
+    granted: &[String],
+) -> (ConnectionStatus, Option<String>) {
+    if granted.is_empty() {
+        return (ConnectionStatus::Active, None);
+    }
+    let known = granted
+        .iter()
+        .filter(|s| api_tokens::SCOPES.bit(s).is_ok())
+        .map(String::as_str);
+    let held = api_tokens::SCOPES
+        .from_names(known)
+        .unwrap_or_else(|_| api_tokens::SCOPES.empty());
+    let missing = held.missing(&api_token_scopes(profile));
+    if missing.is_empty() {
+        (ConnectionStatus::Active, None)
+    } else {
+        let names = missing.to_vec().join(", ");
+        let advice = format!(
+            "the API token lacks {names}: create one with these scopes ticked (Atlassian account settings > Security > API tokens)"
+        );
+        (ConnectionStatus::InsufficientScopes, Some(advice))
+    }
+}
+
+/// The API token scopes a profile's required scopes correspond to.
+pub fn api_token_scopes(profile: &ProfileRecord) -> ScopeSet {
+    let classic = profile
+        .provider
+        .spec()
+        .parse_scopes(profile.required_scopes.iter().map(String::as_str))
+        .unwrap_or_else(|_| bitbucket_facts::cloud::SCOPES.empty());
+    api_tokens::for_classic(&classic)
 }

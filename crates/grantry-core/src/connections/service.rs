@@ -10,7 +10,7 @@ use crate::connect::session::end_user_id;
 use crate::error::{CoreError, CoreResult};
 use crate::events::EventKind;
 use crate::ids::ConnectionId;
-use crate::provider::{ApiAnswer, Identity, Presented, TokenGrant};
+use crate::provider::{ApiAnswer, Identity, Presented, ProviderFailure, TokenGrant};
 use crate::store::{
     ConnectionFilter, ConnectionRecord, CredentialKind, PageRequest, ProfileRecord,
 };
@@ -20,8 +20,12 @@ use crate::tokens::CachedToken;
 pub enum NewCredential {
     /// Run a private Cloud consumer's client credentials grant (renewed before expiry).
     ClientCredentials,
-    /// An Atlassian API token with the account's email, presented as HTTP Basic.
-    ApiToken { email: String, token: SecretString },
+    /// An Atlassian API token with the account's email, presented as HTTP Basic (Cloud only).
+    ApiToken {
+        email: String,
+        token: SecretString,
+        expires_at: Option<Timestamp>,
+    },
     /// A repository, project or workspace access token, presented as Bearer.
     AccessToken {
         token: SecretString,
@@ -45,6 +49,16 @@ fn static_token(field: &str, token: &SecretString) -> CoreResult<()> {
         return Err(CoreError::invalid(
             field,
             "a token of 1 to 16384 characters without spaces",
+        ));
+    }
+    Ok(())
+}
+
+fn not_expired(expires_at: Option<Timestamp>, now: Timestamp) -> CoreResult<()> {
+    if expires_at.is_some_and(|at| at <= now) {
+        return Err(CoreError::invalid(
+            "expires_at",
+            "the token has already expired",
         ));
     }
     Ok(())
@@ -137,36 +151,51 @@ impl Grantry {
             NewCredential::ApiToken {
                 email: address,
                 token,
+                expires_at,
             } => {
                 static_token("token", &token)?;
                 let address = email(&address)?;
-                Acquired {
-                    credential: CredentialKind::ApiToken,
-                    identity: Identity {
+                let now = self.clock.now();
+                not_expired(expires_at, now)?;
+                if !profile.provider.spec().api_tokens {
+                    return Err(CoreError::invalid(
+                        "credential",
+                        "API tokens are Bitbucket Cloud's; on Data Center, store an HTTP access token",
+                    ));
+                }
+                let presented = Presented::Basic {
+                    username: &address,
+                    password: &token,
+                };
+                let identity = self
+                    .static_identity(&profile, presented, "API token")
+                    .await?
+                    .unwrap_or_else(|| Identity {
                         account_id: address.clone(),
                         username: address.clone(),
                         display_name: address.clone(),
                         scopes: None,
-                    },
+                    });
+                Acquired {
+                    credential: CredentialKind::ApiToken,
                     grant: TokenGrant {
                         access_token: token,
                         refresh_token: None,
-                        expires_in: None,
-                        scopes: None,
+                        expires_in: expires_at.map(|at| (at - now) as u64),
+                        scopes: identity.scopes.clone(),
                     },
+                    identity,
                     login: Some(address),
-                    obtained_at: self.clock.now(),
+                    obtained_at: now,
                 }
             }
             NewCredential::AccessToken { token, expires_at } => {
                 static_token("token", &token)?;
                 let now = self.clock.now();
-                if expires_at.is_some_and(|at| at <= now) {
-                    return Err(CoreError::invalid(
-                        "expires_at",
-                        "the token has already expired",
-                    ));
-                }
+                not_expired(expires_at, now)?;
+                // Not checked with Bitbucket: an access token acts for its resource, and no
+                // endpoint is open to every access token (`/user` is not). Its first refused
+                // proxied call, or its expiry, marks the connection (see `tokens/verify.rs`).
                 let fingerprint = &grantry_crypto::sha256_hex(token.expose_secret())[..16];
                 Acquired {
                     credential: CredentialKind::AccessToken,
@@ -191,6 +220,39 @@ impl Grantry {
             .save_acquired(&profile, end_user, None, acquired, actor)
             .await?;
         Ok(saved.record)
+    }
+
+    /// Asks Bitbucket who an API token belongs to, before storing it. Refused (401): rejected
+    /// with a clear error. Answered but not as a user (a 403: the token may not read the
+    /// account): `None`, stored under the e-mail it came with.
+    async fn static_identity(
+        &self,
+        profile: &ProfileRecord,
+        credential: Presented<'_>,
+        what: &str,
+    ) -> CoreResult<Option<Identity>> {
+        let client = self.oauth_client(profile)?;
+        let provider = profile.provider.spec().display_name;
+        match self.provider.identity(&client.target(), credential).await {
+            Ok(identity) => Ok(Some(identity)),
+            Err(ProviderFailure::Http { status: 401, .. }) => Err(CoreError::invalid(
+                "token",
+                format!(
+                    "{provider} refused this {what}: check it (and the e-mail it goes with), and that it has not expired or been revoked"
+                ),
+            )),
+            Err(failure @ ProviderFailure::Network { .. }) => Err(CoreError::ProviderUnavailable {
+                retry_after: 5,
+                cause: failure.to_string(),
+            }),
+            Err(failure @ ProviderFailure::Http { status, .. }) if status >= 500 => {
+                Err(CoreError::ProviderUnavailable {
+                    retry_after: 5,
+                    cause: failure.to_string(),
+                })
+            }
+            Err(_) => Ok(None),
+        }
     }
 
     async fn client_credentials_grant(

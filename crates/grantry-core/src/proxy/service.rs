@@ -107,6 +107,18 @@ impl Grantry {
                 .await
                 .map_err(no_answer)?;
         }
+        if answer.status == 401 && !token.credential.renewable() {
+            // Bitbucket refused an API token or access token: the connection turns needs_reauth
+            // (an API token after one more check) and no dead credential is served again.
+            let body = match &answer.body {
+                Body::Whole(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+                Body::Streaming { .. } => String::new(),
+            };
+            let row = self.connection_row(id).await?;
+            if let Err(error) = self.proxied_call_refused(&row, &body).await {
+                tracing::warn!(connection.id = %id, %error, "a proxied call's credential was refused");
+            }
+        }
         let rewrite = Rewrite {
             from: endpoints.rest.to_string(),
             to: self.settings.proxy_url(id, spec.rest_layout),

@@ -111,9 +111,10 @@ impl CachedToken {
     pub fn is_fresh(&self, now: Timestamp, margin: i64) -> bool {
         match self.expires_at {
             None => true,
+            // Nothing can renew it: served up to its expiry, never after.
+            Some(expires_at) if !self.credential.renewable() => expires_at > now,
             Some(expires_at) => {
-                !self.credential.renewable()
-                    || expires_at - now > effective_margin(margin, self.issued_at, expires_at)
+                expires_at - now > effective_margin(margin, self.issued_at, expires_at)
             }
         }
     }

@@ -9,6 +9,7 @@ mod read;
 mod refresh;
 pub mod refresher;
 pub mod schedule;
+mod verify;
 
 pub use cache::CachedToken;
 pub use refresh::Trigger;

@@ -13,7 +13,7 @@ use crate::error::{CoreError, CoreResult};
 use crate::events::EventKind;
 use crate::ids::ConnectionId;
 use crate::metrics::ReadOutcome;
-use crate::store::{ConnectionRecord, ConnectionStatus, StoreError};
+use crate::store::{ConnectionRecord, ConnectionStatus, CredentialKind, StoreError};
 
 impl Grantry {
     pub async fn token(&self, id: &ConnectionId) -> CoreResult<Arc<CachedToken>> {
@@ -76,6 +76,10 @@ impl Grantry {
             });
         }
         let now = self.clock.now();
+        if !row.credential.renewable() && row.expires_at.is_some_and(|at| at <= now) {
+            // Past its expiry: never served; the check marks the connection and says why.
+            return self.verify_static(&row).await;
+        }
         let abandoned = row.credential.renewable() && Self::lease_abandoned(&row, now);
         if !self.needs_refresh(&row, now) && !abandoned {
             self.metrics.read(ReadOutcome::Store);
@@ -112,17 +116,32 @@ impl Grantry {
     ) -> CoreResult<Arc<CachedToken>> {
         let _turn = self.flights.enter(id).await;
         let row = self.connection_row(id).await?;
-        if !row.credential.renewable() {
-            return Err(CoreError::Conflict(format!(
-                "connection `{id}` holds a static {} credential; there is nothing to refresh",
-                row.credential.as_str()
-            )));
-        }
         if row.status == ConnectionStatus::NeedsReauth {
             return Err(CoreError::NeedsReauth {
                 connection: row.id.clone(),
                 reason: row.status_reason.clone().unwrap_or_default(),
             });
+        }
+        if !row.credential.renewable() {
+            // Nothing to renew: ask Bitbucket whether it still takes the credential instead.
+            let token = self.verify_static(&row).await?;
+            let detail = match row.credential {
+                CredentialKind::ApiToken => {
+                    "Checked on request: Bitbucket still takes the API token"
+                }
+                _ => {
+                    "Checked on request: the access token has not expired (Bitbucket offers no check every access token may call)"
+                }
+            };
+            self.record(
+                EventKind::ConnectionRefreshed,
+                Some(&row.profile_id),
+                Some(&row.id),
+                actor,
+                detail.into(),
+            )
+            .await;
+            return Ok(token);
         }
         let (profile, connection) = (row.profile_id.clone(), row.id.clone());
         let token = self

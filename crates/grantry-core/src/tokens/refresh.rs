@@ -220,8 +220,7 @@ impl Grantry {
                 self.provider.client_credentials(&client.target()).await
             }
             CredentialKind::ApiToken | CredentialKind::AccessToken => {
-                self.store.release_lease(&row.id, owner).await?;
-                return self.cache_row(&row);
+                return self.check_static_leased(&row, profile, owner).await;
             }
         };
         self.metrics.provider_call(started.elapsed());
@@ -557,7 +556,7 @@ impl Grantry {
 
     /// Logs a failed refresh and answers what to announce with its outcome: the first
     /// transient failure, or the need to reconnect.
-    fn note_failure(
+    pub(crate) fn note_failure(
         &self,
         row: &ConnectionRecord,
         profile: &ProfileRecord,

@@ -8,7 +8,8 @@ use crate::store::CredentialKind;
 
 /// Renew ahead of expiry by `lead` plus up to half as much jitter, so connections that expire
 /// together are renewed spread out; never more than a quarter of the token's lifetime ahead.
-/// Rotating refresh tokens are also renewed before they sit unused for `keepalive`.
+/// Rotating refresh tokens are also renewed before they sit unused for `keepalive`. Credentials
+/// Grantry cannot renew are looked at again as [`next_static_check`] says.
 pub fn next_refresh_at(
     credential: CredentialKind,
     issued_at: Timestamp,
@@ -17,7 +18,7 @@ pub fn next_refresh_at(
     settings: &RefreshSettings,
 ) -> Option<Timestamp> {
     if !credential.renewable() {
-        return None;
+        return next_static_check(credential, issued_at, expires_at, settings);
     }
     let by_expiry = expires_at.map(|expires_at| {
         let lifetime = (expires_at - issued_at).max(0);
@@ -35,6 +36,22 @@ pub fn next_refresh_at(
         (a, b) => a.or(b),
     };
     next.map(|at| at.max(issued_at + 1))
+}
+
+/// When to look at an API token or access token next: at its expiry (to say it is dead), and
+/// for an API token `verify_static` after `now` (to ask Bitbucket whether it still takes it),
+/// whichever is first. Access tokens are not asked: no endpoint is open to all of them.
+pub fn next_static_check(
+    credential: CredentialKind,
+    now: Timestamp,
+    expires_at: Option<Timestamp>,
+    settings: &RefreshSettings,
+) -> Option<Timestamp> {
+    if credential != CredentialKind::ApiToken {
+        return expires_at;
+    }
+    let check = now + seconds(settings.verify_static);
+    Some(expires_at.map_or(check, |at| at.min(check)))
 }
 
 /// Exponential backoff with jitter: base·2^(failures−1), capped, times 0.5–1.0; at least what the
@@ -64,10 +81,21 @@ mod tests {
         }
         let short = next_refresh_at(CredentialKind::Oauth2, 0, Some(60), None, &settings).unwrap();
         assert!((60 - 23..=60 - 15).contains(&short), "{short}");
+    }
+
+    #[test]
+    fn static_credentials_are_looked_at_by_their_expiry_and_every_few_hours() {
+        let settings = RefreshSettings::default();
+        let expiring = next_refresh_at(CredentialKind::ApiToken, 0, Some(60), None, &settings);
+        assert_eq!(expiring, Some(60), "at its expiry, to say so");
+        let lasting = next_refresh_at(CredentialKind::ApiToken, 0, None, None, &settings);
         assert_eq!(
-            next_refresh_at(CredentialKind::ApiToken, 0, Some(60), None, &settings),
-            None
+            lasting,
+            Some(6 * 3600),
+            "checked with Bitbucket every six hours"
         );
+        let access = next_refresh_at(CredentialKind::AccessToken, 0, None, None, &settings);
+        assert_eq!(access, None, "no endpoint to check every access token with");
     }
 
     #[test]

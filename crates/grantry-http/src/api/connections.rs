@@ -35,6 +35,8 @@ pub enum CredentialBody {
     ApiToken {
         email: String,
         token: SecretString,
+        #[serde(default, deserialize_with = "expires_at")]
+        expires_at: Option<Rfc3339>,
     },
     AccessToken {
         token: SecretString,
@@ -101,7 +103,15 @@ pub async fn create(
 ) -> Result<Response, Problem> {
     let credential = match body.credential {
         CredentialBody::ClientCredentials => NewCredential::ClientCredentials,
-        CredentialBody::ApiToken { email, token } => NewCredential::ApiToken { email, token },
+        CredentialBody::ApiToken {
+            email,
+            token,
+            expires_at,
+        } => NewCredential::ApiToken {
+            email,
+            token,
+            expires_at: expires_at.map(|at| at.0),
+        },
         CredentialBody::AccessToken { token, expires_at } => NewCredential::AccessToken {
             token,
             expires_at: expires_at.map(|at| at.0),

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::bail;
 use clap::{Args, Subcommand};
-use grantry_core::clock::rfc3339;
+use grantry_core::clock::{Rfc3339, rfc3339};
 use grantry_core::connect::NewSession;
 use grantry_core::connections::{NewConnection, NewCredential};
 use grantry_core::ids::ConnectionId;
@@ -60,13 +60,17 @@ pub struct AddArgs {
     #[arg(long, conflicts_with_all = ["api_token_email", "access_token"])]
     client_credentials: bool,
     /// Store an Atlassian API token for this account email (token from stdin or --token-file).
-    #[arg(long)]
+    #[arg(long, group = "static_credential")]
     api_token_email: Option<String>,
     /// Store a repository, project or workspace access token (token from stdin or --token-file).
-    #[arg(long)]
+    #[arg(long, group = "static_credential")]
     access_token: bool,
     #[arg(long)]
     token_file: Option<PathBuf>,
+    /// When the API token or access token expires (RFC 3339, e.g. 2027-06-01T00:00:00Z): Grantry
+    /// warns ahead of it and marks the connection needs_reauth then.
+    #[arg(long, requires = "static_credential")]
+    expires_at: Option<String>,
 }
 
 #[derive(Args)]
@@ -228,17 +232,24 @@ async fn list(grantry: &Grantry, args: ListArgs, output: Output) -> anyhow::Resu
 }
 
 async fn add(grantry: &Grantry, args: AddArgs, output: Output) -> anyhow::Result<()> {
+    let expires_at = match &args.expires_at {
+        Some(text) => Some(Rfc3339::parse(text).map(|at| at.0).ok_or_else(|| {
+            anyhow::anyhow!("--expires-at: an RFC 3339 time, e.g. 2027-06-01T00:00:00Z")
+        })?),
+        None => None,
+    };
     let credential = if args.client_credentials {
         NewCredential::ClientCredentials
     } else if let Some(email) = args.api_token_email {
         let token = read_secret(args.token_file.as_ref(), "API token")?;
-        NewCredential::ApiToken { email, token }
+        NewCredential::ApiToken {
+            email,
+            token,
+            expires_at,
+        }
     } else if args.access_token {
         let token = read_secret(args.token_file.as_ref(), "access token")?;
-        NewCredential::AccessToken {
-            token,
-            expires_at: None,
-        }
+        NewCredential::AccessToken { token, expires_at }
     } else {
         bail!(
             "say which credential: --client-credentials, --api-token-email EMAIL or --access-token"

@@ -20,6 +20,7 @@ mod proxy;
 mod secrets_never_leak;
 mod security;
 mod sign_in;
+mod static_credentials;
 mod tokens;
 mod unwritable;
 mod webhooks;

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use crate::common::{TestApp, query};
 use bitbucket_sim::Mode;
 use grantry_crypto::Binding;
-use reqwest::Method;
+use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 #[derive(Clone, Default)]
@@ -141,9 +141,26 @@ async fn no_secret_reaches_the_logs_or_the_database_file() {
     secrets.push(("PKCE verifier", verifier));
     app.browse(dc_callback.as_str()).await;
 
-    let stored = json!({"profile": profile, "credential": {"type": "api_token", "email": "ops@example.com", "token": "ATATT-very-secret-api-token"}});
-    app.app(Method::POST, "/v1/connections", Some(stored)).await;
-    secrets.push(("API token", "ATATT-very-secret-api-token".to_owned()));
+    // One API token Bitbucket refuses (it is not stored), one it takes (it is, sealed).
+    let refused = json!({"profile": profile, "credential": {"type": "api_token", "email": "ops@example.com", "token": "ATATT-very-secret-api-token"}});
+    app.app(Method::POST, "/v1/connections", Some(refused))
+        .await;
+    secrets.push((
+        "refused API token",
+        "ATATT-very-secret-api-token".to_owned(),
+    ));
+    let made = app
+        .sim_post(
+            "/_sim/api-tokens",
+            json!({"user": "alice", "scopes": "read:user:bitbucket"}),
+        )
+        .await;
+    let api_token = made["token"].as_str().unwrap().to_owned();
+    let stored = json!({"profile": profile, "end_user_id": "ops", "credential":
+                        {"type": "api_token", "email": "alice@example.com", "token": api_token}});
+    let (status, body) = app.app(Method::POST, "/v1/connections", Some(stored)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    secrets.push(("API token", api_token));
     let cc = json!({"profile": profile, "credential": {"type": "client_credentials"}});
     let (_, cc) = app.app(Method::POST, "/v1/connections", Some(cc)).await;
     let (_, cc_token) = app.token(cc["id"].as_str().unwrap()).await;

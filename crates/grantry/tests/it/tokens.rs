@@ -300,7 +300,7 @@ async fn a_refused_client_flags_the_profile_until_fixed() {
 }
 
 #[tokio::test]
-async fn force_refresh_renews_now_and_refuses_static_credentials() {
+async fn force_refresh_renews_now_and_checks_static_credentials() {
     let app = TestApp::start(Mode::Rotating).await;
     let (profile, connection) = cloud_connection(&app).await;
     let (_, before) = app.token(&connection).await;
@@ -318,14 +318,13 @@ async fn force_refresh_renews_now_and_refuses_static_credentials() {
     let body = json!({"profile": profile, "credential": {"type": "access_token", "token": "repo-access-token"}});
     let (_, stored) = app.app(Method::POST, "/v1/connections", Some(body)).await;
     let path = format!("/v1/connections/{}/refresh", stored["id"].as_str().unwrap());
-    let (status, problem) = app.app(Method::POST, &path, None).await;
-    assert_eq!(status, StatusCode::CONFLICT);
-    assert!(
-        problem["detail"]
-            .as_str()
-            .unwrap()
-            .contains("nothing to refresh")
+    let (status, checked) = app.app(Method::POST, &path, None).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "a static credential is checked instead of renewed: {checked}"
     );
+    assert_eq!(app.refreshes_seen().await, 1, "nothing was renewed");
 }
 
 #[tokio::test]
@@ -369,17 +368,24 @@ async fn client_credentials_are_granted_again_before_expiry() {
 async fn stored_credentials_come_back_ready_to_use() {
     let app = TestApp::start(Mode::Rotating).await;
     let profile = app.cloud_profile("P", &["account.read"], &[]).await;
+    let made = app
+        .sim_post(
+            "/_sim/api-tokens",
+            json!({"user": "alice", "scopes": "read:user:bitbucket"}),
+        )
+        .await;
+    let secret = made["token"].as_str().unwrap();
     let body = json!({"profile": profile, "end_user_id": "svc",
-                      "credential": {"type": "api_token", "email": "ops@example.com", "token": "ATATT3x-token"}});
+                      "credential": {"type": "api_token", "email": "alice@example.com", "token": secret}});
     let (status, connection) = app.app(Method::POST, "/v1/connections", Some(body)).await;
     assert_eq!(status, StatusCode::CREATED, "{connection}");
     let (_, token) = app.token(connection["id"].as_str().unwrap()).await;
     assert_eq!(token["token_type"], "basic");
-    assert_eq!(token["username"], "ops@example.com");
-    assert_eq!(
-        token["authorization"],
-        "Basic b3BzQGV4YW1wbGUuY29tOkFUQVRUM3gtdG9rZW4="
-    );
+    assert_eq!(token["username"], "alice@example.com");
+    use base64::Engine;
+    let basic =
+        base64::engine::general_purpose::STANDARD.encode(format!("alice@example.com:{secret}"));
+    assert_eq!(token["authorization"], format!("Basic {basic}"));
     assert!(token["expires_at"].is_null());
 
     let body = json!({"profile": profile, "credential": {"type": "api_token", "email": "not-an-email", "token": "t"}});

@@ -1,0 +1,459 @@
+//! API tokens and access tokens, made in the simulator as a user or an admin makes them in
+//! Bitbucket, stored in Grantry and used every way an application uses a connection: a token
+//! read, a proxied call, `git clone` and `git push` through the credential helper. A missing
+//! scope is explained; an expired or revoked credential turns the connection `needs_reauth` with
+//! its reason instead of being served.
+
+use std::path::Path;
+
+use bitbucket_sim::Mode;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tokio::process::Command;
+
+use crate::common::TestApp;
+
+const DAY: i64 = 86_400;
+
+/// The simulator's clock (Grantry's moves with it in tests).
+async fn now(app: &TestApp) -> i64 {
+    app.sim_post("/_sim/clock/advance", json!({"seconds": 0}))
+        .await["now"]
+        .as_i64()
+        .unwrap()
+}
+
+fn rfc3339(unix: i64) -> String {
+    grantry_core::clock::rfc3339(unix)
+}
+
+/// Alice makes an API token with these scopes; answers its id and secret.
+async fn api_token(app: &TestApp, scopes: &str, expires_at: i64) -> (String, String) {
+    let made = app
+        .sim_post(
+            "/_sim/api-tokens",
+            json!({"user": "alice", "scopes": scopes, "expires_at": expires_at}),
+        )
+        .await;
+    (
+        made["id"].as_str().unwrap().to_owned(),
+        made["token"].as_str().unwrap().to_owned(),
+    )
+}
+
+async fn access_token(app: &TestApp, body: Value) -> (String, String) {
+    let made = app.sim_post("/_sim/access-tokens", body).await;
+    (
+        made["id"].as_str().unwrap().to_owned(),
+        made["token"].as_str().unwrap().to_owned(),
+    )
+}
+
+async fn store(app: &TestApp, profile: &str, credential: Value) -> (StatusCode, Value) {
+    let body = json!({"profile": profile, "end_user_id": "backup-job", "credential": credential});
+    app.app(Method::POST, "/v1/connections", Some(body)).await
+}
+
+async fn proxied(
+    app: &TestApp,
+    connection: &str,
+    path: &str,
+) -> (StatusCode, reqwest::header::HeaderMap) {
+    let response = app
+        .http
+        .get(format!("{}/v1/proxy/{connection}/{path}", app.base))
+        .bearer_auth(&app.app_key)
+        .send()
+        .await
+        .unwrap();
+    (response.status(), response.headers().clone())
+}
+
+async fn events(app: &TestApp, kind: &str) -> Vec<Value> {
+    let (_, list) = app
+        .admin(Method::GET, &format!("/v1/events?kind={kind}"), None)
+        .await;
+    list["items"].as_array().unwrap().clone()
+}
+
+/// The profile a backup job needs: read the account, write repositories.
+async fn backups(app: &TestApp) -> String {
+    app.cloud_profile(
+        "Backups",
+        &["account.read", "repositories.write"],
+        &["repository:write"],
+    )
+    .await
+}
+
+/// git with Grantry as the credential helper for the simulator's host, and nothing else.
+struct Git {
+    dir: tempfile::TempDir,
+    global: std::path::PathBuf,
+    key: String,
+}
+
+impl Git {
+    fn new(app: &TestApp, connection: &str) -> Git {
+        let dir = tempfile::tempdir().unwrap();
+        let helper = format!(
+            "!{} git-credential --connection {connection} --server {}",
+            crate::common::process::BINARY,
+            app.base
+        );
+        let config = format!(
+            "[credential \"{}\"]\n\thelper =\n\thelper = {}\n",
+            app.sim.url(),
+            helper.replace('\\', "\\\\").replace('"', "\\\"")
+        );
+        let global = dir.path().join("gitconfig");
+        std::fs::write(&global, config).unwrap();
+        Git {
+            dir,
+            global,
+            key: app.app_key.clone(),
+        }
+    }
+
+    async fn run(&self, dir: &Path, args: &[&str]) -> (bool, String) {
+        let output = Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .env("GIT_CONFIG_GLOBAL", &self.global)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .env("GRANTRY_API_KEY", &self.key)
+            .env("GIT_AUTHOR_NAME", "Backup")
+            .env("GIT_AUTHOR_EMAIL", "backup@example.com")
+            .env("GIT_COMMITTER_NAME", "Backup")
+            .env("GIT_COMMITTER_EMAIL", "backup@example.com")
+            .output()
+            .await
+            .expect("git runs");
+        let log = String::from_utf8_lossy(&output.stderr).into_owned();
+        (output.status.success(), log)
+    }
+
+    /// Clones `remote`, commits a file and pushes it back.
+    async fn clone_and_push(&self, remote: &str, name: &str) {
+        let (ok, log) = self.run(self.dir.path(), &["clone", remote, name]).await;
+        assert!(ok, "clone {remote}: {log}");
+        let work = self.dir.path().join(name);
+        std::fs::write(work.join(format!("{name}.txt")), "kept\n").unwrap();
+        let file = format!("{name}.txt");
+        for step in [vec!["add", file.as_str()], vec!["commit", "-m", "Back up"]] {
+            let (ok, log) = self.run(&work, &step).await;
+            assert!(ok, "{step:?}: {log}");
+        }
+        let (ok, log) = self.run(&work, &["push", "origin", "main"]).await;
+        assert!(ok, "push to {remote}: {log}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_token_is_read_proxied_cloned_and_pushed_with() {
+    let app = TestApp::start(Mode::Rotating).await;
+    let profile = backups(&app).await;
+    let expires_at = now(&app).await + 30 * DAY;
+    let scopes = "read:user:bitbucket read:repository:bitbucket write:repository:bitbucket";
+    let (_, token) = api_token(&app, scopes, expires_at).await;
+
+    let credential = json!({"type": "api_token", "email": "alice@example.com", "token": token,
+                            "expires_at": rfc3339(expires_at)});
+    let (status, connection) = store(&app, &profile, credential).await;
+    assert_eq!(status, StatusCode::CREATED, "{connection}");
+    assert_eq!(connection["status"], "active", "{connection}");
+    assert_eq!(
+        connection["account"]["username"], "alice",
+        "Bitbucket said whose token it is: {connection}"
+    );
+    assert_eq!(connection["expires_at"], rfc3339(expires_at));
+    let id = connection["id"].as_str().unwrap();
+
+    let (status, read) = app.token(id).await;
+    assert_eq!(status, StatusCode::OK, "{read}");
+    assert_eq!(read["token_type"], "basic");
+    assert_eq!(read["username"], "alice@example.com");
+
+    let (status, _) = proxied(&app, id, "2.0/repositories/acme/widget").await;
+    assert_eq!(status, StatusCode::OK);
+
+    let git = Git::new(&app, id);
+    let remote = format!("{}/acme/widget.git", app.sim.url());
+    git.clone_and_push(&remote, "api-token").await;
+}
+
+#[tokio::test]
+async fn an_api_token_is_checked_before_it_is_stored_and_a_missing_scope_is_explained() {
+    let app = TestApp::start(Mode::Rotating).await;
+    let profile = backups(&app).await;
+    let expires_at = now(&app).await + 30 * DAY;
+
+    let credential =
+        json!({"type": "api_token", "email": "alice@example.com", "token": "ATATT-made-up"});
+    let (status, problem) = store(&app, &profile, credential).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(problem["field"], "token");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("refused this API token"),
+        "{problem}"
+    );
+
+    let (_, reader) = api_token(
+        &app,
+        "read:user:bitbucket read:repository:bitbucket",
+        expires_at,
+    )
+    .await;
+    let credential = json!({"type": "api_token", "email": "alice@example.com", "token": reader});
+    let (status, connection) = store(&app, &profile, credential).await;
+    assert_eq!(status, StatusCode::CREATED, "{connection}");
+    assert_eq!(connection["status"], "insufficient_scopes", "{connection}");
+    let reason = connection["status_reason"].as_str().unwrap();
+    assert!(
+        reason.contains("write:repository:bitbucket") && !reason.contains("read:repository"),
+        "names exactly what the token lacks, in API token words: {reason}"
+    );
+
+    // API tokens are Bitbucket Cloud's.
+    let dc = app.dc_profile("DC", &["REPO_READ"], &["REPO_READ"]).await;
+    let credential = json!({"type": "api_token", "email": "alice@example.com", "token": reader});
+    let (status, problem) = store(&app, &dc, credential).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("HTTP access token"),
+        "{problem}"
+    );
+}
+
+#[tokio::test]
+async fn a_revoked_api_token_turns_needs_reauth_with_its_reason() {
+    let app = TestApp::start(Mode::Rotating).await;
+    let profile = backups(&app).await;
+    let expires_at = now(&app).await + 30 * DAY;
+    let scopes = "read:user:bitbucket read:repository:bitbucket write:repository:bitbucket";
+    let (sim_id, token) = api_token(&app, scopes, expires_at).await;
+    let credential = json!({"type": "api_token", "email": "alice@example.com", "token": token});
+    let (_, connection) = store(&app, &profile, credential).await;
+    let id = connection["id"].as_str().unwrap();
+    assert_eq!(app.token(id).await.0, StatusCode::OK);
+
+    app.sim_post(&format!("/_sim/credentials/{sim_id}/revoke"), json!({}))
+        .await;
+    let (status, _) = proxied(&app, id, "2.0/repositories/acme/widget").await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "Bitbucket's refusal comes back as it was"
+    );
+
+    let connection = app.connection(id).await;
+    assert_eq!(connection["status"], "needs_reauth", "{connection}");
+    let reason = connection["status_reason"].as_str().unwrap();
+    assert!(
+        reason.contains("refused the API token") && reason.contains("revoked"),
+        "{reason}"
+    );
+    let (status, problem) = app.token(id).await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "a dead credential is not served: {problem}"
+    );
+    assert_eq!(problem["code"], "needs-reauth");
+    assert_eq!(events(&app, "connection.needs_reauth").await.len(), 1);
+}
+
+#[tokio::test]
+async fn an_api_token_revoked_while_only_token_reads_use_it_is_found_by_a_check() {
+    let app = TestApp::with(Mode::Rotating, |config| config.refresh.enabled = true).await;
+    let profile = backups(&app).await;
+    let expires_at = now(&app).await + 30 * DAY;
+    let (first_id, first) = api_token(&app, "read:user:bitbucket", expires_at).await;
+    let (second_id, second) = api_token(&app, "read:user:bitbucket", expires_at).await;
+    let mut connections = Vec::new();
+    for (end_user, token) in [("nightly", first), ("hourly", second)] {
+        let body = json!({"profile": profile, "end_user_id": end_user, "credential":
+                          {"type": "api_token", "email": "alice@example.com", "token": token}});
+        let (_, connection) = app.app(Method::POST, "/v1/connections", Some(body)).await;
+        connections.push(connection["id"].as_str().unwrap().to_owned());
+    }
+    for sim_id in [first_id, second_id] {
+        app.sim_post(&format!("/_sim/credentials/{sim_id}/revoke"), json!({}))
+            .await;
+    }
+
+    // A refresh asked for through the API (or the console, or the CLI) checks it at once.
+    let (status, problem) = app
+        .app(
+            Method::POST,
+            &format!("/v1/connections/{}/refresh", connections[0]),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    assert_eq!(problem["code"], "needs-reauth");
+    assert_eq!(
+        app.connection(&connections[0]).await["status"],
+        "needs_reauth"
+    );
+
+    // Nobody asks about the other: the refresher checks every API token every six hours.
+    assert_eq!(
+        app.connection(&connections[1]).await["status"],
+        "insufficient_scopes",
+        "not dead yet (the token only reads the account, as Bitbucket told)"
+    );
+    app.advance(6 * 3600 + 1).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let connection = app.connection(&connections[1]).await;
+        if connection["status"] == "needs_reauth" {
+            let reason = connection["status_reason"].as_str().unwrap();
+            assert!(reason.contains("refused the API token"), "{reason}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never checked: {connection}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_expired_api_token_is_never_served() {
+    let app = TestApp::start(Mode::Rotating).await;
+    let profile = backups(&app).await;
+    let expires_at = now(&app).await + 2 * DAY;
+    let (_, token) = api_token(&app, "read:user:bitbucket", expires_at).await;
+    let credential = json!({"type": "api_token", "email": "alice@example.com", "token": token,
+                            "expires_at": rfc3339(expires_at)});
+    let (_, connection) = store(&app, &profile, credential).await;
+    let id = connection["id"].as_str().unwrap();
+    assert_eq!(app.token(id).await.0, StatusCode::OK);
+
+    app.advance(2 * DAY + 1).await;
+    let (status, problem) = app.token(id).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    let connection = app.connection(id).await;
+    assert_eq!(connection["status"], "needs_reauth");
+    let reason = connection["status_reason"].as_str().unwrap();
+    assert!(reason.contains("API token expired at"), "{reason}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repository_access_token_is_read_proxied_cloned_and_pushed_with_until_revoked() {
+    let app = TestApp::start(Mode::Rotating).await;
+    let profile = backups(&app).await;
+    let expires_at = now(&app).await + 30 * DAY;
+    let (sim_id, token) = access_token(
+        &app,
+        json!({"workspace": "acme", "repository": "widget", "scopes": "repository:write",
+               "name": "Backup job", "expires_at": expires_at}),
+    )
+    .await;
+    let credential =
+        json!({"type": "access_token", "token": token, "expires_at": rfc3339(expires_at)});
+    let (status, connection) = store(&app, &profile, credential).await;
+    assert_eq!(status, StatusCode::CREATED, "{connection}");
+    let id = connection["id"].as_str().unwrap().to_owned();
+
+    let (status, read) = app.token(&id).await;
+    assert_eq!(status, StatusCode::OK, "{read}");
+    assert_eq!(read["token_type"], "bearer");
+
+    let (status, headers) = proxied(&app, &id, "2.0/repositories/acme/widget").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        headers["x-ratelimit-limit"], "1000",
+        "the access token's own budget reaches the application"
+    );
+    assert!(headers.contains_key("x-ratelimit-nearlimit"));
+
+    let git = Git::new(&app, &id);
+    let remote = format!("{}/acme/widget.git", app.sim.url());
+    git.clone_and_push(&remote, "access-token").await;
+
+    app.sim_post(&format!("/_sim/credentials/{sim_id}/revoke"), json!({}))
+        .await;
+    let (status, _) = proxied(&app, &id, "2.0/repositories/acme/widget").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let connection = app.connection(&id).await;
+    assert_eq!(connection["status"], "needs_reauth", "{connection}");
+    let reason = connection["status_reason"].as_str().unwrap();
+    assert!(
+        reason.contains("refused the access token on a proxied call"),
+        "{reason}"
+    );
+    assert_eq!(app.token(&id).await.0, StatusCode::CONFLICT);
+}
+
+#[tokio::test]
+async fn an_access_token_is_warned_about_ahead_of_its_expiry_then_marked_at_it() {
+    let app = TestApp::start(Mode::Rotating).await;
+    let profile = backups(&app).await;
+    let expires_at = now(&app).await + 10 * DAY;
+    let (_, token) = access_token(
+        &app,
+        json!({"workspace": "acme", "scopes": "repository", "expires_at": expires_at}),
+    )
+    .await;
+    let credential =
+        json!({"type": "access_token", "token": token, "expires_at": rfc3339(expires_at)});
+    let (_, connection) = store(&app, &profile, credential).await;
+    let id = connection["id"].as_str().unwrap();
+
+    app.advance(4 * DAY).await;
+    let warned = app.grantry.warn_expiring_credentials().await.unwrap();
+    assert_eq!(warned, 1, "seven days ahead, once");
+    let warning = &events(&app, "connection.credential_expiring").await[0];
+    assert!(
+        warning["detail"]
+            .as_str()
+            .unwrap()
+            .contains("the access token expires in 6 day(s)"),
+        "{warning}"
+    );
+    assert_eq!(
+        app.token(id).await.0,
+        StatusCode::OK,
+        "served until it expires"
+    );
+
+    app.advance(6 * DAY + 1).await;
+    let (status, problem) = app.token(id).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    let reason = app.connection(id).await["status_reason"].clone();
+    assert!(
+        reason.as_str().unwrap().contains("access token expired at"),
+        "{reason}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_data_center_http_access_token_works_through_the_proxy_and_git() {
+    let app = TestApp::start(Mode::Rotating).await;
+    let profile = app.dc_profile("DC", &["REPO_WRITE"], &["REPO_WRITE"]).await;
+    let (_, token) = access_token(
+        &app,
+        json!({"dc_project": "PRJ", "permission": "REPO_WRITE", "name": "CI"}),
+    )
+    .await;
+    let credential = json!({"type": "access_token", "token": token});
+    let (status, connection) = store(&app, &profile, credential).await;
+    assert_eq!(status, StatusCode::CREATED, "{connection}");
+    let id = connection["id"].as_str().unwrap();
+
+    let (status, _) = proxied(&app, id, "rest/api/latest/projects/PRJ/repos/api").await;
+    assert_eq!(status, StatusCode::OK);
+    let git = Git::new(&app, id);
+    let remote = format!("{}/dc/scm/prj/api.git", app.sim.url());
+    git.clone_and_push(&remote, "dc-token").await;
+}
