@@ -1,5 +1,6 @@
 //! What to tell an admin: the callback URL and exactly what to configure at the provider.
 
+use bitbucket_facts::datacenter::Level;
 use bitbucket_facts::{ScopeSet, cloud};
 use serde::Serialize;
 
@@ -172,5 +173,95 @@ mod tests {
             advice.contains("tick Pull requests → Write on the OAuth consumer"),
             "{advice}"
         );
+    }
+}
+
+/// How to make a credential by hand for a profile's needs: an Atlassian API token (Cloud) and
+/// an access token, in the same words as the consumer guidance.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct CredentialGuide {
+    /// Cloud only: the steps, and the API token scopes to tick.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_token: Option<Vec<SetupStep>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub api_token_scopes: Vec<String>,
+    /// Repository or workspace access token (Cloud); project or repository HTTP access token
+    /// (Data Center).
+    pub access_token: Vec<SetupStep>,
+}
+
+pub fn credential_guide(kind: ProviderKind, required: &ScopeSet) -> CredentialGuide {
+    match kind {
+        ProviderKind::BitbucketCloud => {
+            let scopes = bitbucket_facts::api_tokens::for_classic(required).to_vec();
+            let api_token = vec![
+                step(
+                    "Signed in to Bitbucket as the account to connect, open Atlassian account settings > Security > Create and manage API tokens > Create API token with scopes.",
+                ),
+                step(
+                    "Name it and choose its expiry (at most one year; Grantry warns seven days ahead), then choose the app Bitbucket.",
+                ),
+                step(format!(
+                    "Tick these scopes (none includes another, so reading and writing are both listed): {}.",
+                    scopes.join(", ")
+                )),
+                step(
+                    "Create it, copy the token (shown once) and enter it here with the account's Atlassian e-mail address and the same expiry.",
+                ),
+            ];
+            // Access tokens act for a repository or workspace, never an account.
+            let boxes: Vec<String> = cloud::consumer_guidance(required)
+                .click
+                .iter()
+                .filter(|b| !matches!(b.group, "Account" | "Workspace membership"))
+                .map(|b| b.describe())
+                .collect();
+            let access_token = vec![
+                step(
+                    "In the repository, open Repository settings > Security > Access tokens > Create Repository Access Token (or, with Bitbucket Premium, Workspace settings > Security > Access tokens for every repository of the workspace).",
+                ),
+                step(format!(
+                    "Name it (commits and comments show that name) and tick: {}.",
+                    if boxes.is_empty() {
+                        "the permissions the application needs".to_owned()
+                    } else {
+                        boxes.join(", ")
+                    }
+                )),
+                step(
+                    "Create it, copy the token (shown once) and enter it here with its expiry, if it has one.",
+                ),
+            ];
+            CredentialGuide {
+                api_token: Some(api_token),
+                api_token_scopes: scopes,
+                access_token,
+            }
+        }
+        ProviderKind::BitbucketDatacenter => {
+            let level = Level::of(required).unwrap_or(Level::RepoRead);
+            let permission = match level {
+                Level::PublicRepos | Level::RepoRead => "Repository read",
+                Level::RepoWrite => "Repository write",
+                Level::RepoAdmin => "Repository admin",
+                _ => "Project admin",
+            };
+            CredentialGuide {
+                api_token: None,
+                api_token_scopes: Vec::new(),
+                access_token: vec![
+                    step(
+                        "In Bitbucket Data Center, open the project (or the repository) > Project settings (Repository settings) > HTTP access tokens > Create token.",
+                    ),
+                    step(format!(
+                        "Name it and give it the permission {permission} ({}).",
+                        level.scope()
+                    )),
+                    step(
+                        "Set its expiry, create it, copy the token (shown once) and enter it here with that expiry. It works on REST as a bearer token and for git.",
+                    ),
+                ],
+            }
+        }
     }
 }

@@ -6,7 +6,9 @@ mod failure_rules;
 mod guidance;
 
 pub use failure_rules::FailureClass;
-pub use guidance::{SetupGuide, SetupStep, missing_scope_advice, setup_guide};
+pub use guidance::{
+    CredentialGuide, SetupGuide, SetupStep, credential_guide, missing_scope_advice, setup_guide,
+};
 
 use std::fmt;
 

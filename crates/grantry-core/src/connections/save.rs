@@ -250,16 +250,14 @@ impl Grantry {
     }
 }
 
-/// Status and reason for an API token's scopes against a profile's needs. API token scopes are
+/// The API token scopes a profile's needs call for that `granted` lacks. API token scopes are
 /// their own vocabulary and none implies another, so the profile's classic scopes are read as
 /// the API token scopes that do the same (`bitbucket_facts::api_tokens::for_classic`). Where
-/// Bitbucket did not say which scopes the token holds, it is taken as sufficient.
-fn api_token_status(
-    profile: &ProfileRecord,
-    granted: &[String],
-) -> (ConnectionStatus, Option<String>) {
+/// Bitbucket did not say which scopes the token holds (`granted` empty), nothing is known to
+/// be missing.
+fn api_token_missing(profile: &ProfileRecord, granted: &[String]) -> Vec<String> {
     if granted.is_empty() {
-        return (ConnectionStatus::Active, None);
+        return Vec::new();
     }
     let known = granted
         .iter()
@@ -268,24 +266,46 @@ fn api_token_status(
     let held = api_tokens::SCOPES
         .from_names(known)
         .unwrap_or_else(|_| api_tokens::SCOPES.empty());
-    let missing = held.missing(&api_token_scopes(profile));
+    held.missing(&api_token_scopes(profile)).to_vec()
+}
+
+/// Status and reason for an API token's scopes against a profile's needs.
+fn api_token_status(
+    profile: &ProfileRecord,
+    granted: &[String],
+) -> (ConnectionStatus, Option<String>) {
+    let missing = api_token_missing(profile, granted);
     if missing.is_empty() {
-        (ConnectionStatus::Active, None)
-    } else {
-        let names = missing.to_vec().join(", ");
-        let advice = format!(
-            "the API token lacks {names}: create one with these scopes ticked (Atlassian account settings > Security > API tokens)"
-        );
-        (ConnectionStatus::InsufficientScopes, Some(advice))
+        return (ConnectionStatus::Active, None);
     }
+    let advice = format!(
+        "the API token lacks {}: create one with these scopes ticked (Atlassian account settings > Security > API tokens)",
+        missing.join(", ")
+    );
+    (ConnectionStatus::InsufficientScopes, Some(advice))
 }
 
 /// The API token scopes a profile's required scopes correspond to.
-pub fn api_token_scopes(profile: &ProfileRecord) -> ScopeSet {
+fn api_token_scopes(profile: &ProfileRecord) -> ScopeSet {
     let classic = profile
         .provider
         .spec()
         .parse_scopes(profile.required_scopes.iter().map(String::as_str))
         .unwrap_or_else(|_| bitbucket_facts::cloud::SCOPES.empty());
     api_tokens::for_classic(&classic)
+}
+
+impl Grantry {
+    /// The scopes a connection lacks for its profile, in its credential's own words (API
+    /// tokens have scopes of their own).
+    pub fn connection_missing_scopes(
+        &self,
+        profile: &ProfileRecord,
+        connection: &ConnectionRecord,
+    ) -> Vec<String> {
+        match connection.credential {
+            CredentialKind::ApiToken => api_token_missing(profile, &connection.granted_scopes),
+            _ => self.missing_scopes(profile, &connection.granted_scopes),
+        }
+    }
 }

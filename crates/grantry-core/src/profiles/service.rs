@@ -4,7 +4,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::validate;
 use crate::app::{Actor, Grantry};
-use crate::catalog::{ProviderKind, SetupGuide, setup_guide};
+use crate::catalog::{CredentialGuide, ProviderKind, SetupGuide, credential_guide, setup_guide};
 use crate::error::{CoreError, CoreResult};
 use crate::events::EventKind;
 use crate::ids::ProfileId;
@@ -228,6 +228,15 @@ impl Grantry {
         )
         .await;
         Ok((profile, removed))
+    }
+
+    /// How to make an API token or access token that does what this profile needs.
+    pub fn credential_guide(&self, profile: &ProfileRecord) -> CredentialGuide {
+        let spec = profile.provider.spec();
+        let required = spec
+            .parse_scopes(profile.required_scopes.iter().map(String::as_str))
+            .unwrap_or_else(|_| spec.scopes.empty());
+        credential_guide(profile.provider, &required)
     }
 
     /// The callback URL and what to configure at the provider for this profile.

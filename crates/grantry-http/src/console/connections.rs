@@ -5,7 +5,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use grantry_core::ids::ConnectionId;
-use grantry_core::store::{ConnectionRecord, ProfileRecord};
+use grantry_core::store::{ConnectionRecord, ConnectionStatus, ProfileRecord};
 use grantry_core::{CoreError, Grantry};
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -33,7 +33,7 @@ pub fn table(
                     } }
                     tbody {
                         @for c in connections {
-                            @let missing = state.grantry.missing_scopes(profile, &c.granted_scopes);
+                            @let missing = state.grantry.connection_missing_scopes(profile, c);
                             tr id={"connection-" (c.id)} {
                                 td {
                                     (c.account_display_name.as_deref().unwrap_or("—"))
@@ -42,18 +42,22 @@ pub fn table(
                                 td { (status_badge(c.status.as_str())) }
                                                                 td { (layout::scopes(&c.granted_scopes)) }
                                 td { @if missing.is_empty() { span.muted { "none" } } @else { (layout::scopes(&missing)) } }
-                                td { (expiry(c.expires_at)) }
+                                td {
+                                    (expiry(c.expires_at))
+                                    @if let Some(days) = ending_soon(state, c) {
+                                        br; span.status.failing { "Ends in " (days) " day(s): add a new one" }
+                                    }
+                                }
                                 td { (expiry(c.refreshed_at)) }
                                 td { (c.status_reason.as_deref().or(c.last_error.as_deref()).unwrap_or("—")) }
                                 td {
                                     form method="post" action={"/ui/connections/" (c.id) "/test"} {
                                         (csrf(admin)) button type="submit" aria-label={"Test " (c.id)} { "Test" }
                                     } " "
-                                    @if c.credential.renewable() {
-                                        form method="post" action={"/ui/connections/" (c.id) "/refresh"} {
-                                            (csrf(admin)) button type="submit" aria-label={"Refresh " (c.id)} { "Refresh" }
-                                        } " "
-                                    }
+                                    @let (verb, label) = if c.credential.renewable() { ("Refresh", "Refresh") } else { ("Check", "Check with Bitbucket") };
+                                    form method="post" action={"/ui/connections/" (c.id) "/refresh"} {
+                                        (csrf(admin)) button type="submit" aria-label={(verb) " " (c.id)} title=(label) { (verb) }
+                                    } " "
                                     a.button.danger href={"/ui/connections/" (c.id) "/delete"} aria-label={"Delete " (c.id)} { "Delete" }
                                 }
                             }
@@ -63,6 +67,20 @@ pub fn table(
             }
         }
     }
+}
+
+/// Days until a credential Grantry cannot renew ends, when that is within the warning period
+/// (`webhooks.expiry_warning_days`, the same that sends `connection.credential_expiring`).
+fn ending_soon(state: &AppState, c: &ConnectionRecord) -> Option<i64> {
+    if c.credential.renewable() || c.status == ConnectionStatus::NeedsReauth {
+        return None;
+    }
+    let now = state.grantry.clock.now();
+    let warning = state.grantry.settings.webhooks.expiry_warning.as_secs() as i64;
+    let at = c
+        .expires_at
+        .filter(|at| *at > now && *at - now <= warning)?;
+    Some((at - now + 86_399) / 86_400)
 }
 
 async fn find(grantry: &Grantry, raw: &str) -> Result<ConnectionRecord, Response> {
@@ -116,6 +134,9 @@ pub async fn refresh(
         .refresh_now(&connection.id, &admin.actor())
         .await
     {
+        Ok(_) if !connection.credential.renewable() => {
+            layout::see_other(&format!("{back}?checked=1"))
+        }
         Ok(_) => layout::see_other(&format!("{back}?refreshed=1")),
         Err(error) => {
             let message = match &error {

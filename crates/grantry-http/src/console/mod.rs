@@ -44,6 +44,10 @@ pub fn routes() -> Router<AppState> {
             get(profiles::confirm_delete).post(profiles::delete),
         )
         .route("/ui/profiles/{id}/connect", post(profiles::connect))
+        .route(
+            "/ui/profiles/{id}/credentials",
+            post(profiles::add_credential),
+        )
         .route("/ui/connected", get(connections::landed))
         .route("/ui/connected/confirm", get(connections::confirm))
         .route("/ui/connections/{id}/test", post(connections::test))

@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
+use grantry_core::clock::Rfc3339;
 use grantry_core::connect::NewSession;
+use grantry_core::connections::{NewConnection, NewCredential};
 use grantry_core::profiles::{NewProfile, ProfileChanges};
 use grantry_core::store::{ConnectionFilter, ConnectionStatus, PageRequest, ProfileRecord};
 use grantry_core::{CoreError, Grantry};
@@ -27,6 +29,7 @@ pub struct Notice {
     connected: Option<String>,
     error: Option<String>,
     refreshed: Option<String>,
+    checked: Option<String>,
     removed: Option<String>,
 }
 
@@ -368,6 +371,8 @@ fn flash_of(notice: &Notice) -> Option<Flash> {
         "Account connected."
     } else if notice.refreshed.is_some() {
         "Token refreshed."
+    } else if notice.checked.is_some() {
+        "Checked: the credential is still usable."
     } else if notice.removed.is_some() {
         "Connection deleted."
     } else {
@@ -386,6 +391,19 @@ pub async fn show(
         Ok(profile) => profile,
         Err(response) => return response,
     };
+    let open = notice.created.is_some();
+    render(&state, &admin, &profile, flash_of(&notice), open, None).await
+}
+
+/// The profile's page; `refused` is a credential form sent back with what was wrong.
+async fn render(
+    state: &AppState,
+    admin: &Admin,
+    profile: &ProfileRecord,
+    flash: Option<Flash>,
+    created: bool,
+    refused: Option<&Errors>,
+) -> Response {
     let filter = ConnectionFilter {
         profile_id: Some(profile.id.clone()),
         ..ConnectionFilter::default()
@@ -404,23 +422,121 @@ pub async fn show(
         @if let Some(problem) = &profile.problem { p.flash.bad role="alert" { strong { "Problem: " } (problem) } }
         div.actions role="toolbar" aria-label="Actions" {
             form method="post" action={"/ui/profiles/" (profile.id) "/connect"} {
-                (csrf(&admin))
+                (csrf(admin))
                 button.primary type="submit" { "Connect an account" }
             }
             a.button href={"/ui/profiles/" (profile.id) "/edit"} { "Edit" }
             a.button.danger href={"/ui/profiles/" (profile.id) "/delete"} { "Delete" }
         }
-        (setup_card(&state, &profile, notice.created.is_some() || connections.is_empty()))
+        (setup_card(state, profile, created || connections.is_empty()))
+        (credential_card(state, admin, profile, refused))
         h2 { "Connections" }
-        (super::connections::table(&state, &admin, &profile, &connections))
+        (super::connections::table(state, admin, profile, &connections))
     };
-    layout::page(
-        &admin,
-        Section::Connections,
-        &profile.name,
-        flash_of(&notice),
-        body,
-    )
+    let mut response = layout::page(admin, Section::Connections, &profile.name, flash, body);
+    if refused.is_some() {
+        *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    response
+}
+
+/// "Add an API token or access token": how to make one in Bitbucket for this profile's needs,
+/// and the form to store it.
+fn credential_card(
+    state: &AppState,
+    admin: &Admin,
+    profile: &ProfileRecord,
+    refused: Option<&Errors>,
+) -> Markup {
+    let guide = state.grantry.credential_guide(profile);
+    let error = |field: &str| refused.and_then(|errors| errors.get(field));
+    let date = |name: &str| html! { input type="date" id=(name) name=(name); };
+    html! {
+        details.card id="add-credential" open[refused.is_some()] {
+            summary { strong { "Add an API token or access token" } " — for scripts and services without a browser" }
+            @if let Some(steps) = &guide.api_token {
+                h3 { "An API token (an account's)" }
+                ol.steps { @for step in steps { li { (step.text) } } }
+                @if !guide.api_token_scopes.is_empty() {
+                    p { "API token scopes: " span id="api-token-scopes" { (guide.api_token_scopes.join(", ")) } }
+                }
+            }
+            h3 { "An access token (a repository's, project's or workspace's)" }
+            ol.steps { @for step in &guide.access_token { li { (step.text) } } }
+            form.stack method="post" action={"/ui/profiles/" (profile.id) "/credentials"} {
+                (csrf(admin))
+                fieldset {
+                    legend { "Kind" }
+                    @if guide.api_token.is_some() {
+                        label.check { input type="radio" name="kind" value="api_token" checked; " API token" }
+                        label.check { input type="radio" name="kind" value="access_token"; " Access token" }
+                    } @else {
+                        label.check { input type="radio" name="kind" value="access_token" checked; " HTTP access token" }
+                    }
+                }
+                @if guide.api_token.is_some() {
+                    (layout::field("email", "Atlassian e-mail (API tokens only)", html! { input type="email" id="email" name="email" autocomplete="off"; }, None, error("email")))
+                }
+                (layout::field("token", "Token", html! { input type="password" id="token" name="token" autocomplete="off" required; }, Some("Checked with Bitbucket before it is stored (API tokens), sealed at rest, never shown again."), error("token")))
+                (layout::field("expires_on", "Expires on (UTC)", date("expires_on"), Some("Grantry warns seven days ahead and stops serving it then."), error("expires_at")))
+                (layout::field("end_user_id", "End user id (optional)", html! { input type="text" id="end_user_id" name="end_user_id" autocomplete="off"; }, Some("Your own id for whoever uses it."), error("end_user_id")))
+                button.primary type="submit" { "Add credential" }
+            }
+        }
+    }
+}
+
+/// Stores an API token or access token from the form above.
+pub async fn add_credential(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Posted { admin, form }: Posted,
+) -> Response {
+    let profile = match find(&state.grantry, &id).await {
+        Ok(profile) => profile,
+        Err(response) => return response,
+    };
+    let token = SecretString::from(form.text("token").trim().to_owned());
+    let expires_on = form.text("expires_on");
+    let expires_at = if expires_on.is_empty() {
+        None
+    } else {
+        match Rfc3339::parse(&format!("{expires_on}T00:00:00Z")) {
+            Some(at) => Some(at.0),
+            None => {
+                let errors = Errors::one("expires_at", "a date such as 2027-06-01");
+                return render(&state, &admin, &profile, None, false, Some(&errors)).await;
+            }
+        }
+    };
+    let credential = match form.get("kind") {
+        Some("api_token") => NewCredential::ApiToken {
+            email: form.text("email"),
+            token,
+            expires_at,
+        },
+        _ => NewCredential::AccessToken { token, expires_at },
+    };
+    let end_user = form.text("end_user_id");
+    let new = NewConnection {
+        profile: profile.id.to_string(),
+        end_user_id: (!end_user.trim().is_empty()).then_some(end_user),
+        credential,
+    };
+    match state.grantry.create_connection(new, &admin.actor()).await {
+        Ok(_) => layout::see_other(&format!("/ui/profiles/{}?connected=1", profile.id)),
+        Err(CoreError::Invalid { field, message }) => {
+            let field = match field.as_str() {
+                "email" => "email",
+                "expires_at" => "expires_at",
+                "end_user_id" => "end_user_id",
+                _ => "token",
+            };
+            let errors = Errors::one(field, &message);
+            render(&state, &admin, &profile, None, false, Some(&errors)).await
+        }
+        Err(error) => session::unavailable(error),
+    }
 }
 
 /// "Connect an account": a connect session whose flow runs in this very browser.

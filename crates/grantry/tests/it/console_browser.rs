@@ -652,3 +652,74 @@ async fn webhooks_are_added_tested_and_watched_in_the_console() {
     assert_eq!(listed["items"], json!([]));
     browser.quit().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_token_is_added_checked_and_warned_about_in_the_console() {
+    let app = TestApp::start(Mode::Rotating).await;
+    let profile = app
+        .cloud_profile(
+            "Backups",
+            &["account.read", "repositories.write"],
+            &["repository:write"],
+        )
+        .await;
+    let browser = Browser::start(1280, 900).await;
+    sign_in(&browser, &app, "root").await;
+    browser
+        .goto(&format!("{}/ui/profiles/{profile}", app.base))
+        .await;
+    browser.find("#add-credential summary").await.click().await;
+    let scopes = browser.text("#api-token-scopes").await;
+    assert!(
+        scopes.contains("read:repository:bitbucket")
+            && scopes.contains("write:repository:bitbucket"),
+        "the scopes to tick for what the profile needs: {scopes}"
+    );
+
+    // A token Bitbucket does not know is refused next to its field, and nothing is stored.
+    browser.find("#email").await.fill("alice@example.com").await;
+    browser.find("#token").await.fill("ATATT-made-up").await;
+    submit(&browser, "#add-credential button.primary").await;
+    assert!(
+        browser
+            .text("#token-error")
+            .await
+            .contains("refused this API token"),
+        "said next to the token"
+    );
+    let (_, listed) = app.app(Method::GET, "/v1/connections", None).await;
+    assert_eq!(listed["items"], json!([]));
+
+    let now = app.grantry.clock.now();
+    let made = app
+        .sim_post(
+            "/_sim/api-tokens",
+            json!({"user": "alice", "expires_at": now + 30 * 86_400,
+                   "scopes": "read:user:bitbucket read:repository:bitbucket write:repository:bitbucket"}),
+        )
+        .await;
+    let day = grantry_core::clock::rfc3339(now + 3 * 86_400)[..10].to_owned();
+    browser.find("#email").await.fill("alice@example.com").await;
+    browser
+        .find("#token")
+        .await
+        .fill(made["token"].as_str().unwrap())
+        .await;
+    browser
+        .execute(&format!(
+            "document.getElementById('expires_on').value = '{day}'"
+        ))
+        .await;
+    submit(&browser, "#add-credential button.primary").await;
+    assert!(browser.text(".flash.ok").await.contains("connected"));
+    let row = browser.text("table tbody").await;
+    assert!(
+        row.contains("alice") && row.contains("api_token") && row.contains("Ends in"),
+        "the account Bitbucket named, and the warning ahead of the expiry: {row}"
+    );
+    browser.screenshot("20-api-token-added").await;
+
+    submit(&browser, "table tbody form[action$=\"/refresh\"] button").await;
+    assert!(browser.text(".flash.ok").await.contains("Checked"));
+    browser.quit().await;
+}
