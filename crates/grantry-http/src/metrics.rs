@@ -141,5 +141,16 @@ pub async fn render(State(state): State<AppState>) -> Response {
         let help = "Connections, by status.";
         metric(&mut out, "grantry_connections", "gauge", help, &samples);
     }
+    if let Ok(ending) = grantry.credentials_ending_soon().await {
+        let help = "API tokens and access tokens in use that end within the expiry warning period.";
+        let samples = [(String::new(), ending.to_string())];
+        metric(
+            &mut out,
+            "grantry_credentials_ending_soon",
+            "gauge",
+            help,
+            &samples,
+        );
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }

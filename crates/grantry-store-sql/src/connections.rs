@@ -173,6 +173,18 @@ impl<E: Engine> ConnectionStore for SqlStore<E> {
         );
         self.all(Access::Read, statement, count_row).await
     }
+
+    async fn credentials_ending(&self, now: Timestamp, until: Timestamp) -> StoreResult<u64> {
+        let statement = Statement::new(
+            "SELECT COUNT(*) AS n FROM connections \
+             WHERE credential IN ('api_token', 'access_token') AND status <> 'needs_reauth' \
+             AND expires_at > $1 AND expires_at <= $2",
+        )
+        .int(now)
+        .int(until);
+        let n = self.one(Access::Read, statement, rows::count).await?;
+        Ok(n.unwrap_or(0))
+    }
 }
 
 fn count_row(row: &impl Columns) -> StoreResult<(ProfileId, ConnectionStatus, u64)> {

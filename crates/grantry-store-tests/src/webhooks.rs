@@ -286,6 +286,18 @@ pub async fn expiring_credentials_are_found_and_warned_once(store: &dyn Store) {
     for c in [&token, &later, &stale, &fine] {
         store.insert_connection(c, &[]).await.unwrap();
     }
+    let ending = |at: i64| store.credentials_ending(at, at + 7 * day);
+    assert_eq!(
+        ending(NOW).await.unwrap(),
+        1,
+        "the access token, not the OAuth ones"
+    );
+    assert_eq!(
+        ending(NOW + 25 * day).await.unwrap(),
+        1,
+        "then the API token"
+    );
+    assert_eq!(ending(NOW + 31 * day).await.unwrap(), 0);
     let lifetime = 90 * day;
     let found = |at: i64| store.expiring(at, at + 7 * day, lifetime, 100);
     let mut ids: Vec<_> = found(NOW)

@@ -89,6 +89,14 @@ impl Grantry {
         Ok(self.store.connection_counts().await?)
     }
 
+    /// How many API tokens and access tokens in use end within the warning period
+    /// (`webhooks.expiry_warning_days`): each needs a new one from its user before then.
+    pub async fn credentials_ending_soon(&self) -> CoreResult<u64> {
+        let now = self.clock.now();
+        let until = now + self.settings.webhooks.expiry_warning.as_secs() as i64;
+        Ok(self.store.credentials_ending(now, until).await?)
+    }
+
     pub async fn connection(&self, id: &ConnectionId) -> CoreResult<ConnectionRecord> {
         self.store
             .connection(id)

@@ -137,6 +137,8 @@ pub trait ConnectionStore {
     ) -> StoreResult<bool>;
     /// `(profile, status, count)` for every profile with connections.
     async fn connection_counts(&self) -> StoreResult<Vec<(ProfileId, ConnectionStatus, u64)>>;
+    /// How many API tokens and access tokens still in use end after `now` and by `until`.
+    async fn credentials_ending(&self, now: Timestamp, until: Timestamp) -> StoreResult<u64>;
 }
 
 /// Refreshing: the lease that makes a refresh happen once, guarded token writes, outcomes and
