@@ -76,6 +76,25 @@ impl<E: Engine> RefreshStore for SqlStore<E> {
         Ok(())
     }
 
+    async fn hand_back(
+        &self,
+        id: &ConnectionId,
+        owner: &str,
+        due_by: Timestamp,
+    ) -> StoreResult<()> {
+        let statement = Statement::new(
+            "UPDATE connections SET lease_owner = NULL, lease_until = NULL, \
+             next_refresh_at = CASE WHEN next_refresh_at IS NULL OR next_refresh_at > $3 \
+             THEN $3 ELSE next_refresh_at END \
+             WHERE id = $1 AND lease_owner = $2",
+        )
+        .text(id.as_str())
+        .text(owner)
+        .int(due_by);
+        self.engine.execute(statement).await?;
+        Ok(())
+    }
+
     async fn write_tokens(
         &self,
         id: &ConnectionId,

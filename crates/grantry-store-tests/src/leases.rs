@@ -314,3 +314,43 @@ pub async fn kept_tokens_are_written_by_version_alone(store: &dyn Store) {
         "but only over the version it came from"
     );
 }
+
+/// A lease handed back before its outcome was written leaves the row due by the given time (or
+/// earlier, if it already was), and only its holder can hand it back.
+pub async fn handed_back_leases_leave_the_row_due(store: &dyn Store) {
+    let profile = stored_profile(store, "P").await;
+    let later = connection(&profile, "later");
+    let mut sooner = connection(&profile, "sooner");
+    sooner.next_refresh_at = Some(NOW + 5);
+    for c in [&later, &sooner] {
+        store.insert_connection(c, &[]).await.unwrap();
+        store.take_lease(&c.id, "a", NOW + 30, NOW).await.unwrap();
+    }
+    store
+        .hand_back(&later.id, "someone-else", NOW + 30)
+        .await
+        .unwrap();
+    let row = store.connection(&later.id).await.unwrap().unwrap();
+    assert_eq!(
+        row.lease_owner.as_deref(),
+        Some("a"),
+        "not theirs to hand back"
+    );
+
+    for c in [&later, &sooner] {
+        store.hand_back(&c.id, "a", NOW + 30).await.unwrap();
+    }
+    let later = store.connection(&later.id).await.unwrap().unwrap();
+    assert_eq!(
+        (later.lease_owner, later.next_refresh_at),
+        (None, Some(NOW + 30))
+    );
+    let sooner = store.connection(&sooner.id).await.unwrap().unwrap();
+    assert_eq!(
+        sooner.next_refresh_at,
+        Some(NOW + 5),
+        "an earlier time stays"
+    );
+    let claimed = store.claim_due(NOW + 31, "b", NOW + 60, 10).await.unwrap();
+    assert_eq!(claimed.len(), 2, "both are claimed once due");
+}

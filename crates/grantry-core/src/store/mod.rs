@@ -155,6 +155,12 @@ pub trait RefreshStore {
         now: Timestamp,
     ) -> StoreResult<Option<ConnectionRecord>>;
     async fn release_lease(&self, id: &ConnectionId, owner: &str) -> StoreResult<()>;
+    /// Releases the lease and makes the row due by `due_by` at the latest: for a holder that
+    /// stops before its outcome is written, when the refresh token may already have been
+    /// presented (or the row was claimed because it was), so that some node refreshes again
+    /// inside Bitbucket's grace even if this one dies.
+    async fn hand_back(&self, id: &ConnectionId, owner: &str, due_by: Timestamp)
+    -> StoreResult<()>;
     /// Writes new tokens if the row is still at `version` and leased by `owner`; bumps the
     /// version and releases the lease. False: someone else wrote first.
     async fn write_tokens(

@@ -175,8 +175,11 @@ impl Grantry {
         let id = row.id.clone();
         let result = self.refresh_leased_inner(row, owner, trigger).await;
         if result.is_err() {
-            // A no-op when the outcome was recorded (that releases the lease too).
-            if let Err(error) = self.store.release_lease(&id, owner).await {
+            // A no-op when the outcome was recorded (that releases the lease too). Otherwise the
+            // attempt stopped short (the row may have been abandoned by a node that presented
+            // the refresh token): due again within a lease's time.
+            let due_by = self.clock.now() + crate::clock::seconds(self.settings.refresh.lease);
+            if let Err(error) = self.store.hand_back(&id, owner, due_by).await {
                 tracing::warn!(%error, connection.id = %id, "could not release a refresh lease");
             }
         }
@@ -259,11 +262,21 @@ impl Grantry {
             return self.cache_row(&current);
         };
         self.keep_unwritten(&row.id, row.version, kept, &cause);
-        let _ = self.store.release_lease(&row.id, owner).await;
+        self.hand_back_unwritten(row, owner).await;
         match self.cache.peek(&row.id) {
             Some(held) if held.is_valid(self.clock.now()) => Ok(held),
             _ => Err(CoreError::Store(cause)),
         }
+    }
+
+    /// After a refresh Bitbucket answered but the database did not take: the answer is kept in
+    /// this node's memory and written when the database takes writes. Should this node die
+    /// first, the row is due within a lease's time, so another node presents the stored (used)
+    /// refresh token again inside Bitbucket's grace. While the database takes no writes at all,
+    /// neither this nor any claim goes through, so nobody presents it meanwhile.
+    async fn hand_back_unwritten(&self, row: &ConnectionRecord, owner: &str) {
+        let due_by = self.clock.now() + crate::clock::seconds(self.settings.refresh.lease);
+        let _ = self.store.hand_back(&row.id, owner, due_by).await;
     }
 
     /// The profile's required scopes that `granted` neither holds nor implies.
@@ -420,7 +433,7 @@ impl Grantry {
         if let Some(cause) = failure {
             // Bitbucket has rotated the refresh token: never lose the answer.
             self.keep_unwritten(&row.id, row.version, write.clone(), &cause);
-            let _ = self.store.release_lease(&row.id, owner).await;
+            self.hand_back_unwritten(row, owner).await;
         }
         let state = TokenState {
             expires_at: write.expires_at,

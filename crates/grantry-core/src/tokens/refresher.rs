@@ -144,13 +144,21 @@ async fn refresh_one(
         Ok(_) => return Outcome::Done,
         Err(error) => {
             tracing::warn!(%error, connection.id = %id, "the refresher could not read a connection");
-            let _ = grantry.store.release_lease(&id, &owner).await;
+            // Claimed because it was due or abandoned: it stays due.
+            let _ = grantry
+                .store
+                .hand_back(&id, &owner, grantry.clock.now())
+                .await;
             return Outcome::Done;
         }
     };
     let Some(wait) = limiter.reserve(&row.profile_id, grantry.settings.refresh.lease / 3) else {
-        // Too long a queue for this profile: hand the row back; it stays due.
-        let _ = grantry.store.release_lease(&id, &owner).await;
+        // Too long a queue for this profile: hand the row back; it stays due (an abandoned
+        // row, whose next refresh may be an hour away, becomes due).
+        let _ = grantry
+            .store
+            .hand_back(&id, &owner, grantry.clock.now())
+            .await;
         return Outcome::HandedBack;
     };
     tokio::time::sleep(wait).await;
