@@ -181,8 +181,38 @@ async fn an_admin_can_do_everything_from_the_command_line() {
     )
     .await;
     assert_eq!(revoked["revoked"], key["id"]);
+    // An access token made in Bitbucket, stored with its expiry; a mistyped expiry is named.
+    let made: Value = http
+        .post(format!("{}/_sim/access-tokens", sim.url()))
+        .json(&json!({"workspace": "acme", "scopes": "repository"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = format!("{}\n", made["token"].as_str().unwrap());
+    let add = |expiry: &'static str| {
+        [
+            "connections",
+            "add",
+            "--profile",
+            "Backups",
+            "--end-user",
+            "ci",
+            "--access-token",
+            "--expires-at",
+            expiry,
+        ]
+    };
+    let (ok, _, err) = run(&env, &add("soon"), Some(&token)).await;
+    assert!(!ok && err.contains("--expires-at"), "{err}");
+    let stored = json_of(&env, &add("2030-01-01T00:00:00Z"), Some(&token)).await;
+    assert_eq!(stored["credential"], "access_token");
+    assert_eq!(stored["expires_at"], "2030-01-01T00:00:00Z");
+
     let deleted = json_of(&env, &["profiles", "delete", "Backups", "--yes"], None).await;
-    assert_eq!(deleted["connections_deleted"], 1);
+    assert_eq!(deleted["connections_deleted"], 2);
     server.stop().await;
 }
 
