@@ -98,6 +98,10 @@ enum Command {
         clients: u32,
         #[arg(long, default_value_t = 60)]
         seconds: u64,
+        /// Guess the real admin's password from one address instead (throttling), then time
+        /// the admin's own sign-in from another.
+        #[arg(long)]
+        guess: bool,
     },
     /// Webhook delivery: a burst of changes (events per second, change-to-delivery p50/p99),
     /// then a steady rate of changes while wrk reads tokens (against token reads alone).
@@ -255,7 +259,11 @@ async fn main() -> anyhow::Result<()> {
             postgres: Some(server),
             nodes,
         } => scale::run_cluster(connections, wave, &server, nodes).await,
-        Command::SignInFlood { clients, seconds } => sign_in::run(clients, seconds).await,
+        Command::SignInFlood {
+            clients,
+            seconds,
+            guess,
+        } => sign_in::run(clients, seconds, guess).await,
         Command::Webhooks {
             events,
             backlog,
