@@ -599,3 +599,20 @@ async fn webhooks_are_managed_from_the_command_line() {
     assert!(ok);
     assert_eq!(json_of(&env, &["webhooks", "list"], None).await, json!([]));
 }
+
+/// The README's first command, as a new user runs it (without waiting for Ctrl-C): every step
+/// of the flow goes through, the connect flow included (its cookie binding and all).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_runs_the_whole_flow_offline() {
+    let (ok, out, err) = run(&[], &["demo", "--port", "0", "--no-wait"], None).await;
+    assert!(ok, "the demo failed: {err}\n{out}");
+    assert!(
+        out.contains("the browser came back to /connect/complete?connection_id=con_"),
+        "{out}"
+    );
+    assert!(out.contains("bearer for alice"), "a token read: {out}");
+    assert!(
+        out.contains("1 refresh grant(s) and 0 refresh token(s) used twice"),
+        "{out}"
+    );
+}
