@@ -2,7 +2,8 @@
 //! is answered once), revoke them, rotate access tokens.
 //!
 //! - `POST /_sim/api-tokens` `{"user", "scopes": "read:repository:bitbucket …", "expires_at"?}`
-//! - `POST /_sim/access-tokens` `{"name"?, "workspace", "repository"?, "scopes", "expires_at"?}`
+//! - `POST /_sim/access-tokens` `{"name"?, "workspace", "repository"? or "project"?, "scopes",
+//!   "expires_at"?}`
 //!   for Cloud, `{"dc_project", "dc_repository"?, "permission": "REPO_WRITE", "expires_at"?}`
 //!   for Data Center
 //! - `POST /_sim/credentials/{id}/revoke`
@@ -75,6 +76,7 @@ struct NewAccessToken {
     name: Option<String>,
     workspace: Option<String>,
     repository: Option<String>,
+    project: Option<String>,
     scopes: Option<String>,
     dc_project: Option<String>,
     dc_repository: Option<String>,
@@ -86,15 +88,20 @@ fn cloud_token(sim: &Sim, new: &NewAccessToken) -> Result<(Resource, Permission)
     let workspace = new.workspace.clone().unwrap_or_default();
     let directory = sim.world.cloud();
     directory.workspace(&workspace)?;
-    let resource = match &new.repository {
-        Some(slug) => {
+    let resource = match (&new.repository, &new.project) {
+        (Some(slug), None) => {
             directory.repository(&workspace, slug)?;
             Resource::Repository {
                 workspace,
                 slug: slug.clone(),
             }
         }
-        None => Resource::Workspace { workspace },
+        (None, Some(key)) => Resource::Project {
+            workspace,
+            key: key.clone(),
+        },
+        (None, None) => Resource::Workspace { workspace },
+        (Some(_), Some(_)) => return Err(bad("give `repository` or `project`, not both")),
     };
     let scopes = new.scopes.as_deref().ok_or_else(|| {
         bad("scopes: a Cloud access token needs scopes, e.g. \"repository:write\"")

@@ -49,6 +49,8 @@ pub struct ApiToken {
 pub enum Resource {
     /// Cloud: one repository.
     Repository { workspace: String, slug: String },
+    /// Cloud: every repository of a project (by its key) in a workspace.
+    Project { workspace: String, key: String },
     /// Cloud: every repository of a workspace.
     Workspace { workspace: String },
     /// Data Center: every repository of a project.
@@ -69,19 +71,21 @@ impl Resource {
     pub fn credential_type(&self) -> &'static str {
         match self {
             Resource::Repository { .. } | Resource::DcRepository { .. } => "repo_access_token",
-            Resource::DcProject { .. } => "project_access_token",
+            Resource::Project { .. } | Resource::DcProject { .. } => "project_access_token",
             Resource::Workspace { .. } => "workspace_access_token",
         }
     }
 
-    /// Whether a Cloud repository lies within. (The simulated Cloud has no projects, so it has
-    /// no project access tokens either.)
-    pub fn holds_cloud(&self, workspace: &str, slug: &str) -> bool {
+    /// Whether a Cloud repository (of a project, perhaps) lies within.
+    pub fn holds_cloud(&self, workspace: &str, slug: &str, project: Option<&str>) -> bool {
         match self {
             Resource::Repository {
                 workspace: w,
                 slug: s,
             } => w == workspace && s == slug,
+            Resource::Project { workspace: w, key } => {
+                w == workspace && project.is_some_and(|p| p.eq_ignore_ascii_case(key))
+            }
             Resource::Workspace { workspace: w } => w == workspace,
             _ => false,
         }
@@ -90,9 +94,9 @@ impl Resource {
     /// Whether the resource lies in a Cloud workspace.
     pub fn in_workspace(&self, workspace: &str) -> bool {
         match self {
-            Resource::Repository { workspace: w, .. } | Resource::Workspace { workspace: w } => {
-                w == workspace
-            }
+            Resource::Repository { workspace: w, .. }
+            | Resource::Project { workspace: w, .. }
+            | Resource::Workspace { workspace: w } => w == workspace,
             _ => false,
         }
     }

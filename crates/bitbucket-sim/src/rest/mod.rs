@@ -67,7 +67,11 @@ impl Caller {
     pub fn may_access(&self, directory: &CloudDirectory, repo: &Repository, write: bool) -> bool {
         match self {
             Caller::AccessToken(token) => {
-                token.resource.holds_cloud(&repo.workspace, &repo.slug) || (!write && !repo.private)
+                let project = repo.project.as_deref();
+                token
+                    .resource
+                    .holds_cloud(&repo.workspace, &repo.slug, project)
+                    || (!write && !repo.private)
             }
             _ => directory.may_access(repo, self.user().unwrap_or_default(), write),
         }

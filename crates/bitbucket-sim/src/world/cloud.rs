@@ -68,6 +68,8 @@ pub struct NewRepository {
     pub description: String,
     #[serde(default = "default_true")]
     pub private: bool,
+    /// The key of the workspace project it belongs to (for project access tokens), if any.
+    pub project: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -77,6 +79,7 @@ pub struct Repository {
     pub name: String,
     pub description: String,
     pub private: bool,
+    pub project: Option<String>,
     pub uuid: String,
     pub created_on: i64,
     #[serde(skip)]
@@ -224,6 +227,7 @@ impl CloudDirectory {
             name: new.name.unwrap_or_else(|| new.slug.clone()),
             description: new.description,
             private: new.private,
+            project: new.project,
             uuid: util::braced_uuid(),
             created_on: now,
             pullrequests: Vec::new(),

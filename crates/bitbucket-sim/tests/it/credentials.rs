@@ -337,3 +337,27 @@ async fn git_takes_api_tokens_and_access_tokens_with_their_scopes() {
     assert!(ok, "clone with a repository access token: {log}");
     assert!(dir.path().join("b/notes.txt").exists());
 }
+
+#[tokio::test]
+async fn a_project_access_token_reaches_the_repositories_of_its_project() {
+    let sim = TestSim::start(Mode::Rotating).await;
+    sim.post(
+        "/_sim/repositories",
+        json!({"workspace": "acme", "slug": "infra", "project": "OPS"}),
+    )
+    .await;
+    let (_, token) = access_token(
+        &sim,
+        json!({"workspace": "acme", "project": "OPS", "scopes": "repository"}),
+    )
+    .await;
+    let (status, headers, _) = sim.cloud_get("/repositories/acme/infra", &token).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["x-credential-type"], "project_access_token");
+    let (status, _, _) = sim.cloud_get("/repositories/acme/widget", &token).await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "a private repository of no project of its"
+    );
+}
