@@ -10,18 +10,19 @@ use grantry_core::store::{
 use grantry_core::tokens::CachedToken;
 use secrecy::ExposeSecret;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 fn time(at: Option<Timestamp>) -> Option<String> {
     at.map(rfc3339)
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct ProblemView {
     pub message: String,
     pub at: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct ProfileView {
     pub id: String,
     pub name: String,
@@ -69,14 +70,14 @@ impl ProfileView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct AccountView {
     pub id: Option<String>,
     pub username: Option<String>,
     pub display_name: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct ConnectionView {
     pub id: String,
     pub profile_id: String,
@@ -133,7 +134,7 @@ impl From<ConnectionRecord> for ConnectionView {
 
 /// `GET /v1/connections/{id}/token`, borrowed from the cached token: a read copies the token
 /// only into its answer.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct TokenView<'a> {
     pub connection_id: &'a str,
     /// The secret to present: an access token, or an API token.
@@ -141,9 +142,11 @@ pub struct TokenView<'a> {
     /// `bearer` or `basic`.
     pub token_type: &'static str,
     /// The header value, ready to send: `Bearer …` or `Basic …`.
+    #[schema(value_type = String)]
     pub authorization: Authorization<'a>,
     /// HTTP Basic user name, for API tokens.
     pub username: Option<&'a str>,
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub expires_at: Option<Rfc3339>,
     pub scopes: &'a [String],
     pub status: &'static str,
@@ -176,7 +179,7 @@ impl Serialize for Authorization<'_> {
 }
 
 /// Who a token acts for, borrowed.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct AccountRef<'a> {
     pub id: Option<&'a str>,
     pub username: Option<&'a str>,
@@ -266,7 +269,7 @@ impl<'a> TokenView<'a> {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct ApiKeyView {
     pub id: String,
     pub name: String,
@@ -311,7 +314,7 @@ impl From<ApiKeyRecord> for ApiKeyView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct EventView {
     pub id: String,
     pub at: String,
@@ -337,10 +340,65 @@ impl From<EventRecord> for EventView {
 }
 
 /// One page of a listing; `next_cursor` continues it.
-#[derive(Serialize)]
+/// A page of a list; `next_cursor` is passed as `cursor` for the next one, and is null on the
+/// last.
+#[derive(Serialize, ToSchema)]
 pub struct Page<T> {
     pub items: Vec<T>,
     pub next_cursor: Option<String>,
+}
+
+/// A whole list.
+#[derive(Serialize, ToSchema)]
+pub struct Items<T> {
+    pub items: Vec<T>,
+}
+
+/// `DELETE /v1/profiles/{profile}`.
+#[derive(Serialize, ToSchema)]
+pub struct ProfileDeleted {
+    /// The profile's id.
+    pub deleted: String,
+    pub name: String,
+    pub connections_deleted: u64,
+}
+
+/// `POST /v1/connect-sessions`.
+#[derive(Serialize, ToSchema)]
+pub struct SessionView {
+    pub id: String,
+    /// The single-use link to send the end user's browser to.
+    pub url: String,
+    pub expires_at: String,
+    pub profile_id: String,
+    pub end_user_id: Option<String>,
+    /// Empty when the session has none: the flow ends on Grantry's own page.
+    pub return_url: String,
+    /// Set for a reconnect: the connection keeps its id.
+    pub connection_id: Option<String>,
+    /// Whether the application must confirm the connection (`POST …/confirm`) before it is saved.
+    pub confirmation_required: bool,
+}
+
+/// `POST /v1/connections/{id}/test`: Bitbucket's answer to the token.
+#[derive(Serialize, ToSchema)]
+pub struct TestAnswer {
+    pub status: u16,
+    /// The body, cut at 4 KiB.
+    pub body: String,
+}
+
+/// `POST /v1/webhooks/{id}/test`.
+#[derive(Serialize, ToSchema)]
+pub struct TestQueued {
+    pub event_id: String,
+}
+
+/// `GET /v1/webhooks/{id}/deliveries`; `next_before` is passed as `before` for older ones.
+#[derive(Serialize, ToSchema)]
+pub struct Deliveries {
+    pub items: Vec<DeliveryView>,
+    pub next_before: Option<i64>,
 }
 
 /// A serializable value behind `&dyn`, for writing one field of a hand-assembled answer.
@@ -409,7 +467,7 @@ mod tests {
 }
 
 /// A webhook endpoint; its secret only when just created or rotated.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct WebhookView {
     pub id: String,
     pub url: String,
@@ -450,7 +508,7 @@ impl From<&WebhookRecord> for WebhookView {
 }
 
 /// One message for one endpoint and how its delivery went.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct DeliveryView {
     pub seq: i64,
     pub event_id: String,
@@ -464,6 +522,8 @@ pub struct DeliveryView {
     pub last_error: Option<String>,
     pub last_latency_ms: Option<i64>,
     pub finished_at: Option<String>,
+    /// The message as delivered: `{type, timestamp, data}`.
+    #[schema(value_type = Object)]
     pub payload: serde_json::Value,
 }
 

@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::ProviderKind;
 
 /// One step of setting a profile up at the provider.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct SetupStep {
     pub text: String,
     /// A value to paste, if the step has one (the callback URL).
@@ -16,7 +16,7 @@ pub struct SetupStep {
 }
 
 /// The whole guide for one profile.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct SetupGuide {
     pub callback_url: String,
     /// Where in the provider's UI this happens.

@@ -9,38 +9,50 @@ use grantry_core::ids::ConnectionId;
 use grantry_core::store::{ConnectionFilter, ConnectionStatus};
 use secrecy::SecretString;
 use serde::Deserialize;
-use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
 
+use super::openapi::{BodyRefused, Missing, ProblemDoc, Refused, TokenRefused};
 use super::{next_cursor, page_request};
 use crate::extract::{Body, Caller, PathParam, Query};
 use crate::problem::Problem;
 use crate::state::AppState;
-use crate::views::{ConnectionView, Page, TokenView};
+use crate::views::{ConnectionView, Page, TestAnswer, TokenView};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Profile id or name.
     profile: Option<String>,
     end_user_id: Option<String>,
+    /// `active`, `needs_reauth`, `insufficient_scopes` or `failing`.
     status: Option<String>,
+    /// From the previous page's `next_cursor`.
     cursor: Option<String>,
+    /// 1 to 200 (default 50).
     limit: Option<u32>,
 }
 
-#[derive(Deserialize)]
+/// A credential to connect without a browser.
+#[derive(Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum CredentialBody {
     ClientCredentials,
     ApiToken {
         email: String,
+        #[schema(value_type = String)]
         token: SecretString,
+        /// RFC 3339 (unix seconds are accepted too).
         #[serde(default, deserialize_with = "expires_at")]
+        #[schema(value_type = Option<String>, format = DateTime)]
         expires_at: Option<Rfc3339>,
     },
     AccessToken {
+        #[schema(value_type = String)]
         token: SecretString,
+        /// RFC 3339 (unix seconds are accepted too).
         #[serde(default, deserialize_with = "expires_at")]
+        #[schema(value_type = Option<String>, format = DateTime)]
         expires_at: Option<Rfc3339>,
     },
 }
@@ -53,9 +65,10 @@ fn expires_at<'de, D: serde::Deserializer<'de>>(
         .map_err(|error| serde::de::Error::custom(format_args!("expires_at: {error}")))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateBody {
+    /// Profile id or name.
     profile: String,
     end_user_id: Option<String>,
     credential: CredentialBody,
@@ -65,6 +78,8 @@ fn id(raw: &str) -> Result<ConnectionId, Problem> {
     Ok(ConnectionId::parse(raw)?)
 }
 
+#[utoipa::path(get, path = "/v1/connections", tag = "connections", params(ListQuery),
+    responses((status = 200, description = "A page of connections", body = Page<ConnectionView>), Refused, Missing))]
 pub async fn list(
     State(state): State<AppState>,
     _caller: Caller,
@@ -96,6 +111,10 @@ pub async fn list(
     }))
 }
 
+#[utoipa::path(post, path = "/v1/connections", tag = "connections", request_body = CreateBody,
+    responses((status = 201, description = "The connection", body = ConnectionView),
+              Refused, BodyRefused, Missing, TokenRefused,
+              (status = 503, description = "`provider-unavailable`: Bitbucket could not be asked", body = ProblemDoc, content_type = "application/problem+json")))]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -129,6 +148,9 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(ConnectionView::from(connection))).into_response())
 }
 
+#[utoipa::path(get, path = "/v1/connections/{id}", tag = "connections",
+    params(("id" = String, Path, description = "The connection's id (`con_…`)")),
+    responses((status = 200, description = "The connection", body = ConnectionView), Refused, Missing))]
 pub async fn show(
     State(state): State<AppState>,
     _caller: Caller,
@@ -137,6 +159,9 @@ pub async fn show(
     Ok(Json(state.grantry.connection(&id(&raw)?).await?.into()))
 }
 
+#[utoipa::path(delete, path = "/v1/connections/{id}", tag = "connections",
+    params(("id" = String, Path, description = "The connection's id (`con_…`)")),
+    responses((status = 204, description = "Deleted"), Refused, Missing))]
 pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,
@@ -149,6 +174,10 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(post, path = "/v1/connections/{id}/refresh", tag = "connections",
+    params(("id" = String, Path, description = "The connection's id (`con_…`)")),
+    responses((status = 200, description = "The connection after the refresh (or, for an API token or access token, the check)", body = ConnectionView),
+              Refused, Missing, TokenRefused))]
 pub async fn refresh(
     State(state): State<AppState>,
     caller: Caller,
@@ -159,16 +188,28 @@ pub async fn refresh(
     Ok(Json(connection.into()))
 }
 
+#[utoipa::path(post, path = "/v1/connections/{id}/test", tag = "connections",
+    params(("id" = String, Path, description = "The connection's id (`con_…`)")),
+    responses((status = 200, description = "What Bitbucket's identity endpoint answered the connection's token", body = TestAnswer),
+              Refused, Missing, TokenRefused))]
 pub async fn test(
     State(state): State<AppState>,
     _caller: Caller,
     PathParam(raw): PathParam,
 ) -> Result<Response, Problem> {
     let answer = state.grantry.test_connection(&id(&raw)?).await?;
-    Ok(Json(json!({"status": answer.status, "body": answer.body})).into_response())
+    let answer = TestAnswer {
+        status: answer.status,
+        body: answer.body,
+    };
+    Ok(Json(answer).into_response())
 }
 
 /// The hot path: a fresh token comes from memory, with no database and no decryption.
+#[utoipa::path(get, path = "/v1/connections/{id}/token", tag = "connections",
+    params(("id" = String, Path, description = "The connection's id (`con_…`)")),
+    responses((status = 200, description = "A valid token, refreshed first when it expires within the margin", body = TokenView),
+              Refused, Missing, TokenRefused))]
 pub async fn token(
     State(state): State<AppState>,
     _caller: Caller,

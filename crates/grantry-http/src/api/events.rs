@@ -5,24 +5,33 @@ use axum::response::Json;
 use grantry_core::ids::ConnectionId;
 use grantry_core::store::EventFilter;
 use serde::Deserialize;
+use utoipa::IntoParams;
 
+use super::openapi::{AdminOnly, Missing, Refused};
 use super::{next_cursor, page_request};
 use crate::extract::{AdminCaller, Query};
 use crate::problem::Problem;
 use crate::state::AppState;
 use crate::views::{EventView, Page};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct EventQuery {
+    /// Profile id or name.
     profile: Option<String>,
+    /// Connection id (`con_…`).
     connection: Option<String>,
     /// `connection.needs_reauth`, or a prefix such as `connection.`
     kind: Option<String>,
+    /// From the previous page's `next_cursor`.
     cursor: Option<String>,
+    /// 1 to 200 (default 50).
     limit: Option<u32>,
 }
 
+#[utoipa::path(get, path = "/v1/events", tag = "admin", params(EventQuery),
+    responses((status = 200, description = "A page of the audit trail, newest first", body = Page<EventView>), Refused, AdminOnly, Missing))]
 pub async fn list(
     State(state): State<AppState>,
     _admin: AdminCaller,

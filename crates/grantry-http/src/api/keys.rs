@@ -7,20 +7,24 @@ use grantry_core::ids::ApiKeyId;
 use grantry_core::store::Role;
 use secrecy::ExposeSecret;
 use serde::Deserialize;
-use serde_json::json;
+use utoipa::ToSchema;
 
+use super::openapi::{AdminOnly, BodyRefused, Missing, Refused};
 use crate::extract::{AdminCaller, Body, PathParam};
 use crate::problem::Problem;
 use crate::state::AppState;
-use crate::views::ApiKeyView;
+use crate::views::{ApiKeyView, Items};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeyBody {
     name: String,
     role: Role,
 }
 
+#[utoipa::path(post, path = "/v1/api-keys", tag = "admin", request_body = KeyBody,
+    responses((status = 201, description = "The key; `key` is shown this once", body = ApiKeyView),
+              Refused, AdminOnly, BodyRefused))]
 pub async fn create(
     State(state): State<AppState>,
     AdminCaller(caller): AdminCaller,
@@ -40,6 +44,8 @@ pub async fn create(
     Ok(response)
 }
 
+#[utoipa::path(get, path = "/v1/api-keys", tag = "admin",
+    responses((status = 200, description = "Every key, revoked ones included, without secrets", body = Items<ApiKeyView>), Refused, AdminOnly))]
 pub async fn list(State(state): State<AppState>, _admin: AdminCaller) -> Result<Response, Problem> {
     let keys: Vec<ApiKeyView> = state
         .grantry
@@ -48,9 +54,12 @@ pub async fn list(State(state): State<AppState>, _admin: AdminCaller) -> Result<
         .into_iter()
         .map(ApiKeyView::from)
         .collect();
-    Ok(Json(json!({ "items": keys })).into_response())
+    Ok(Json(Items { items: keys }).into_response())
 }
 
+#[utoipa::path(delete, path = "/v1/api-keys/{id}", tag = "admin",
+    params(("id" = String, Path, description = "The key's id (`key_…`)")),
+    responses((status = 204, description = "Revoked"), Refused, AdminOnly, Missing))]
 pub async fn revoke(
     State(state): State<AppState>,
     AdminCaller(caller): AdminCaller,

@@ -5,6 +5,7 @@
 mod connections;
 mod events;
 mod keys;
+pub mod openapi;
 mod profiles;
 pub mod proxy;
 mod sessions;
@@ -20,6 +21,7 @@ use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route("/v1/openapi.json", get(openapi::document))
         .route("/v1/profiles", post(profiles::create).get(profiles::list))
         .route(
             "/v1/profiles/{profile}",

@@ -7,14 +7,15 @@ use grantry_core::catalog::ProviderKind;
 use grantry_core::profiles::{NewProfile, ProfileChanges};
 use secrecy::SecretString;
 use serde::Deserialize;
-use serde_json::json;
+use utoipa::ToSchema;
 
+use super::openapi::{AdminOnly, BodyRefused, Conflicting, Missing, Refused};
 use crate::extract::{AdminCaller, Body, Caller, PathParam};
 use crate::problem::Problem;
 use crate::state::AppState;
-use crate::views::ProfileView;
+use crate::views::{Items, ProfileDeleted, ProfileView};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProfileBody {
     name: String,
@@ -22,6 +23,7 @@ pub struct ProfileBody {
     description: String,
     provider: ProviderKind,
     key: String,
+    #[schema(value_type = String)]
     secret: SecretString,
     base_url: Option<String>,
     #[serde(default)]
@@ -40,15 +42,18 @@ fn yes() -> bool {
     true
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProfilePatch {
     name: Option<String>,
     description: Option<String>,
     provider: Option<ProviderKind>,
     key: Option<String>,
+    #[schema(value_type = Option<String>)]
     secret: Option<SecretString>,
+    /// `null` clears it.
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
     base_url: Option<Option<String>>,
     required_scopes: Option<Vec<String>>,
     allowed_return_urls: Option<Vec<String>>,
@@ -68,6 +73,9 @@ fn view(state: &AppState, profile: grantry_core::store::ProfileRecord) -> Profil
     ProfileView::new(profile, setup)
 }
 
+#[utoipa::path(post, path = "/v1/profiles", tag = "profiles", request_body = ProfileBody,
+    responses((status = 201, description = "The profile, with what to set up in Bitbucket", body = ProfileView),
+              Refused, AdminOnly, BodyRefused, Conflicting))]
 pub async fn create(
     State(state): State<AppState>,
     AdminCaller(caller): AdminCaller,
@@ -89,12 +97,17 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(view(&state, profile))).into_response())
 }
 
+#[utoipa::path(get, path = "/v1/profiles", tag = "profiles",
+    responses((status = 200, description = "Every profile", body = Items<ProfileView>), Refused))]
 pub async fn list(State(state): State<AppState>, _caller: Caller) -> Result<Response, Problem> {
     let profiles = state.grantry.list_profiles().await?;
     let items: Vec<ProfileView> = profiles.into_iter().map(|p| view(&state, p)).collect();
-    Ok(Json(json!({ "items": items })).into_response())
+    Ok(Json(Items { items }).into_response())
 }
 
+#[utoipa::path(get, path = "/v1/profiles/{profile}", tag = "profiles",
+    params(("profile" = String, Path, description = "The profile's id (`prf_…`) or name")),
+    responses((status = 200, description = "The profile", body = ProfileView), Refused, Missing))]
 pub async fn show(
     State(state): State<AppState>,
     _caller: Caller,
@@ -104,6 +117,10 @@ pub async fn show(
     Ok(Json(view(&state, profile)))
 }
 
+#[utoipa::path(patch, path = "/v1/profiles/{profile}", tag = "profiles", request_body = ProfilePatch,
+    params(("profile" = String, Path, description = "The profile's id (`prf_…`) or name")),
+    responses((status = 200, description = "The profile as changed", body = ProfileView),
+              Refused, AdminOnly, BodyRefused, Missing, Conflicting))]
 pub async fn edit(
     State(state): State<AppState>,
     AdminCaller(caller): AdminCaller,
@@ -129,6 +146,10 @@ pub async fn edit(
     Ok(Json(view(&state, profile)))
 }
 
+#[utoipa::path(delete, path = "/v1/profiles/{profile}", tag = "profiles",
+    params(("profile" = String, Path, description = "The profile's id (`prf_…`) or name")),
+    responses((status = 200, description = "What was deleted, its connections included", body = ProfileDeleted),
+              Refused, AdminOnly, Missing))]
 pub async fn delete(
     State(state): State<AppState>,
     AdminCaller(caller): AdminCaller,
@@ -138,6 +159,10 @@ pub async fn delete(
         .grantry
         .delete_profile(&reference, &caller.actor())
         .await?;
-    let body = json!({"deleted": profile.id.to_string(), "name": profile.name, "connections_deleted": connections});
+    let body = ProfileDeleted {
+        deleted: profile.id.to_string(),
+        name: profile.name,
+        connections_deleted: connections,
+    };
     Ok(Json(body).into_response())
 }

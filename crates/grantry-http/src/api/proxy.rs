@@ -240,3 +240,48 @@ fn respond(answer: Answer) -> Response {
     response.extensions_mut().insert(PassAsIs);
     response
 }
+
+/// The proxy's operations as the OpenAPI document lists them: one per method, all served by
+/// [`proxy`] (axum routes every method there). They are never called.
+#[allow(dead_code)]
+mod documented {
+    use crate::api::openapi::{Missing, Refused, TokenRefused};
+
+    macro_rules! operation {
+        ($method:ident, $summary:literal) => {
+            #[doc = $summary]
+            ///
+            /// `{path}` is Bitbucket's own layout below its host (`2.0/repositories/acme` on
+            /// Cloud; `rest/api/1.0/projects` or any REST root under `rest/` on Data Center) or
+            /// short, below the REST base (`repositories/acme`). The query, the body and the
+            /// headers `Accept`, `Content-Type`, `If-*`, `Range` and `X-Atlassian-Token` travel;
+            /// Bitbucket's answer comes back as it is, with its links pointing back through the
+            /// proxy. A 401 to an OAuth token makes Grantry refresh it and call once more; a 401
+            /// to an API token or access token turns the connection `needs_reauth`.
+            #[utoipa::path(
+                $method,
+                path = "/v1/proxy/{connection}/{path}",
+                tag = "proxy",
+                security(("api_key" = []), ("api_key_basic" = [])),
+                params(
+                    ("connection" = String, Path, description = "The connection's id (`con_…`)"),
+                    ("path" = String, Path, description = "Bitbucket's path, slashes included"),
+                ),
+                responses(
+                    (status = "default", description = "Bitbucket's answer, as it came"),
+                    Refused, Missing, TokenRefused,
+                )
+            )]
+            pub async fn $method() {}
+        };
+    }
+
+    operation!(get, "Calls Bitbucket's REST API with GET.");
+    operation!(head, "Calls Bitbucket's REST API with HEAD.");
+    operation!(post, "Calls Bitbucket's REST API with POST.");
+    operation!(put, "Calls Bitbucket's REST API with PUT.");
+    operation!(patch, "Calls Bitbucket's REST API with PATCH.");
+    operation!(delete, "Calls Bitbucket's REST API with DELETE.");
+}
+
+pub use documented::*;

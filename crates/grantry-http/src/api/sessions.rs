@@ -9,14 +9,15 @@ use grantry_core::clock::rfc3339;
 use grantry_core::connect::NewSession;
 use grantry_core::ids::{ConnectionId, SessionId};
 use serde::Deserialize;
-use serde_json::json;
+use utoipa::ToSchema;
 
+use super::openapi::{BodyRefused, Conflicting, Missing, ProblemDoc, Refused};
 use crate::extract::{Body, Caller, PathParam};
 use crate::problem::Problem;
 use crate::state::AppState;
-use crate::views::ConnectionView;
+use crate::views::{ConnectionView, SessionView};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SessionBody {
     /// Profile id or name.
@@ -27,6 +28,9 @@ pub struct SessionBody {
     connection_id: Option<String>,
 }
 
+#[utoipa::path(post, path = "/v1/connect-sessions", tag = "connect", request_body = SessionBody,
+    responses((status = 201, description = "The session, with the single-use link for the end user's browser", body = SessionView),
+              Refused, BodyRefused, Missing))]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -45,20 +49,20 @@ pub async fn create(
     };
     let created = state.grantry.create_session(new, &caller.actor()).await?;
     let session = created.record;
-    let answer = json!({
-        "id": session.id.to_string(),
-        "url": created.url,
-        "expires_at": rfc3339(session.expires_at),
-        "profile_id": session.profile_id.to_string(),
-        "end_user_id": session.end_user_id,
-        "return_url": session.return_url,
-        "connection_id": session.connection_id.map(|c| c.to_string()),
-        "confirmation_required": created.confirmation_required,
-    });
+    let answer = SessionView {
+        id: session.id.to_string(),
+        url: created.url,
+        expires_at: rfc3339(session.expires_at),
+        profile_id: session.profile_id.to_string(),
+        end_user_id: session.end_user_id,
+        return_url: session.return_url,
+        connection_id: session.connection_id.map(|c| c.to_string()),
+        confirmation_required: created.confirmation_required,
+    };
     Ok((StatusCode::CREATED, Json(answer)).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConfirmBody {
     /// The end user the application has signed in, as it named them when making the session.
@@ -67,6 +71,11 @@ pub struct ConfirmBody {
     verification_code: String,
 }
 
+#[utoipa::path(post, path = "/v1/connect-sessions/{id}/confirm", tag = "connect", request_body = ConfirmBody,
+    params(("id" = String, Path, description = "The connect session's id (`ses_…`)")),
+    responses((status = 200, description = "The connection, saved now", body = ConnectionView),
+              (status = 403, description = "`confirmation-refused`: another end user or a wrong code; the session is spent", body = ProblemDoc, content_type = "application/problem+json"),
+              Refused, BodyRefused, Missing, Conflicting))]
 pub async fn confirm(
     State(state): State<AppState>,
     caller: Caller,

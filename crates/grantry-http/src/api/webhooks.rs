@@ -8,16 +8,18 @@ use axum::response::{IntoResponse, Json, Response};
 use grantry_core::ids::{EventId, WebhookId};
 use grantry_core::webhooks::{NewWebhook, WebhookChanges, WebhookWithSecret};
 use serde::Deserialize;
-use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
 
 use super::MAX_LIMIT;
+use super::openapi::{AdminOnly, BodyRefused, Missing, Refused};
 use crate::extract::{AdminCaller, Body, PathParam, Query};
 use crate::problem::Problem;
 use crate::state::AppState;
-use crate::views::{DeliveryView, WebhookView};
+use crate::views::{Deliveries, DeliveryView, Items, TestQueued, WebhookView};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = WebhookBody)]
 pub struct CreateBody {
     url: String,
     #[serde(default)]
@@ -29,8 +31,9 @@ pub struct CreateBody {
     enabled: Option<bool>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = WebhookPatch)]
 pub struct EditBody {
     url: Option<String>,
     description: Option<String>,
@@ -40,10 +43,13 @@ pub struct EditBody {
 }
 
 /// `?before=…&limit=…`: deliveries are listed newest first.
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct DeliveryQuery {
+    /// From the previous answer's `next_before`.
     before: Option<i64>,
+    /// 1 to 200 (default 50).
     limit: Option<u32>,
 }
 
@@ -59,6 +65,9 @@ fn with_secret(status: StatusCode, created: WebhookWithSecret) -> Response {
     response
 }
 
+#[utoipa::path(post, path = "/v1/webhooks", tag = "webhooks", request_body = CreateBody,
+    responses((status = 201, description = "The endpoint; `secret` is shown this once", body = WebhookView),
+              Refused, AdminOnly, BodyRefused))]
 pub async fn create(
     State(state): State<AppState>,
     AdminCaller(caller): AdminCaller,
@@ -75,6 +84,8 @@ pub async fn create(
     Ok(with_secret(StatusCode::CREATED, created))
 }
 
+#[utoipa::path(get, path = "/v1/webhooks", tag = "webhooks",
+    responses((status = 200, description = "Every endpoint", body = Items<WebhookView>), Refused, AdminOnly))]
 pub async fn list(State(state): State<AppState>, _admin: AdminCaller) -> Result<Response, Problem> {
     let items: Vec<WebhookView> = state
         .grantry
@@ -83,9 +94,11 @@ pub async fn list(State(state): State<AppState>, _admin: AdminCaller) -> Result<
         .iter()
         .map(WebhookView::from)
         .collect();
-    Ok(Json(json!({ "items": items })).into_response())
+    Ok(Json(Items { items }).into_response())
 }
 
+#[utoipa::path(get, path = "/v1/webhooks/{id}", tag = "webhooks", params(("id" = String, Path, description = "The endpoint's id (`whk_…`)")),
+    responses((status = 200, description = "The endpoint", body = WebhookView), Refused, AdminOnly, Missing))]
 pub async fn show(
     State(state): State<AppState>,
     _admin: AdminCaller,
@@ -95,6 +108,8 @@ pub async fn show(
     Ok(Json(WebhookView::from(&webhook)))
 }
 
+#[utoipa::path(patch, path = "/v1/webhooks/{id}", tag = "webhooks", params(("id" = String, Path, description = "The endpoint's id (`whk_…`)")), request_body = EditBody,
+    responses((status = 200, description = "The endpoint as changed", body = WebhookView), Refused, AdminOnly, BodyRefused, Missing))]
 pub async fn edit(
     State(state): State<AppState>,
     AdminCaller(caller): AdminCaller,
@@ -115,6 +130,8 @@ pub async fn edit(
     Ok(Json(WebhookView::from(&webhook)))
 }
 
+#[utoipa::path(delete, path = "/v1/webhooks/{id}", tag = "webhooks", params(("id" = String, Path, description = "The endpoint's id (`whk_…`)")),
+    responses((status = 204, description = "Removed, with its pending messages"), Refused, AdminOnly, Missing))]
 pub async fn delete(
     State(state): State<AppState>,
     AdminCaller(caller): AdminCaller,
@@ -125,6 +142,9 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(post, path = "/v1/webhooks/{id}/rotate-secret", tag = "webhooks", params(("id" = String, Path, description = "The endpoint's id (`whk_…`)")),
+    responses((status = 200, description = "The endpoint with its new `secret`, shown this once; the old one keeps signing for 24 h", body = WebhookView),
+              Refused, AdminOnly, Missing))]
 pub async fn rotate_secret(
     State(state): State<AppState>,
     AdminCaller(caller): AdminCaller,
@@ -138,15 +158,22 @@ pub async fn rotate_secret(
     Ok(with_secret(StatusCode::OK, rotated))
 }
 
+#[utoipa::path(post, path = "/v1/webhooks/{id}/test", tag = "webhooks", params(("id" = String, Path, description = "The endpoint's id (`whk_…`)")),
+    responses((status = 202, description = "A `webhook.test` message queued for the endpoint", body = TestQueued), Refused, AdminOnly, Missing))]
 pub async fn test(
     State(state): State<AppState>,
     _admin: AdminCaller,
     PathParam(id): PathParam,
 ) -> Result<Response, Problem> {
     let event = state.grantry.test_webhook(&WebhookId::parse(&id)?).await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({ "event_id": event }))).into_response())
+    let queued = TestQueued {
+        event_id: event.to_string(),
+    };
+    Ok((StatusCode::ACCEPTED, Json(queued)).into_response())
 }
 
+#[utoipa::path(get, path = "/v1/webhooks/{id}/deliveries", tag = "webhooks", params(("id" = String, Path, description = "The endpoint's id (`whk_…`)"), DeliveryQuery),
+    responses((status = 200, description = "The endpoint's deliveries, newest first", body = Deliveries), Refused, AdminOnly, Missing))]
 pub async fn deliveries(
     State(state): State<AppState>,
     _admin: AdminCaller,
@@ -167,9 +194,16 @@ pub async fn deliveries(
         .then(|| items.last().map(|d| d.seq))
         .flatten();
     let items: Vec<DeliveryView> = items.iter().map(DeliveryView::from).collect();
-    Ok(Json(json!({ "items": items, "next_before": next })).into_response())
+    Ok(Json(Deliveries {
+        items,
+        next_before: next,
+    })
+    .into_response())
 }
 
+#[utoipa::path(post, path = "/v1/webhooks/{id}/deliveries/{event}/redeliver", tag = "webhooks",
+    params(("id" = String, Path, description = "The endpoint's id (`whk_…`)"), ("event" = String, Path, description = "The event's id (`evt_…`)")),
+    responses((status = 202, description = "Sent again, with the same `webhook-id`"), Refused, AdminOnly, Missing))]
 pub async fn redeliver(
     State(state): State<AppState>,
     _admin: AdminCaller,

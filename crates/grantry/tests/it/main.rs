@@ -13,6 +13,7 @@ mod connect_flow;
 mod console_browser;
 mod files_and_keys;
 mod idle_sockets;
+mod openapi;
 mod outage;
 mod postgres;
 mod profiles_api;

@@ -1,0 +1,246 @@
+//! The OpenAPI 3.1 document of `/v1`, generated from the handlers' own types and annotations by
+//! utoipa (derive macros only: nothing runs per request but serving the finished JSON). Served
+//! without a key at `GET /v1/openapi.json` and kept in the repository as `docs/openapi.json`;
+//! a test fails when the two differ, so an API change shows in review.
+//!
+//! utoipa rather than aide or a hand-written document: it reads the serde attributes the
+//! handlers already use (tags, renames, defaults), so the document cannot describe a body the
+//! server does not parse, and its macros add no runtime dependency.
+
+use std::sync::OnceLock;
+
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{IntoResponses, Modify, OpenApi, ToSchema};
+
+use super::{connections, events, keys, profiles, proxy, sessions, webhooks};
+
+/// Every error answer: an RFC 9457 problem, as `application/problem+json`.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Problem)]
+pub struct ProblemDoc {
+    /// `urn:grantry:problem:{code}`.
+    #[serde(rename = "type")]
+    kind: String,
+    title: String,
+    status: u16,
+    /// What happened and what to do, in a sentence.
+    detail: String,
+    code: ProblemCode,
+    /// `invalid-field`: the request field at fault.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<String>,
+    /// `needs-reauth`: the connection and why its user must reconnect.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    connection: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+}
+
+/// The stable codes of problems, each with its status.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProblemCode {
+    /// 400: the request is malformed in a way no field names.
+    BadRequest,
+    /// 400: the body is not the JSON this operation takes.
+    InvalidJson,
+    /// 400: the query string does not parse.
+    InvalidQuery,
+    /// 400: a path parameter does not parse.
+    InvalidPath,
+    /// 400: an id of the wrong kind or shape (`con_…`, `prf_…`, …).
+    InvalidId,
+    /// 400: a proxied path that would leave Bitbucket's REST API.
+    InvalidProxyPath,
+    /// 401: no valid API key.
+    Unauthorized,
+    /// 403: the key's role may not do this.
+    Forbidden,
+    /// 403: a connect session confirmed for another end user, or with a wrong code.
+    ConfirmationRefused,
+    /// 404: no such profile, connection, key, webhook or event.
+    NotFound,
+    /// 405: the path takes other methods.
+    MethodNotAllowed,
+    /// 408: the request did not arrive in time.
+    RequestTimeout,
+    /// 409: a name taken, or a state that does not allow it.
+    Conflict,
+    /// 409: the connection's user must reconnect; `reason` says why.
+    NeedsReauth,
+    /// 413: the body is larger than this operation takes.
+    TooLarge,
+    /// 415: the body is not `application/json`.
+    UnsupportedMediaType,
+    /// 422: a field's value is refused; `field` names it.
+    InvalidField,
+    /// 429: too many attempts; wait `Retry-After` seconds.
+    Throttled,
+    /// 500: Grantry failed; the cause is logged, never shown.
+    Internal,
+    /// 502: Bitbucket refused the profile's OAuth client.
+    ProfileMisconfigured,
+    /// 502: Bitbucket answered something Grantry cannot use.
+    ProviderError,
+    /// 503: Bitbucket is unreachable or rate-limiting; `Retry-After` says when to try again.
+    ProviderUnavailable,
+    /// 503: the database does not answer; `Retry-After` says when to try again.
+    DatabaseUnavailable,
+    /// 503: Bitbucket rotated the token but the database did not take it; it is kept, served
+    /// from memory and written later.
+    RefreshNotSaved,
+    /// 503: every slot for this work is taken; try again shortly.
+    Busy,
+}
+
+/// What any `/v1` call may be refused with.
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+pub enum Refused {
+    /// Malformed: `bad-request`, `invalid-json`, `invalid-query`, `invalid-path`, `invalid-id`.
+    #[response(status = 400, content_type = "application/problem+json")]
+    BadRequest(ProblemDoc),
+    /// `unauthorized`: no valid API key.
+    #[response(status = 401, content_type = "application/problem+json")]
+    Unauthorized(ProblemDoc),
+    /// `database-unavailable` or `busy`, with `Retry-After`.
+    #[response(status = 503, content_type = "application/problem+json")]
+    Unavailable(ProblemDoc),
+}
+
+/// What an admin-only call may also be refused with.
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+pub enum AdminOnly {
+    /// `forbidden`: an `app` key.
+    #[response(status = 403, content_type = "application/problem+json")]
+    Forbidden(ProblemDoc),
+}
+
+/// What a call with a JSON body may also be refused with.
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+pub enum BodyRefused {
+    /// `too-large`.
+    #[response(status = 413, content_type = "application/problem+json")]
+    TooLarge(ProblemDoc),
+    /// `unsupported-media-type`: send `Content-Type: application/json`.
+    #[response(status = 415, content_type = "application/problem+json")]
+    UnsupportedMediaType(ProblemDoc),
+    /// `invalid-field`: `field` names the field at fault.
+    #[response(status = 422, content_type = "application/problem+json")]
+    InvalidField(ProblemDoc),
+}
+
+/// `not-found`.
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+pub enum Missing {
+    /// `not-found`: no such thing.
+    #[response(status = 404, content_type = "application/problem+json")]
+    NotFound(ProblemDoc),
+}
+
+/// `conflict`.
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+pub enum Conflicting {
+    /// `conflict`: a name already taken, or a state that does not allow it.
+    #[response(status = 409, content_type = "application/problem+json")]
+    Conflict(ProblemDoc),
+}
+
+/// What a call that may reach Bitbucket for a token may also be refused with.
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+pub enum TokenRefused {
+    /// `needs-reauth` (the user must reconnect; `reason` says why) or `conflict` (another
+    /// refresh is running).
+    #[response(status = 409, content_type = "application/problem+json")]
+    NeedsReauth(ProblemDoc),
+    /// `profile-misconfigured` or `provider-error`.
+    #[response(status = 502, content_type = "application/problem+json")]
+    BadGateway(ProblemDoc),
+}
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let bearer = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .description(Some(
+                "A Grantry API key (`gry_…`): `app` keys use connections, `admin` keys also manage profiles, keys, webhooks and read events.",
+            ))
+            .build();
+        components.add_security_scheme("api_key", SecurityScheme::Http(bearer));
+        let basic = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Basic)
+            .description(Some(
+                "The proxy only: the API key as the Basic password (any user name), for clients that speak only Basic.",
+            ))
+            .build();
+        components.add_security_scheme("api_key_basic", SecurityScheme::Http(basic));
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Grantry",
+        description = "A self-hosted OAuth connection broker for Bitbucket: profiles, connect sessions, connections and their tokens, a proxy to Bitbucket's REST API, webhooks and the audit trail. Times are RFC 3339; lists page with `cursor` and `limit`; errors are `application/problem+json` with a stable `code`. The readable guide is docs/api.md."
+    ),
+    paths(
+        profiles::create, profiles::list, profiles::show, profiles::edit, profiles::delete,
+        sessions::create, sessions::confirm,
+        connections::list, connections::create, connections::show, connections::delete,
+        connections::token, connections::refresh, connections::test,
+        keys::create, keys::list, keys::revoke,
+        events::list,
+        webhooks::create, webhooks::list, webhooks::show, webhooks::edit, webhooks::delete,
+        webhooks::rotate_secret, webhooks::test, webhooks::deliveries, webhooks::redeliver,
+        proxy::get, proxy::head, proxy::post, proxy::put, proxy::patch, proxy::delete,
+        document,
+    ),
+    components(schemas(ProblemDoc, ProblemCode)),
+    modifiers(&Security),
+    security(("api_key" = [])),
+    tags(
+        (name = "profiles", description = "Application connection profiles: a Bitbucket OAuth consumer or Data Center link and what it may do"),
+        (name = "connect", description = "Connect sessions: single-use links that walk an end user through Bitbucket's consent"),
+        (name = "connections", description = "Connected accounts and credentials, and a valid token for any of them"),
+        (name = "proxy", description = "Bitbucket's REST API, called with a connection's credential that never leaves Grantry"),
+        (name = "webhooks", description = "Signed messages about connections' lives"),
+        (name = "admin", description = "API keys and the audit trail"),
+    )
+)]
+pub struct ApiDoc;
+
+/// The document as served and as kept in `docs/openapi.json`.
+pub fn json() -> &'static str {
+    static DOCUMENT: OnceLock<String> = OnceLock::new();
+    DOCUMENT.get_or_init(|| {
+        let mut text = ApiDoc::openapi()
+            .to_pretty_json()
+            .expect("the OpenAPI document serializes");
+        text.push('\n');
+        text
+    })
+}
+
+/// This document.
+#[utoipa::path(
+    get,
+    path = "/v1/openapi.json",
+    tag = "admin",
+    security(()),
+    responses((status = 200, description = "This document", content_type = "application/json", body = Object))
+)]
+pub async fn document() -> Response {
+    let content_type = HeaderValue::from_static("application/json");
+    ([(header::CONTENT_TYPE, content_type)], json()).into_response()
+}
