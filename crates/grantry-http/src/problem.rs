@@ -23,6 +23,8 @@ pub struct Problem {
     detail: String,
     extensions: Map<String, Value>,
     retry_after: Option<u64>,
+    /// The methods a 405 names in its `Allow` header.
+    allow: Option<&'static str>,
     cause: Option<String>,
 }
 
@@ -40,8 +42,15 @@ impl Problem {
             detail: detail.into(),
             extensions: Map::new(),
             retry_after: None,
+            allow: None,
             cause: None,
         }
+    }
+
+    /// A 405's `Allow` header.
+    pub fn allow(mut self, methods: &'static str) -> Problem {
+        self.allow = Some(methods);
+        self
     }
 
     pub fn with(mut self, name: &str, value: impl Into<Value>) -> Problem {
@@ -122,6 +131,9 @@ impl IntoResponse for Problem {
         );
         if let Some(seconds) = self.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if let Some(methods) = self.allow {
+            headers.insert(header::ALLOW, HeaderValue::from_static(methods));
         }
         if self.status == StatusCode::UNAUTHORIZED {
             headers.insert(

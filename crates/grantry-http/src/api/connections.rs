@@ -26,10 +26,13 @@ pub struct ListQuery {
     profile: Option<String>,
     end_user_id: Option<String>,
     /// `active`, `needs_reauth`, `insufficient_scopes` or `failing`.
+    #[param(pattern = "^(active|needs_reauth|insufficient_scopes|failing)$")]
     status: Option<String>,
     /// From the previous page's `next_cursor`.
+    #[param(max_length = 64)]
     cursor: Option<String>,
     /// 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
 }
 
@@ -44,7 +47,7 @@ pub enum CredentialBody {
         token: SecretString,
         /// RFC 3339 (unix seconds are accepted too).
         #[serde(default, deserialize_with = "expires_at")]
-        #[schema(value_type = Option<String>, format = DateTime)]
+        #[schema(value_type = Option<String>, format = DateTime, pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$")]
         expires_at: Option<Rfc3339>,
     },
     AccessToken {
@@ -52,7 +55,7 @@ pub enum CredentialBody {
         token: SecretString,
         /// RFC 3339 (unix seconds are accepted too).
         #[serde(default, deserialize_with = "expires_at")]
-        #[schema(value_type = Option<String>, format = DateTime)]
+        #[schema(value_type = Option<String>, format = DateTime, pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$")]
         expires_at: Option<Rfc3339>,
     },
 }
@@ -78,7 +81,7 @@ fn id(raw: &str) -> Result<ConnectionId, Problem> {
     Ok(ConnectionId::parse(raw)?)
 }
 
-#[utoipa::path(get, path = "/v1/connections", tag = "connections", params(ListQuery),
+#[utoipa::path(get, operation_id = "listConnections", path = "/v1/connections", tag = "connections", params(ListQuery),
     responses((status = 200, description = "A page of connections", body = Page<ConnectionView>), Refused, Missing))]
 pub async fn list(
     State(state): State<AppState>,
@@ -111,7 +114,7 @@ pub async fn list(
     }))
 }
 
-#[utoipa::path(post, path = "/v1/connections", tag = "connections", request_body = CreateBody,
+#[utoipa::path(post, operation_id = "createConnection", path = "/v1/connections", tag = "connections", request_body = CreateBody,
     responses((status = 201, description = "The connection", body = ConnectionView),
               Refused, BodyRefused, Missing, TokenRefused,
               (status = 503, description = "`provider-unavailable`: Bitbucket could not be asked", body = ProblemDoc, content_type = "application/problem+json")))]
@@ -148,8 +151,8 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(ConnectionView::from(connection))).into_response())
 }
 
-#[utoipa::path(get, path = "/v1/connections/{id}", tag = "connections",
-    params(("id" = String, Path, description = "The connection's id (`con_…`)")),
+#[utoipa::path(get, operation_id = "getConnection", path = "/v1/connections/{connection}", tag = "connections",
+    params(("connection" = String, Path, description = "The connection's id (`con_…`)", pattern = "^con_[0-9a-hjkmnp-tv-z]{26}$")),
     responses((status = 200, description = "The connection", body = ConnectionView), Refused, Missing))]
 pub async fn show(
     State(state): State<AppState>,
@@ -159,8 +162,8 @@ pub async fn show(
     Ok(Json(state.grantry.connection(&id(&raw)?).await?.into()))
 }
 
-#[utoipa::path(delete, path = "/v1/connections/{id}", tag = "connections",
-    params(("id" = String, Path, description = "The connection's id (`con_…`)")),
+#[utoipa::path(delete, operation_id = "deleteConnection", path = "/v1/connections/{connection}", tag = "connections",
+    params(("connection" = String, Path, description = "The connection's id (`con_…`)", pattern = "^con_[0-9a-hjkmnp-tv-z]{26}$")),
     responses((status = 204, description = "Deleted"), Refused, Missing))]
 pub async fn delete(
     State(state): State<AppState>,
@@ -174,8 +177,8 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(post, path = "/v1/connections/{id}/refresh", tag = "connections",
-    params(("id" = String, Path, description = "The connection's id (`con_…`)")),
+#[utoipa::path(post, operation_id = "refreshConnection", path = "/v1/connections/{connection}/refresh", tag = "connections",
+    params(("connection" = String, Path, description = "The connection's id (`con_…`)", pattern = "^con_[0-9a-hjkmnp-tv-z]{26}$")),
     responses((status = 200, description = "The connection after the refresh (or, for an API token or access token, the check)", body = ConnectionView),
               Refused, Missing, TokenRefused))]
 pub async fn refresh(
@@ -188,8 +191,8 @@ pub async fn refresh(
     Ok(Json(connection.into()))
 }
 
-#[utoipa::path(post, path = "/v1/connections/{id}/test", tag = "connections",
-    params(("id" = String, Path, description = "The connection's id (`con_…`)")),
+#[utoipa::path(post, operation_id = "testConnection", path = "/v1/connections/{connection}/test", tag = "connections",
+    params(("connection" = String, Path, description = "The connection's id (`con_…`)", pattern = "^con_[0-9a-hjkmnp-tv-z]{26}$")),
     responses((status = 200, description = "What Bitbucket's identity endpoint answered the connection's token", body = TestAnswer),
               Refused, Missing, TokenRefused))]
 pub async fn test(
@@ -206,8 +209,8 @@ pub async fn test(
 }
 
 /// The hot path: a fresh token comes from memory, with no database and no decryption.
-#[utoipa::path(get, path = "/v1/connections/{id}/token", tag = "connections",
-    params(("id" = String, Path, description = "The connection's id (`con_…`)")),
+#[utoipa::path(get, operation_id = "getToken", path = "/v1/connections/{connection}/token", tag = "connections",
+    params(("connection" = String, Path, description = "The connection's id (`con_…`)", pattern = "^con_[0-9a-hjkmnp-tv-z]{26}$")),
     responses((status = 200, description = "A valid token, refreshed first when it expires within the margin", body = TokenView),
               Refused, Missing, TokenRefused))]
 pub async fn token(

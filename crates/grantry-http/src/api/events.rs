@@ -21,16 +21,19 @@ pub struct EventQuery {
     /// Profile id or name.
     profile: Option<String>,
     /// Connection id (`con_…`).
+    #[param(pattern = "^con_[0-9a-hjkmnp-tv-z]{26}$")]
     connection: Option<String>,
     /// `connection.needs_reauth`, or a prefix such as `connection.`
     kind: Option<String>,
     /// From the previous page's `next_cursor`.
+    #[param(max_length = 64)]
     cursor: Option<String>,
     /// 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
 }
 
-#[utoipa::path(get, path = "/v1/events", tag = "admin", params(EventQuery),
+#[utoipa::path(get, operation_id = "listEvents", path = "/v1/events", tag = "admin", params(EventQuery),
     responses((status = 200, description = "A page of the audit trail, newest first", body = Page<EventView>), Refused, AdminOnly, Missing))]
 pub async fn list(
     State(state): State<AppState>,

@@ -18,11 +18,12 @@ use crate::views::{ApiKeyView, Items};
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeyBody {
+    #[schema(min_length = 1, max_length = 100, pattern = "\\S")]
     name: String,
     role: Role,
 }
 
-#[utoipa::path(post, path = "/v1/api-keys", tag = "admin", request_body = KeyBody,
+#[utoipa::path(post, operation_id = "createApiKey", path = "/v1/api-keys", tag = "admin", request_body = KeyBody,
     responses((status = 201, description = "The key; `key` is shown this once", body = ApiKeyView),
               Refused, AdminOnly, BodyRefused))]
 pub async fn create(
@@ -44,7 +45,7 @@ pub async fn create(
     Ok(response)
 }
 
-#[utoipa::path(get, path = "/v1/api-keys", tag = "admin",
+#[utoipa::path(get, operation_id = "listApiKeys", path = "/v1/api-keys", tag = "admin",
     responses((status = 200, description = "Every key, revoked ones included, without secrets", body = Items<ApiKeyView>), Refused, AdminOnly))]
 pub async fn list(State(state): State<AppState>, _admin: AdminCaller) -> Result<Response, Problem> {
     let keys: Vec<ApiKeyView> = state
@@ -57,8 +58,8 @@ pub async fn list(State(state): State<AppState>, _admin: AdminCaller) -> Result<
     Ok(Json(Items { items: keys }).into_response())
 }
 
-#[utoipa::path(delete, path = "/v1/api-keys/{id}", tag = "admin",
-    params(("id" = String, Path, description = "The key's id (`key_…`)")),
+#[utoipa::path(delete, operation_id = "revokeApiKey", path = "/v1/api-keys/{key}", tag = "admin",
+    params(("key" = String, Path, description = "The key's id (`key_…`)", pattern = "^key_[0-9a-hjkmnp-tv-z]{26}$")),
     responses((status = 204, description = "Revoked"), Refused, AdminOnly, Missing))]
 pub async fn revoke(
     State(state): State<AppState>,

@@ -235,6 +235,7 @@ pub fn json() -> &'static str {
 /// This document.
 #[utoipa::path(
     get,
+    operation_id = "getOpenApiDocument",
     path = "/v1/openapi.json",
     tag = "admin",
     security(()),

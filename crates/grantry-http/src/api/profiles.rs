@@ -18,12 +18,17 @@ use crate::views::{Items, ProfileDeleted, ProfileView};
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProfileBody {
+    /// Unique; not starting with `prf_`.
+    #[schema(min_length = 1, max_length = 100, pattern = "\\S")]
     name: String,
     #[serde(default)]
     description: String,
     provider: ProviderKind,
+    /// The OAuth client id (Bitbucket's consumer "Key").
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     key: String,
-    #[schema(value_type = String)]
+    /// Never returned.
+    #[schema(value_type = String, min_length = 1, max_length = 1000)]
     secret: SecretString,
     base_url: Option<String>,
     #[serde(default)]
@@ -73,7 +78,7 @@ fn view(state: &AppState, profile: grantry_core::store::ProfileRecord) -> Profil
     ProfileView::new(profile, setup)
 }
 
-#[utoipa::path(post, path = "/v1/profiles", tag = "profiles", request_body = ProfileBody,
+#[utoipa::path(post, operation_id = "createProfile", path = "/v1/profiles", tag = "profiles", request_body = ProfileBody,
     responses((status = 201, description = "The profile, with what to set up in Bitbucket", body = ProfileView),
               Refused, AdminOnly, BodyRefused, Conflicting))]
 pub async fn create(
@@ -97,7 +102,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(view(&state, profile))).into_response())
 }
 
-#[utoipa::path(get, path = "/v1/profiles", tag = "profiles",
+#[utoipa::path(get, operation_id = "listProfiles", path = "/v1/profiles", tag = "profiles",
     responses((status = 200, description = "Every profile", body = Items<ProfileView>), Refused))]
 pub async fn list(State(state): State<AppState>, _caller: Caller) -> Result<Response, Problem> {
     let profiles = state.grantry.list_profiles().await?;
@@ -105,8 +110,8 @@ pub async fn list(State(state): State<AppState>, _caller: Caller) -> Result<Resp
     Ok(Json(Items { items }).into_response())
 }
 
-#[utoipa::path(get, path = "/v1/profiles/{profile}", tag = "profiles",
-    params(("profile" = String, Path, description = "The profile's id (`prf_…`) or name")),
+#[utoipa::path(get, operation_id = "getProfile", path = "/v1/profiles/{profile}", tag = "profiles",
+    params(("profile" = String, Path, description = "The profile's id (`prf_…`) or name", min_length = 1)),
     responses((status = 200, description = "The profile", body = ProfileView), Refused, Missing))]
 pub async fn show(
     State(state): State<AppState>,
@@ -117,8 +122,8 @@ pub async fn show(
     Ok(Json(view(&state, profile)))
 }
 
-#[utoipa::path(patch, path = "/v1/profiles/{profile}", tag = "profiles", request_body = ProfilePatch,
-    params(("profile" = String, Path, description = "The profile's id (`prf_…`) or name")),
+#[utoipa::path(patch, operation_id = "updateProfile", path = "/v1/profiles/{profile}", tag = "profiles", request_body = ProfilePatch,
+    params(("profile" = String, Path, description = "The profile's id (`prf_…`) or name", min_length = 1)),
     responses((status = 200, description = "The profile as changed", body = ProfileView),
               Refused, AdminOnly, BodyRefused, Missing, Conflicting))]
 pub async fn edit(
@@ -146,8 +151,8 @@ pub async fn edit(
     Ok(Json(view(&state, profile)))
 }
 
-#[utoipa::path(delete, path = "/v1/profiles/{profile}", tag = "profiles",
-    params(("profile" = String, Path, description = "The profile's id (`prf_…`) or name")),
+#[utoipa::path(delete, operation_id = "deleteProfile", path = "/v1/profiles/{profile}", tag = "profiles",
+    params(("profile" = String, Path, description = "The profile's id (`prf_…`) or name", min_length = 1)),
     responses((status = 200, description = "What was deleted, its connections included", body = ProfileDeleted),
               Refused, AdminOnly, Missing))]
 pub async fn delete(

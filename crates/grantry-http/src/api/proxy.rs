@@ -55,6 +55,17 @@ impl FromRequestParts<AppState> for ProxyTarget {
         parts: &mut axum::http::request::Parts,
         _state: &AppState,
     ) -> Result<Self, Problem> {
+        // The method first: an unproxied one is refused whatever the path says.
+        let method = &parts.method;
+        if !PROXIED_METHODS.contains(method) {
+            return Err(Problem::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "Method not proxied",
+                format!("{method} is not proxied; use GET, HEAD, POST, PUT, PATCH or DELETE"),
+            )
+            .allow("GET, HEAD, POST, PUT, PATCH, DELETE"));
+        }
         let uri = parts
             .extensions
             .get::<OriginalUri>()
@@ -174,14 +185,6 @@ async fn forward(
     request: Request,
 ) -> Result<Response, Problem> {
     let method = request.method().clone();
-    if !PROXIED_METHODS.contains(&method) {
-        return Err(Problem::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method-not-allowed",
-            "Method not proxied",
-            format!("{method} is not proxied; use GET, HEAD, POST, PUT, PATCH or DELETE"),
-        ));
-    }
     let query = request.uri().query().map(str::to_owned);
     let headers = FORWARDED_REQUEST_HEADERS
         .iter()
@@ -245,7 +248,7 @@ fn respond(answer: Answer) -> Response {
 /// [`proxy`] (axum routes every method there). They are never called.
 #[allow(dead_code)]
 mod documented {
-    use crate::api::openapi::{Missing, Refused, TokenRefused};
+    use crate::api::openapi::ProblemDoc;
 
     macro_rules! operation {
         ($method:ident, $summary:literal) => {
@@ -260,16 +263,24 @@ mod documented {
             /// to an API token or access token turns the connection `needs_reauth`.
             #[utoipa::path(
                 $method,
+                operation_id = concat!("proxy", stringify!($method)),
                 path = "/v1/proxy/{connection}/{path}",
                 tag = "proxy",
                 security(("api_key" = []), ("api_key_basic" = [])),
                 params(
-                    ("connection" = String, Path, description = "The connection's id (`con_…`)"),
-                    ("path" = String, Path, description = "Bitbucket's path, slashes included"),
+                    ("connection" = String, Path, description = "The connection's id (`con_…`)",
+                        pattern = "^con_[0-9a-hjkmnp-tv-z]{26}$"),
+                    ("path" = String, Path, description = "Bitbucket's path, slashes included; no dot segments, control characters or backslashes, however encoded",
+                        pattern = "^(?!\\.\\.?(/|$))(?!.*/\\.\\.?(/|$))[^\\u0000-\\u001f\\u007f-\\u009f\\\\%]*$"),
                 ),
                 responses(
-                    (status = "default", description = "Bitbucket's answer, as it came"),
-                    Refused, Missing, TokenRefused,
+                    (status = "default",
+                        description = "Bitbucket's answer, as it came, whatever its status; or Grantry's own refusal (`unauthorized`, `invalid-id`, `invalid-proxy-path`, `not-found`, `needs-reauth`, `provider-unavailable`, `too-large`, …) as a problem that also carries Bitbucket's error fields, in `application/json` when the client accepts only that",
+                        content(
+                            (Object = "application/json"),
+                            (ProblemDoc = "application/problem+json"),
+                            (String = "*/*"),
+                        )),
                 )
             )]
             pub async fn $method() {}

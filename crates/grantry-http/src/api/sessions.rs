@@ -25,10 +25,11 @@ pub struct SessionBody {
     end_user_id: Option<String>,
     return_url: Option<String>,
     /// Reconnect this connection instead of making a new one.
+    #[schema(pattern = "^con_[0-9a-hjkmnp-tv-z]{26}$")]
     connection_id: Option<String>,
 }
 
-#[utoipa::path(post, path = "/v1/connect-sessions", tag = "connect", request_body = SessionBody,
+#[utoipa::path(post, operation_id = "createConnectSession", path = "/v1/connect-sessions", tag = "connect", request_body = SessionBody,
     responses((status = 201, description = "The session, with the single-use link for the end user's browser", body = SessionView),
               Refused, BodyRefused, Missing))]
 pub async fn create(
@@ -71,8 +72,8 @@ pub struct ConfirmBody {
     verification_code: String,
 }
 
-#[utoipa::path(post, path = "/v1/connect-sessions/{id}/confirm", tag = "connect", request_body = ConfirmBody,
-    params(("id" = String, Path, description = "The connect session's id (`ses_…`)")),
+#[utoipa::path(post, operation_id = "confirmConnectSession", path = "/v1/connect-sessions/{session}/confirm", tag = "connect", request_body = ConfirmBody,
+    params(("session" = String, Path, description = "The connect session's id (`cs_…`)", pattern = "^cs_[0-9a-hjkmnp-tv-z]{26}$")),
     responses((status = 200, description = "The connection, saved now", body = ConnectionView),
               (status = 403, description = "`confirmation-refused`: another end user or a wrong code; the session is spent", body = ProblemDoc, content_type = "application/problem+json"),
               Refused, BodyRefused, Missing, Conflicting))]

@@ -21,6 +21,8 @@ use crate::views::{Deliveries, DeliveryView, Items, TestQueued, WebhookView};
 #[serde(deny_unknown_fields)]
 #[schema(as = WebhookBody)]
 pub struct CreateBody {
+    /// Where messages are posted: http or https, without credentials.
+    #[schema(format = "uri", pattern = "^https?://[^\\s@/]+")]
     url: String,
     #[serde(default)]
     description: String,
@@ -35,6 +37,7 @@ pub struct CreateBody {
 #[serde(deny_unknown_fields)]
 #[schema(as = WebhookPatch)]
 pub struct EditBody {
+    #[schema(format = "uri", pattern = "^https?://[^\\s@/]+")]
     url: Option<String>,
     description: Option<String>,
     kinds: Option<Vec<String>>,
@@ -50,6 +53,7 @@ pub struct DeliveryQuery {
     /// From the previous answer's `next_before`.
     before: Option<i64>,
     /// 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
 }
 
@@ -65,7 +69,7 @@ fn with_secret(status: StatusCode, created: WebhookWithSecret) -> Response {
     response
 }
 
-#[utoipa::path(post, path = "/v1/webhooks", tag = "webhooks", request_body = CreateBody,
+#[utoipa::path(post, operation_id = "createWebhook", path = "/v1/webhooks", tag = "webhooks", request_body = CreateBody,
     responses((status = 201, description = "The endpoint; `secret` is shown this once", body = WebhookView),
               Refused, AdminOnly, BodyRefused))]
 pub async fn create(
@@ -84,7 +88,7 @@ pub async fn create(
     Ok(with_secret(StatusCode::CREATED, created))
 }
 
-#[utoipa::path(get, path = "/v1/webhooks", tag = "webhooks",
+#[utoipa::path(get, operation_id = "listWebhooks", path = "/v1/webhooks", tag = "webhooks",
     responses((status = 200, description = "Every endpoint", body = Items<WebhookView>), Refused, AdminOnly))]
 pub async fn list(State(state): State<AppState>, _admin: AdminCaller) -> Result<Response, Problem> {
     let items: Vec<WebhookView> = state
@@ -97,7 +101,7 @@ pub async fn list(State(state): State<AppState>, _admin: AdminCaller) -> Result<
     Ok(Json(Items { items }).into_response())
 }
 
-#[utoipa::path(get, path = "/v1/webhooks/{id}", tag = "webhooks", params(("id" = String, Path, description = "The endpoint's id (`whk_…`)")),
+#[utoipa::path(get, operation_id = "getWebhook", path = "/v1/webhooks/{webhook}", tag = "webhooks", params(("webhook" = String, Path, description = "The endpoint's id (`wh_…`)", pattern = "^wh_[0-9a-hjkmnp-tv-z]{26}$")),
     responses((status = 200, description = "The endpoint", body = WebhookView), Refused, AdminOnly, Missing))]
 pub async fn show(
     State(state): State<AppState>,
@@ -108,7 +112,7 @@ pub async fn show(
     Ok(Json(WebhookView::from(&webhook)))
 }
 
-#[utoipa::path(patch, path = "/v1/webhooks/{id}", tag = "webhooks", params(("id" = String, Path, description = "The endpoint's id (`whk_…`)")), request_body = EditBody,
+#[utoipa::path(patch, operation_id = "updateWebhook", path = "/v1/webhooks/{webhook}", tag = "webhooks", params(("webhook" = String, Path, description = "The endpoint's id (`wh_…`)", pattern = "^wh_[0-9a-hjkmnp-tv-z]{26}$")), request_body = EditBody,
     responses((status = 200, description = "The endpoint as changed", body = WebhookView), Refused, AdminOnly, BodyRefused, Missing))]
 pub async fn edit(
     State(state): State<AppState>,
@@ -130,7 +134,7 @@ pub async fn edit(
     Ok(Json(WebhookView::from(&webhook)))
 }
 
-#[utoipa::path(delete, path = "/v1/webhooks/{id}", tag = "webhooks", params(("id" = String, Path, description = "The endpoint's id (`whk_…`)")),
+#[utoipa::path(delete, operation_id = "deleteWebhook", path = "/v1/webhooks/{webhook}", tag = "webhooks", params(("webhook" = String, Path, description = "The endpoint's id (`wh_…`)", pattern = "^wh_[0-9a-hjkmnp-tv-z]{26}$")),
     responses((status = 204, description = "Removed, with its pending messages"), Refused, AdminOnly, Missing))]
 pub async fn delete(
     State(state): State<AppState>,
@@ -142,7 +146,7 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(post, path = "/v1/webhooks/{id}/rotate-secret", tag = "webhooks", params(("id" = String, Path, description = "The endpoint's id (`whk_…`)")),
+#[utoipa::path(post, operation_id = "rotateWebhookSecret", path = "/v1/webhooks/{webhook}/rotate-secret", tag = "webhooks", params(("webhook" = String, Path, description = "The endpoint's id (`wh_…`)", pattern = "^wh_[0-9a-hjkmnp-tv-z]{26}$")),
     responses((status = 200, description = "The endpoint with its new `secret`, shown this once; the old one keeps signing for 24 h", body = WebhookView),
               Refused, AdminOnly, Missing))]
 pub async fn rotate_secret(
@@ -158,7 +162,7 @@ pub async fn rotate_secret(
     Ok(with_secret(StatusCode::OK, rotated))
 }
 
-#[utoipa::path(post, path = "/v1/webhooks/{id}/test", tag = "webhooks", params(("id" = String, Path, description = "The endpoint's id (`whk_…`)")),
+#[utoipa::path(post, operation_id = "testWebhook", path = "/v1/webhooks/{webhook}/test", tag = "webhooks", params(("webhook" = String, Path, description = "The endpoint's id (`wh_…`)", pattern = "^wh_[0-9a-hjkmnp-tv-z]{26}$")),
     responses((status = 202, description = "A `webhook.test` message queued for the endpoint", body = TestQueued), Refused, AdminOnly, Missing))]
 pub async fn test(
     State(state): State<AppState>,
@@ -172,7 +176,7 @@ pub async fn test(
     Ok((StatusCode::ACCEPTED, Json(queued)).into_response())
 }
 
-#[utoipa::path(get, path = "/v1/webhooks/{id}/deliveries", tag = "webhooks", params(("id" = String, Path, description = "The endpoint's id (`whk_…`)"), DeliveryQuery),
+#[utoipa::path(get, operation_id = "listWebhookDeliveries", path = "/v1/webhooks/{webhook}/deliveries", tag = "webhooks", params(("webhook" = String, Path, description = "The endpoint's id (`wh_…`)", pattern = "^wh_[0-9a-hjkmnp-tv-z]{26}$"), DeliveryQuery),
     responses((status = 200, description = "The endpoint's deliveries, newest first", body = Deliveries), Refused, AdminOnly, Missing))]
 pub async fn deliveries(
     State(state): State<AppState>,
@@ -201,8 +205,8 @@ pub async fn deliveries(
     .into_response())
 }
 
-#[utoipa::path(post, path = "/v1/webhooks/{id}/deliveries/{event}/redeliver", tag = "webhooks",
-    params(("id" = String, Path, description = "The endpoint's id (`whk_…`)"), ("event" = String, Path, description = "The event's id (`evt_…`)")),
+#[utoipa::path(post, operation_id = "redeliverWebhookMessage", path = "/v1/webhooks/{webhook}/deliveries/{event}/redeliver", tag = "webhooks",
+    params(("webhook" = String, Path, description = "The endpoint's id (`wh_…`)", pattern = "^wh_[0-9a-hjkmnp-tv-z]{26}$"), ("event" = String, Path, description = "The event's id (`evt_…`)", pattern = "^evt_[0-9a-hjkmnp-tv-z]{26}$")),
     responses((status = 202, description = "Sent again, with the same `webhook-id`"), Refused, AdminOnly, Missing))]
 pub async fn redeliver(
     State(state): State<AppState>,
