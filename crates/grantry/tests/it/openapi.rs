@@ -4,7 +4,7 @@
 
 use bitbucket_sim::Mode;
 use reqwest::{Method, StatusCode};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::common::TestApp;
 
@@ -167,4 +167,80 @@ async fn schemathesis(app: &TestApp, connection: &str, filter: &[&str]) -> Strin
         .find(|line| line.contains(" in ") && line.starts_with('='))
         .map_or("", |line| line.trim_matches(|c| c == '=' || c == ' '));
     format!("{cases}; {summary}")
+}
+
+/// A client generated from the document by published generators (openapi-typescript for the
+/// types, openapi-fetch for the calls; pinned in interop/package-lock.json), its script checked
+/// by `tsc` against those types, then run: it creates a profile and a connect session, lets a
+/// browser finish the flow, confirms the connection and reads its token. A wrong document fails
+/// the type check or the run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_generated_from_the_document_connects_an_account_and_reads_its_token() {
+    let app = TestApp::start(Mode::Rotating).await;
+    let (key, secret) = app
+        .consumer(&["account.read", "repositories.read"], false)
+        .await;
+    let interop = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop");
+    let dir = interop.join("generated-client");
+    let bin = |name: &str| {
+        let path = interop.join("node_modules/.bin").join(name);
+        assert!(
+            path.exists(),
+            "{} is missing: run interop/install (./scripts/test does)",
+            path.display()
+        );
+        path
+    };
+    let run = |program: std::path::PathBuf, args: Vec<String>| {
+        let dir = dir.clone();
+        async move {
+            let output = tokio::process::Command::new(&program)
+                .args(&args)
+                .current_dir(&dir)
+                .kill_on_drop(true)
+                .output()
+                .await
+                .expect("runs");
+            assert!(
+                output.status.success(),
+                "{program:?} {args:?} failed:\n{}\n{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+    };
+    let document = format!("{}/v1/openapi.json", app.base);
+    run(
+        bin("openapi-typescript"),
+        vec![document, "-o".into(), "api.d.ts".into()],
+    )
+    .await;
+    run(bin("tsc"), vec!["-p".into(), ".".into()]).await;
+
+    let output = tokio::process::Command::new("node")
+        .arg("out/client.js")
+        .current_dir(&dir)
+        .env("GRANTRY_URL", &app.base)
+        .env("GRANTRY_ADMIN_KEY", &app.admin_key)
+        .env(
+            "CONSUMER",
+            json!({"key": key, "secret": secret}).to_string(),
+        )
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "the generated client failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let seen: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|_| panic!("no JSON from the client: {stdout}"));
+    assert_eq!(seen["status"], "active", "{seen}");
+    assert_eq!(seen["token_type"], "bearer");
+    assert_eq!(seen["account"], "alice");
+    assert!(seen["token_length"].as_u64().unwrap() > 2000, "{seen}");
+    assert_eq!(seen["missing"], json!({"status": 404, "code": "not-found"}));
 }
