@@ -15,6 +15,7 @@ pub enum Section {
     ApiKeys,
     Webhooks,
     Admins,
+    Reference,
 }
 
 /// A message shown once at the top of a page.
@@ -79,6 +80,7 @@ fn navigation(admin: &Admin, section: Section) -> Markup {
                     (link("/ui/api-keys", "API keys", Section::ApiKeys))
                     (link("/ui/webhooks", "Webhooks", Section::Webhooks))
                     (link("/ui/admins", "Admins", Section::Admins))
+                    (link("/ui/api", "API", Section::Reference))
                     span.who { "Signed in as " (admin.username) }
                     form method="post" action="/ui/logout" {
                         input type="hidden" name="csrf" value=(admin.csrf);

@@ -10,6 +10,7 @@ mod form;
 mod keys;
 mod layout;
 mod profiles;
+mod reference;
 mod session;
 mod signed_in;
 mod webhooks;
@@ -67,6 +68,7 @@ pub fn routes() -> Router<AppState> {
             post(webhooks::redeliver),
         )
         .route("/ui/admins", get(admins::page).post(admins::create))
+        .route("/ui/api", get(reference::page))
         .route("/ui/admins/password", post(admins::change_password))
         .route("/ui/admins/{username}/remove", post(admins::remove))
 }

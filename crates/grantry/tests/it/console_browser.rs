@@ -721,5 +721,17 @@ async fn an_api_token_is_added_checked_and_warned_about_in_the_console() {
 
     submit(&browser, "table tbody form[action$=\"/refresh\"] button").await;
     assert!(browser.text(".flash.ok").await.contains("Checked"));
+
+    // The API reference, rendered from the OpenAPI document the binary serves.
+    browser
+        .click_and_wait_for_page("nav a[href=\"/ui/api\"]")
+        .await;
+    let token = browser.text("#op-getToken").await;
+    assert!(
+        token.contains("GET /v1/connections/{connection}/token") && token.contains("TokenView"),
+        "{token}"
+    );
+    assert!(browser.text("#schema-Problem").await.contains("code"));
+    browser.screenshot("21-api-reference").await;
     browser.quit().await;
 }
