@@ -10,6 +10,7 @@ use grantry_core::store::{
 use grantry_core::tokens::CachedToken;
 use secrecy::ExposeSecret;
 use serde::Serialize;
+use serde_json::json;
 use utoipa::ToSchema;
 
 fn time(at: Option<Timestamp>) -> Option<String> {
@@ -77,7 +78,14 @@ pub struct AccountView {
     pub display_name: Option<String>,
 }
 
+/// A connected account or stored credential. The example is a real answer of `grantry demo`.
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({"id": "con_01m98yxhxgscse16wks9p4tdmm", "profile_id": "prf_01m98yxhwt9arvmar47z18wqnk",
+    "end_user_id": "user-42", "credential": "oauth2", "status": "active", "status_reason": null,
+    "account": {"id": "{1374021b-80d8-e92e-779b-72f5c7393fb4}", "username": "alice", "display_name": "Alice Liddell"},
+    "granted_scopes": ["account", "email", "repository", "repository:write", "pullrequest"],
+    "expires_at": "2026-12-07T21:15:32Z", "refreshed_at": "2026-12-07T19:15:32Z", "last_error": null,
+    "created_at": "2026-12-07T19:15:32Z", "updated_at": "2026-12-07T19:15:32Z"}))]
 pub struct ConnectionView {
     pub id: String,
     pub profile_id: String,
@@ -134,7 +142,13 @@ impl From<ConnectionRecord> for ConnectionView {
 
 /// `GET /v1/connections/{id}/token`, borrowed from the cached token: a read copies the token
 /// only into its answer.
+/// The example is a real answer of `grantry demo`, the 2,600-character token cut short.
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({"connection_id": "con_01m98yxhxgscse16wks9p4tdmm", "access_token": "wyNr0erDWyBliuz-CtPf…",
+    "token_type": "bearer", "authorization": "Bearer wyNr0erDWyBliuz-CtPf…", "username": null,
+    "expires_at": "2026-12-07T21:15:32Z", "scopes": ["account", "email", "repository", "repository:write", "pullrequest"],
+    "status": "active", "account": {"id": "{1374021b-80d8-e92e-779b-72f5c7393fb4}", "username": "alice",
+    "display_name": "Alice Liddell"}, "expires_in": 7196}))]
 pub struct TokenView<'a> {
     pub connection_id: &'a str,
     /// The secret to present: an access token, or an API token.

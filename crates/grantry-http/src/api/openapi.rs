@@ -12,14 +12,19 @@ use std::sync::OnceLock;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use serde_json::json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{IntoResponses, Modify, OpenApi, ToSchema};
 
 use super::{connections, events, keys, profiles, proxy, sessions, webhooks};
 
-/// Every error answer: an RFC 9457 problem, as `application/problem+json`.
+/// Every error answer: an RFC 9457 problem, as `application/problem+json`. The example is a
+/// real answer.
 #[derive(Serialize, ToSchema)]
-#[schema(as = Problem)]
+#[schema(as = Problem, example = json!({"type": "urn:grantry:problem:needs-reauth", "title": "The user must reconnect",
+    "status": 409, "detail": "The provider no longer accepts this connection's grant. Send the user through a connect session with connection_id `con_01m98yxhxgscse16wks9p4tdmm` to reconnect it (it keeps its id).",
+    "code": "needs-reauth", "connection_id": "con_01m98yxhxgscse16wks9p4tdmm",
+    "reason": "Bitbucket Cloud refused the refresh token (invalid_grant: Invalid refresh_token); the user must reconnect"}))]
 pub struct ProblemDoc {
     /// `urn:grantry:problem:{code}`.
     #[serde(rename = "type")]
@@ -34,7 +39,7 @@ pub struct ProblemDoc {
     field: Option<String>,
     /// `needs-reauth`: the connection and why its user must reconnect.
     #[serde(skip_serializing_if = "Option::is_none")]
-    connection: Option<String>,
+    connection_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<String>,
 }
