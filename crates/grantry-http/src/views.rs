@@ -10,7 +10,6 @@ use grantry_core::store::{
 use grantry_core::tokens::CachedToken;
 use secrecy::ExposeSecret;
 use serde::Serialize;
-use serde_json::json;
 use utoipa::ToSchema;
 
 fn time(at: Option<Timestamp>) -> Option<String> {
