@@ -1,13 +1,11 @@
 //! API tokens and access tokens: REST with Basic e-mail:token or Bearer, scopes checked per
 //! operation, resources honoured, rate-limit headers, expiry, revocation, rotation, and git.
 
-use std::path::Path;
-
 use crate::common::TestSim;
+use crate::git::git;
 use bitbucket_sim::Mode;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tokio::process::Command;
 
 async fn api_token(sim: &TestSim, scopes: &str) -> (String, String) {
     let made = sim
@@ -282,24 +280,6 @@ async fn a_data_center_http_access_token_is_bearer_only_and_bound_to_its_project
         StatusCode::NOT_FOUND
     );
     assert_eq!(get("/users/carol", false).await, StatusCode::FORBIDDEN);
-}
-
-async fn git(dir: &Path, args: &[&str]) -> (bool, String) {
-    let output = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_AUTHOR_NAME", "Test")
-        .env("GIT_AUTHOR_EMAIL", "test@example.com")
-        .env("GIT_COMMITTER_NAME", "Test")
-        .env("GIT_COMMITTER_EMAIL", "test@example.com")
-        .output()
-        .await
-        .expect("git runs");
-    let text = String::from_utf8_lossy(&output.stderr).into_owned();
-    (output.status.success(), text)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

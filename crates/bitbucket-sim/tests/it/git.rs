@@ -7,7 +7,7 @@ use crate::common::TestSim;
 use bitbucket_sim::Mode;
 use tokio::process::Command;
 
-async fn git(dir: &Path, args: &[&str]) -> (bool, String) {
+pub(crate) async fn git(dir: &Path, args: &[&str]) -> (bool, String) {
     let output = Command::new("git")
         .args(args)
         .current_dir(dir)

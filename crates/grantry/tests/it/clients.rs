@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::common::TestApp;
+use crate::common::{TestApp, git};
 use bitbucket_sim::Mode;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -336,28 +336,6 @@ async fn bitbucket_mcp_lists_everything_and_opens_a_pull_request() {
     );
     assert_eq!(seen["created"]["title"], "From bitbucket-mcp", "{seen}");
     only_grantry_called(&app).await;
-}
-
-/// git with a global configuration file of its own, as a backup job's machine would have.
-async fn git(dir: &Path, global: &Path, key: &str, args: &[&str]) -> (bool, String) {
-    let output = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_GLOBAL", global)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .env("GRANTRY_API_KEY", key)
-        .env("GIT_AUTHOR_NAME", "Backup")
-        .env("GIT_AUTHOR_EMAIL", "backup@example.com")
-        .env("GIT_COMMITTER_NAME", "Backup")
-        .env("GIT_COMMITTER_EMAIL", "backup@example.com")
-        .output()
-        .await
-        .expect("git runs");
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

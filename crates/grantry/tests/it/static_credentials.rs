@@ -9,7 +9,6 @@ use std::path::Path;
 use bitbucket_sim::Mode;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use tokio::process::Command;
 
 use crate::common::TestApp;
 
@@ -116,22 +115,7 @@ impl Git {
     }
 
     async fn run(&self, dir: &Path, args: &[&str]) -> (bool, String) {
-        let output = Command::new("git")
-            .args(args)
-            .current_dir(dir)
-            .env("GIT_CONFIG_GLOBAL", &self.global)
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .env("GRANTRY_API_KEY", &self.key)
-            .env("GIT_AUTHOR_NAME", "Backup")
-            .env("GIT_AUTHOR_EMAIL", "backup@example.com")
-            .env("GIT_COMMITTER_NAME", "Backup")
-            .env("GIT_COMMITTER_EMAIL", "backup@example.com")
-            .output()
-            .await
-            .expect("git runs");
-        let log = String::from_utf8_lossy(&output.stderr).into_owned();
-        (output.status.success(), log)
+        crate::common::git(dir, &self.global, &self.key, args).await
     }
 
     /// Clones `remote`, commits a file and pushes it back.

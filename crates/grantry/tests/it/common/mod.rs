@@ -531,3 +531,30 @@ pub async fn until_callback_in(browser: &reqwest::Client, url: &str) -> Url {
     }
     panic!("never reached the callback");
 }
+
+/// git with a global configuration file of its own, as a backup job's machine would have.
+pub async fn git(
+    dir: &std::path::Path,
+    global: &std::path::Path,
+    key: &str,
+    args: &[&str],
+) -> (bool, String) {
+    let output = tokio::process::Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_GLOBAL", global)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("GRANTRY_API_KEY", key)
+        .env("GIT_AUTHOR_NAME", "Backup")
+        .env("GIT_AUTHOR_EMAIL", "backup@example.com")
+        .env("GIT_COMMITTER_NAME", "Backup")
+        .env("GIT_COMMITTER_EMAIL", "backup@example.com")
+        .output()
+        .await
+        .expect("git runs");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
