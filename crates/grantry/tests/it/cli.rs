@@ -43,15 +43,12 @@ async fn backups_profile(
     scope: &str,
 ) -> Value {
     let callback = format!("http://127.0.0.1:{port}/oauth/callback");
-    let consumer: Value = reqwest::Client::new()
-        .post(format!("{}/_sim/consumers", sim.url()))
-        .json(&json!({"workspace": "acme", "name": "backups", "callback_url": callback, "permissions": permissions}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let consumer = sim_post(
+        sim,
+        "/_sim/consumers",
+        json!({"workspace": "acme", "name": "backups", "callback_url": callback, "permissions": permissions}),
+    )
+    .await;
     let args = [
         "profiles",
         "create",
@@ -66,6 +63,17 @@ async fn backups_profile(
     ];
     let secret = format!("{}\n", consumer["secret"].as_str().unwrap());
     json_of(env, &args, Some(&secret)).await
+}
+
+/// A request to the simulator's control API; answers its JSON.
+async fn sim_post(sim: &RunningSim, path: &str, body: Value) -> Value {
+    let response = reqwest::Client::new()
+        .post(format!("{}{path}", sim.url()))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    response.json().await.unwrap()
 }
 
 async fn json_of(env: &[(String, String)], args: &[&str], stdin: Option<&str>) -> Value {
@@ -182,15 +190,12 @@ async fn an_admin_can_do_everything_from_the_command_line() {
     .await;
     assert_eq!(revoked["revoked"], key["id"]);
     // An access token made in Bitbucket, stored with its expiry; a mistyped expiry is named.
-    let made: Value = http
-        .post(format!("{}/_sim/access-tokens", sim.url()))
-        .json(&json!({"workspace": "acme", "scopes": "repository"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let made = sim_post(
+        &sim,
+        "/_sim/access-tokens",
+        json!({"workspace": "acme", "scopes": "repository"}),
+    )
+    .await;
     let token = format!("{}\n", made["token"].as_str().unwrap());
     let add = |expiry: &'static str| {
         [
