@@ -25,7 +25,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::Sim;
-use crate::control::{Answer, ControlError, created, parse};
+use crate::control_reply::{Answer, ControlError, created, parse};
 use crate::credentials::{API_TOKEN_MAX_LIFE, Permission, Resource};
 
 fn bad(message: impl Into<String>) -> ControlError {

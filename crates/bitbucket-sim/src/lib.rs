@@ -11,6 +11,7 @@ pub mod bench;
 pub mod clock;
 pub mod control;
 pub mod control_credentials;
+pub mod control_reply;
 pub mod credentials;
 pub mod faults;
 pub mod git;

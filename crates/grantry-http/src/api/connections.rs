@@ -11,7 +11,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
-use super::openapi::{BodyRefused, Missing, ProblemDoc, Refused, TokenRefused};
+use super::responses::{BodyRefused, Missing, ProblemDoc, Refused, TokenRefused};
 use super::{next_cursor, page_request};
 use crate::extract::{Body, Caller, PathParam, Query};
 use crate::problem::Problem;

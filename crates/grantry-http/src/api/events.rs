@@ -7,7 +7,7 @@ use grantry_core::store::EventFilter;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::openapi::{AdminOnly, Missing, Refused};
+use super::responses::{AdminOnly, Missing, Refused};
 use super::{next_cursor, page_request};
 use crate::extract::{AdminCaller, Query};
 use crate::problem::Problem;

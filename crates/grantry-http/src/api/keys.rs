@@ -9,7 +9,7 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::openapi::{AdminOnly, BodyRefused, Missing, Refused};
+use super::responses::{AdminOnly, BodyRefused, Missing, Refused};
 use crate::extract::{AdminCaller, Body, PathParam};
 use crate::problem::Problem;
 use crate::state::AppState;

@@ -8,6 +8,7 @@ mod keys;
 pub mod openapi;
 mod profiles;
 pub mod proxy;
+pub mod responses;
 mod sessions;
 mod webhooks;
 

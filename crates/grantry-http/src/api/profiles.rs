@@ -9,7 +9,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::openapi::{AdminOnly, BodyRefused, Conflicting, Missing, Refused};
+use super::responses::{AdminOnly, BodyRefused, Conflicting, Missing, Refused};
 use crate::extract::{AdminCaller, Body, Caller, PathParam};
 use crate::problem::Problem;
 use crate::state::AppState;

@@ -248,7 +248,7 @@ fn respond(answer: Answer) -> Response {
 /// [`proxy`] (axum routes every method there). They are never called.
 #[allow(dead_code)]
 mod documented {
-    use crate::api::openapi::ProblemDoc;
+    use crate::api::responses::ProblemDoc;
 
     macro_rules! operation {
         ($method:ident, $summary:literal) => {

@@ -11,7 +11,7 @@ use grantry_core::ids::{ConnectionId, SessionId};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::openapi::{BodyRefused, Conflicting, Missing, ProblemDoc, Refused};
+use super::responses::{BodyRefused, Conflicting, Missing, ProblemDoc, Refused};
 use crate::extract::{Body, Caller, PathParam};
 use crate::problem::Problem;
 use crate::state::AppState;

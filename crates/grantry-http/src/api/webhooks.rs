@@ -11,7 +11,7 @@ use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 use super::MAX_LIMIT;
-use super::openapi::{AdminOnly, BodyRefused, Missing, Refused};
+use super::responses::{AdminOnly, BodyRefused, Missing, Refused};
 use crate::extract::{AdminCaller, Body, PathParam, Query};
 use crate::problem::Problem;
 use crate::state::AppState;
