@@ -38,10 +38,15 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "webhooks",
         include_str!("../migrations/0004_webhooks.sql"),
     ),
+    (
+        5,
+        "static credential checks",
+        include_str!("../migrations/0005_static_credential_checks.sql"),
+    ),
 ];
 
 /// The newest schema version this build can work with.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// Grantry's store on PostgreSQL.
 pub type PgStore = SqlStore<PgEngine>;

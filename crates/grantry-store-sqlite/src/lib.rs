@@ -38,10 +38,15 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "webhooks",
         include_str!("../migrations/0005_webhooks.sql"),
     ),
+    (
+        6,
+        "static credential checks",
+        include_str!("../migrations/0006_static_credential_checks.sql"),
+    ),
 ];
 
 /// The newest schema version this build can work with.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// Grantry's store on SQLite.
 pub type SqliteStore = SqlStore<SqliteEngine>;

@@ -70,6 +70,7 @@ impl Grantry {
         let endpoints = &profile.endpoints;
         let query = request.query.as_deref();
         let url = proxied_url(spec, endpoints, &request.path, query)?;
+        let request_path = request.path.as_str().to_owned();
         let ProxyRequest {
             method,
             headers,
@@ -114,8 +115,22 @@ impl Grantry {
                 Body::Whole(bytes) => String::from_utf8_lossy(bytes).into_owned(),
                 Body::Streaming { .. } => String::new(),
             };
-            let row = self.connection_row(id).await?;
-            if let Err(error) = self.proxied_call_refused(&row, &body).await {
+            // An access token's own ground: its repositories (Cloud), its projects (Data Center).
+            let path = request_path.as_str();
+            let on_own_ground = [
+                "2.0/repositories/",
+                "repositories/",
+                "rest/api/",
+                "projects/",
+            ]
+            .iter()
+            .any(|prefix| path.starts_with(prefix))
+                && !path.contains("/users");
+            let refused = match self.connection_row(id).await {
+                Ok(row) => self.proxied_call_refused(&row, on_own_ground, &body).await,
+                Err(error) => Err(error),
+            };
+            if let Err(error) = refused {
                 tracing::warn!(connection.id = %id, %error, "a proxied call's credential was refused");
             }
         }

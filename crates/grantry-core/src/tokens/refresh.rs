@@ -223,7 +223,8 @@ impl Grantry {
                 self.provider.client_credentials(&client.target()).await
             }
             CredentialKind::ApiToken | CredentialKind::AccessToken => {
-                return self.check_static_leased(&row, profile, owner).await;
+                let (token, _) = self.check_static_leased(&row, profile, owner).await?;
+                return Ok(token);
             }
         };
         self.metrics.provider_call(started.elapsed());

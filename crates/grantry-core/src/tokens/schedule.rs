@@ -50,7 +50,9 @@ pub fn next_static_check(
     if credential != CredentialKind::ApiToken {
         return expires_at;
     }
-    let check = now + seconds(settings.verify_static);
+    // At least a minute apart, whatever the setting says, so a zero cannot make every check due
+    // on every pass.
+    let check = now + seconds(settings.verify_static).max(60);
     Some(expires_at.map_or(check, |at| at.min(check)))
 }
 

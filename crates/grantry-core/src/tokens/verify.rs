@@ -23,6 +23,17 @@ use crate::store::{
     ConnectionRecord, ConnectionStatus, CredentialKind, OutcomeWrite, ProfileRecord,
 };
 
+/// Whether a check of a static credential could ask what it needed to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Checked {
+    Done,
+    /// Bitbucket could not be asked; try again after `retry_after` seconds.
+    Unknown {
+        retry_after: u64,
+        cause: String,
+    },
+}
+
 /// What Bitbucket said of a static credential.
 enum Verdict {
     Alive,
@@ -90,13 +101,14 @@ impl Grantry {
     }
 
     /// With the lease held by `owner`: is the static credential still good? Records what was
-    /// found (and the next look) and answers the token while it is.
+    /// found (and the next look) and answers the token while it is, with whether Bitbucket could
+    /// be asked (`Checked::Unknown`: it could not; the token is still the last known good one).
     pub(crate) async fn check_static_leased(
         &self,
         row: &ConnectionRecord,
         profile: &ProfileRecord,
         owner: &str,
-    ) -> CoreResult<Arc<CachedToken>> {
+    ) -> CoreResult<(Arc<CachedToken>, Checked)> {
         let now = self.clock.now();
         let what = credential_words(row.credential);
         if let Some(at) = row.expires_at.filter(|at| *at <= now) {
@@ -112,6 +124,7 @@ impl Grantry {
             _ => Verdict::Alive,
         };
         let settings = &self.settings.refresh;
+        let (mut failures, mut last_error, mut checked) = (0, None, Checked::Done);
         let next = match verdict {
             Verdict::Refused(answer) => {
                 let reason = format!(
@@ -125,32 +138,48 @@ impl Grantry {
                 schedule::next_static_check(row.credential, now, row.expires_at, settings)
             }
             Verdict::Unreachable(failure) => {
-                tracing::warn!(connection.id = %row.id, %failure, "could not check a {what} with {provider}; trying again later");
-                let delay = schedule::backoff(row.failures + 1, failure.retry_after(), settings);
+                // Backs off like a failed refresh, and says so in the connection's last error.
+                failures = row.failures + 1;
+                let delay = schedule::backoff(failures, failure.retry_after(), settings);
+                tracing::warn!(connection.id = %row.id, %failure, "could not check a {what} with {provider}; trying again in {delay} s");
+                last_error = Some(format!(
+                    "could not check the {what} with {provider} ({failure})"
+                ));
+                checked = Checked::Unknown {
+                    retry_after: delay,
+                    cause: failure.to_string(),
+                };
                 Some(now + delay as i64)
             }
         };
         let outcome = OutcomeWrite {
             status: row.status,
             status_reason: row.status_reason.clone(),
-            failures: row.failures,
-            last_error: row.last_error.clone(),
+            failures,
+            last_error,
             next_refresh_at: next,
             announce: Vec::new(),
         };
         self.store.record_outcome(&row.id, owner, &outcome).await?;
-        Ok(token)
+        Ok((token, checked))
     }
 
     /// A proxied call with a static credential got a 401. An API token is asked again (a 401
-    /// to `/user` settles it); an access token's refusal is Bitbucket's word already.
+    /// to `/user` settles it). An access token's 401 settles it only on a call inside what every
+    /// access token may reach, its repositories (`on_own_ground`): elsewhere (`/user`, say)
+    /// Bitbucket also answers 401 "not supported for this endpoint" to live tokens.
     pub(crate) async fn proxied_call_refused(
         &self,
         row: &ConnectionRecord,
+        on_own_ground: bool,
         answer: &str,
     ) -> CoreResult<()> {
         if row.credential == CredentialKind::ApiToken {
             return self.verify_static(row).await.map(|_| ());
+        }
+        if !on_own_ground {
+            tracing::info!(connection.id = %row.id, "an access token was refused outside its repositories; not taken as dead");
+            return Ok(());
         }
         let now = self.clock.now();
         let owner = self.lease_owner("refused");
@@ -214,10 +243,18 @@ impl Grantry {
             ));
         };
         let result = match self.profile_for(&leased.profile_id).await {
-            Ok(known) => {
-                self.check_static_leased(&leased, &known.record, &owner)
-                    .await
-            }
+            Ok(known) => match self
+                .check_static_leased(&leased, &known.record, &owner)
+                .await
+            {
+                Ok((token, Checked::Done)) => Ok(token),
+                // Asked to check and could not: say so rather than report a pass (the check
+                // is recorded and retried; the lease is already released).
+                Ok((_, Checked::Unknown { retry_after, cause })) => {
+                    return Err(CoreError::ProviderUnavailable { retry_after, cause });
+                }
+                Err(error) => Err(error),
+            },
             Err(error) => Err(error),
         };
         if result.is_err()

@@ -168,10 +168,15 @@ async fn keep_small(body: Body) -> Result<Body, std::io::Error> {
 pub async fn proxy(
     State(state): State<AppState>,
     caller: Caller,
-    target: ProxyTarget,
+    target: Result<ProxyTarget, Problem>,
     request: Request,
 ) -> Response {
     let headers = request.headers().clone();
+    // Refusals of the method or the path carry Bitbucket's error fields too.
+    let target = match target {
+        Ok(target) => target,
+        Err(problem) => return for_clients(problem, &headers),
+    };
     match forward(&state, &caller, target, request).await {
         Ok(response) => response,
         Err(problem) => for_clients(problem, &headers),

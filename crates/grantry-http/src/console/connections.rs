@@ -5,7 +5,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use grantry_core::ids::ConnectionId;
-use grantry_core::store::{ConnectionRecord, ConnectionStatus, ProfileRecord};
+use grantry_core::store::{ConnectionRecord, ConnectionStatus, CredentialKind, ProfileRecord};
 use grantry_core::{CoreError, Grantry};
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -54,7 +54,11 @@ pub fn table(
                                     form method="post" action={"/ui/connections/" (c.id) "/test"} {
                                         (csrf(admin)) button type="submit" aria-label={"Test " (c.id)} { "Test" }
                                     } " "
-                                    @let (verb, label) = if c.credential.renewable() { ("Refresh", "Refresh") } else { ("Check", "Check with Bitbucket") };
+                                    @let (verb, label) = match c.credential {
+                                        CredentialKind::ApiToken => ("Check", "Ask Bitbucket whether it still takes the API token"),
+                                        CredentialKind::AccessToken => ("Check", "Check the access token's expiry"),
+                                        _ => ("Refresh", "Refresh the token now"),
+                                    };
                                     form method="post" action={"/ui/connections/" (c.id) "/refresh"} {
                                         (csrf(admin)) button type="submit" aria-label={(verb) " " (c.id)} title=(label) { (verb) }
                                     } " "

@@ -535,7 +535,15 @@ pub async fn add_credential(
             let errors = Errors::one(field, &message);
             render(&state, &admin, &profile, None, false, Some(&errors)).await
         }
-        Err(error) => session::unavailable(error),
+        // The database: the console's usual page for it. Anything else (Bitbucket unreachable,
+        // a conflict) is said on the profile's page.
+        Err(error @ (CoreError::Store(_) | CoreError::Crypto(_))) => session::unavailable(error),
+        Err(error) => {
+            let flash = Flash::Bad(format!("The credential was not stored: {error}"));
+            let mut response = render(&state, &admin, &profile, Some(flash), false, None).await;
+            *response.status_mut() = StatusCode::BAD_GATEWAY;
+            response
+        }
     }
 }
 

@@ -380,6 +380,26 @@ async fn a_repository_access_token_is_read_proxied_cloned_and_pushed_with_until_
 }
 
 #[tokio::test]
+async fn an_access_token_refused_outside_its_repositories_is_not_taken_as_dead() {
+    let app = TestApp::start(Mode::Rotating).await;
+    let profile = backups(&app).await;
+    // Bitbucket answers a live access token 401 where access tokens are not supported.
+    let (_, token) = access_token(
+        &app,
+        json!({"workspace": "acme", "repository": "widget", "scopes": "account repository"}),
+    )
+    .await;
+    let credential = json!({"type": "access_token", "token": token});
+    let (_, connection) = store(&app, &profile, credential).await;
+    let id = connection["id"].as_str().unwrap();
+    let (status, _) = proxied(&app, id, "2.0/user").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.connection(id).await["status"], "active");
+    let (status, _) = proxied(&app, id, "2.0/repositories/acme/widget").await;
+    assert_eq!(status, StatusCode::OK, "still served");
+}
+
+#[tokio::test]
 async fn an_access_token_is_warned_about_ahead_of_its_expiry_then_marked_at_it() {
     let app = TestApp::start(Mode::Rotating).await;
     let profile = backups(&app).await;
