@@ -123,7 +123,7 @@ impl<E: Engine> RefreshStore for SqlStore<E> {
         let statement = Statement::new(
             "UPDATE connections SET status = $3, status_reason = $4, failures = $5, \
              last_error = $6, next_refresh_at = $7, lease_owner = NULL, lease_until = NULL \
-             WHERE id = $1 AND (lease_owner = $2 OR lease_owner IS NULL)",
+             WHERE id = $1 AND (lease_owner = $2 OR lease_owner IS NULL) AND version = $8",
         )
         .text(id.as_str())
         .text(owner)
@@ -131,7 +131,8 @@ impl<E: Engine> RefreshStore for SqlStore<E> {
         .text(o.status_reason.as_deref())
         .int(o.failures)
         .text(o.last_error.as_deref())
-        .int(o.next_refresh_at);
+        .int(o.next_refresh_at)
+        .int(o.version);
         self.change(statement, &o.announce).await?;
         Ok(())
     }

@@ -135,6 +135,7 @@ pub async fn outcomes_release_the_lease(store: &dyn Store) {
     store.insert_connection(&c, &[]).await.unwrap();
     store.take_lease(&c.id, "me", NOW + 30, NOW).await.unwrap();
     let outcome = OutcomeWrite {
+        version: c.version,
         status: ConnectionStatus::NeedsReauth,
         status_reason: Some("refused".into()),
         failures: 1,
@@ -158,6 +159,40 @@ pub async fn outcomes_release_the_lease(store: &dyn Store) {
     assert_eq!(
         (stored.failures, stored.next_refresh_at, stored.lease_owner),
         (1, None, None)
+    );
+}
+
+/// An outcome about a row that was replaced meanwhile (the user reconnected, an admin stored a
+/// new credential) is left out: it would mark the new grant with the old one's fate.
+pub async fn outcomes_about_a_replaced_row_are_left_out(store: &dyn Store) {
+    let profile = stored_profile(store, "P").await;
+    let c = connection(&profile, "alice");
+    store.insert_connection(&c, &[]).await.unwrap();
+    store
+        .take_lease(&c.id, "checker", NOW + 30, NOW)
+        .await
+        .unwrap();
+    let mut replaced = c.clone();
+    replaced.version = c.version + 1;
+    assert!(store.replace_connection(&replaced, &[]).await.unwrap());
+    let outcome = OutcomeWrite {
+        version: c.version,
+        status: ConnectionStatus::NeedsReauth,
+        status_reason: Some("the old token was refused".into()),
+        failures: 1,
+        last_error: None,
+        next_refresh_at: None,
+        announce: Vec::new(),
+    };
+    store
+        .record_outcome(&c.id, "checker", &outcome)
+        .await
+        .unwrap();
+    let stored = store.connection(&c.id).await.unwrap().unwrap();
+    assert_eq!(
+        stored.status,
+        ConnectionStatus::Active,
+        "the new grant stands"
     );
 }
 

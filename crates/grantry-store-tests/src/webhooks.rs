@@ -85,6 +85,7 @@ pub async fn announcements_reach_the_endpoints_that_want_them(store: &dyn Store)
 
     // A guarded write that changes nothing announces nothing.
     let mut outcome = OutcomeWrite {
+        version: c.version,
         status: ConnectionStatus::NeedsReauth,
         status_reason: Some("refused".into()),
         failures: 1,

@@ -170,6 +170,9 @@ pub struct TokenWrite {
 /// The outcome of a failed refresh (or a decision not to refresh); releases the lease.
 #[derive(Debug, Clone)]
 pub struct OutcomeWrite {
+    /// The row's version the outcome is about: a row replaced since (a reconnect, a new
+    /// credential stored over the old) is left alone.
+    pub version: i64,
     pub status: ConnectionStatus,
     pub status_reason: Option<String>,
     pub failures: i64,

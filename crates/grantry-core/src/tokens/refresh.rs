@@ -490,6 +490,7 @@ impl Grantry {
                 );
                 self.metrics.refresh(RefreshOutcome::NeedsReauth);
                 let outcome = OutcomeWrite {
+                    version: row.version,
                     status: ConnectionStatus::NeedsReauth,
                     status_reason: Some(reason.clone()),
                     failures,
@@ -510,6 +511,7 @@ impl Grantry {
                 self.flag_profile_problem(profile, &problem).await;
                 self.metrics.refresh(RefreshOutcome::Misconfigured);
                 let outcome = self.failing(
+                    row.version,
                     failures,
                     &failure,
                     problem.clone(),
@@ -531,7 +533,7 @@ impl Grantry {
                     self.settings.refresh.backoff_max.as_secs()
                 };
                 let reason = format!("refreshing failed ({failure}); retrying in {delay} s");
-                let outcome = self.failing(failures, &failure, reason, delay, now);
+                let outcome = self.failing(row.version, failures, &failure, reason, delay, now);
                 let error = CoreError::ProviderUnavailable {
                     retry_after: delay,
                     cause: failure.to_string(),
@@ -552,6 +554,7 @@ impl Grantry {
 
     fn failing(
         &self,
+        version: i64,
         failures: i64,
         failure: &ProviderFailure,
         reason: String,
@@ -559,6 +562,7 @@ impl Grantry {
         now: Timestamp,
     ) -> OutcomeWrite {
         OutcomeWrite {
+            version,
             status: ConnectionStatus::Failing,
             status_reason: Some(reason),
             failures,

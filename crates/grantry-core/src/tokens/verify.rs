@@ -153,6 +153,7 @@ impl Grantry {
             }
         };
         let outcome = OutcomeWrite {
+            version: row.version,
             status: row.status,
             status_reason: row.status_reason.clone(),
             failures,
@@ -210,6 +211,7 @@ impl Grantry {
     ) -> CoreError {
         self.metrics.refresh(RefreshOutcome::NeedsReauth);
         let mut outcome = OutcomeWrite {
+            version: row.version,
             status: ConnectionStatus::NeedsReauth,
             status_reason: Some(reason.clone()),
             failures: row.failures + 1,
