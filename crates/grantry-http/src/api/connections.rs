@@ -115,7 +115,12 @@ pub async fn list(
 }
 
 #[utoipa::path(post, operation_id = "createConnection", path = "/v1/connections", tag = "connections", request_body = CreateBody,
-    responses((status = 201, description = "The connection", body = ConnectionView),
+    responses((status = 201, description = "The connection", body = ConnectionView,
+            links(("get" = (operation_id = "getConnection", parameters(("connection" = "$response.body#/id")))),
+                ("token" = (operation_id = "getToken", parameters(("connection" = "$response.body#/id")))),
+                ("refresh" = (operation_id = "refreshConnection", parameters(("connection" = "$response.body#/id")))),
+                ("test" = (operation_id = "testConnection", parameters(("connection" = "$response.body#/id")))),
+                ("delete" = (operation_id = "deleteConnection", parameters(("connection" = "$response.body#/id")))))),
               Refused, BodyRefused, Missing, TokenRefused,
               (status = 503, description = "`provider-unavailable`: Bitbucket could not be asked", body = ProblemDoc, content_type = "application/problem+json")))]
 pub async fn create(

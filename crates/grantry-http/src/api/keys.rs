@@ -24,7 +24,8 @@ pub struct KeyBody {
 }
 
 #[utoipa::path(post, operation_id = "createApiKey", path = "/v1/api-keys", tag = "admin", request_body = KeyBody,
-    responses((status = 201, description = "The key; `key` is shown this once", body = ApiKeyView),
+    responses((status = 201, description = "The key; `key` is shown this once", body = ApiKeyView,
+            links(("revoke" = (operation_id = "revokeApiKey", parameters(("key" = "$response.body#/id")))))),
               Refused, AdminOnly, BodyRefused))]
 pub async fn create(
     State(state): State<AppState>,

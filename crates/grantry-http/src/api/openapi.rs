@@ -75,12 +75,41 @@ pub struct ApiDoc;
 pub fn json() -> &'static str {
     static DOCUMENT: OnceLock<String> = OnceLock::new();
     DOCUMENT.get_or_init(|| {
-        let mut text = ApiDoc::openapi()
-            .to_pretty_json()
-            .expect("the OpenAPI document serializes");
+        let mut document =
+            serde_json::to_value(ApiDoc::openapi()).expect("the OpenAPI document serializes");
+        fix_link_fields(&mut document);
+        let mut text =
+            serde_json::to_string_pretty(&document).expect("the OpenAPI document serializes");
         text.push('\n');
         text
     })
+}
+
+/// utoipa 5.5 writes a Link object's fields in snake case (`operation_id`); OpenAPI spells them
+/// `operationId`, `operationRef` and `requestBody`, and tools ignore the others.
+fn fix_link_fields(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            if let Some(serde_json::Value::Object(links)) = map.get_mut("links") {
+                for link in links.values_mut() {
+                    if let serde_json::Value::Object(link) = link {
+                        for (from, to) in [
+                            ("operation_id", "operationId"),
+                            ("operation_ref", "operationRef"),
+                            ("request_body", "requestBody"),
+                        ] {
+                            if let Some(field) = link.remove(from) {
+                                link.insert(to.to_owned(), field);
+                            }
+                        }
+                    }
+                }
+            }
+            map.values_mut().for_each(fix_link_fields);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(fix_link_fields),
+        _ => {}
+    }
 }
 
 /// This document.

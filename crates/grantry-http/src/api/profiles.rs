@@ -79,7 +79,10 @@ fn view(state: &AppState, profile: grantry_core::store::ProfileRecord) -> Profil
 }
 
 #[utoipa::path(post, operation_id = "createProfile", path = "/v1/profiles", tag = "profiles", request_body = ProfileBody,
-    responses((status = 201, description = "The profile, with what to set up in Bitbucket", body = ProfileView),
+    responses((status = 201, description = "The profile, with what to set up in Bitbucket", body = ProfileView,
+            links(("get" = (operation_id = "getProfile", parameters(("profile" = "$response.body#/id")))),
+                ("update" = (operation_id = "updateProfile", parameters(("profile" = "$response.body#/id")))),
+                ("delete" = (operation_id = "deleteProfile", parameters(("profile" = "$response.body#/id")))))),
               Refused, AdminOnly, BodyRefused, Conflicting))]
 pub async fn create(
     State(state): State<AppState>,

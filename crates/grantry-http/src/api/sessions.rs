@@ -30,7 +30,8 @@ pub struct SessionBody {
 }
 
 #[utoipa::path(post, operation_id = "createConnectSession", path = "/v1/connect-sessions", tag = "connect", request_body = SessionBody,
-    responses((status = 201, description = "The session, with the single-use link for the end user's browser", body = SessionView),
+    responses((status = 201, description = "The session, with the single-use link for the end user's browser", body = SessionView,
+            links(("confirm" = (operation_id = "confirmConnectSession", parameters(("session" = "$response.body#/id")))))),
               Refused, BodyRefused, Missing))]
 pub async fn create(
     State(state): State<AppState>,

@@ -70,7 +70,13 @@ fn with_secret(status: StatusCode, created: WebhookWithSecret) -> Response {
 }
 
 #[utoipa::path(post, operation_id = "createWebhook", path = "/v1/webhooks", tag = "webhooks", request_body = CreateBody,
-    responses((status = 201, description = "The endpoint; `secret` is shown this once", body = WebhookView),
+    responses((status = 201, description = "The endpoint; `secret` is shown this once", body = WebhookView,
+            links(("get" = (operation_id = "getWebhook", parameters(("webhook" = "$response.body#/id")))),
+                ("update" = (operation_id = "updateWebhook", parameters(("webhook" = "$response.body#/id")))),
+                ("deliveries" = (operation_id = "listWebhookDeliveries", parameters(("webhook" = "$response.body#/id")))),
+                ("test" = (operation_id = "testWebhook", parameters(("webhook" = "$response.body#/id")))),
+                ("rotate" = (operation_id = "rotateWebhookSecret", parameters(("webhook" = "$response.body#/id")))),
+                ("delete" = (operation_id = "deleteWebhook", parameters(("webhook" = "$response.body#/id")))))),
               Refused, AdminOnly, BodyRefused))]
 pub async fn create(
     State(state): State<AppState>,

@@ -89,7 +89,9 @@ async fn every_v1_operation_is_documented() {
 /// no server error, no answer the document does not describe, no status it does not list.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schemathesis_finds_nothing_the_document_does_not_say() {
-    let app = TestApp::start(Mode::Rotating).await;
+    // The fuzzer makes webhook endpoints with made-up URLs: nothing is delivered to them, so
+    // the test reaches no host but this machine.
+    let app = TestApp::with(Mode::Rotating, |config| config.webhooks.enabled = false).await;
     // Something to find: a profile and a connection, so not every id is unknown.
     let profile = app.cloud_profile("Backups", &["account.read"], &[]).await;
     let connection = app.connect(&profile, "someone").await;
@@ -104,7 +106,12 @@ async fn schemathesis_finds_nothing_the_document_does_not_say() {
     let deleting = schemathesis(
         &app,
         unknown,
-        &["--include-operation-id", "deleteConnection"],
+        &[
+            "--include-operation-id",
+            "deleteConnection",
+            "--phases",
+            "examples,coverage,fuzzing",
+        ],
     )
     .await;
     for (run, summary) in [
@@ -150,6 +157,9 @@ async fn schemathesis(app: &TestApp, connection: &str, filter: &[&str]) -> Strin
         .await
         .expect("schemathesis runs");
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    if std::env::var_os("SHOW_SCHEMATHESIS").is_some() {
+        eprintln!("{stdout}");
+    }
     assert!(
         output.status.success(),
         "schemathesis found problems:\n{stdout}\n{}",
