@@ -81,9 +81,24 @@ impl Grantry {
             acquired.credential.as_str(),
             acquired.identity.account_id
         );
-        let existing = self
+        let mut existing = self
             .existing_for(profile, end_user_id.as_deref(), reconnect, &account_key)
             .await?;
+        if existing.is_none()
+            && reconnect.is_none()
+            && acquired.credential == CredentialKind::ApiToken
+            && let Some(login) = acquired.login.as_deref()
+            && login != acquired.identity.account_id
+        {
+            // An API token Bitbucket did not name the account of (stored before Grantry asked,
+            // or without `read:user:bitbucket`) is keyed by its e-mail: the same account's new
+            // token replaces it rather than making a second connection.
+            let by_email = format!("{}:{login}", CredentialKind::ApiToken.as_str());
+            existing = self
+                .store
+                .connection_by_account(&profile.id, end_user_id.as_deref(), &by_email)
+                .await?;
+        }
         let record = self.new_record(
             profile,
             end_user_id,

@@ -217,6 +217,37 @@ async fn an_api_token_is_checked_before_it_is_stored_and_a_missing_scope_is_expl
 }
 
 #[tokio::test]
+async fn a_new_api_token_for_the_same_account_replaces_the_old_one() {
+    let app = TestApp::start(Mode::Rotating).await;
+    let profile = backups(&app).await;
+    let expires_at = now(&app).await + 30 * DAY;
+    // Without `read:user:bitbucket` Bitbucket does not say whose token it is: it is stored
+    // under its e-mail, as tokens stored before Grantry asked were.
+    let (_, anonymous) = api_token(&app, "read:repository:bitbucket", expires_at).await;
+    let credential = json!({"type": "api_token", "email": "alice@example.com", "token": anonymous});
+    let (status, first) = store(&app, &profile, credential).await;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    assert_eq!(first["account"]["username"], "alice@example.com");
+
+    let (_, named) = api_token(
+        &app,
+        "read:user:bitbucket read:repository:bitbucket",
+        expires_at,
+    )
+    .await;
+    let credential = json!({"type": "api_token", "email": "alice@example.com", "token": named});
+    let (status, second) = store(&app, &profile, credential).await;
+    assert_eq!(status, StatusCode::CREATED, "{second}");
+    assert_eq!(
+        second["id"], first["id"],
+        "the same connection, its token replaced"
+    );
+    assert_eq!(second["account"]["username"], "alice");
+    let (_, listed) = app.app(Method::GET, "/v1/connections", None).await;
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
 async fn a_revoked_api_token_turns_needs_reauth_with_its_reason() {
     let app = TestApp::start(Mode::Rotating).await;
     let profile = backups(&app).await;
