@@ -123,8 +123,10 @@ async fn three_nodes_renew_2000_connections_while_one_is_killed() {
         let log = data.path().join(format!("node{n}.log"));
         node.server = Some(Server::start(&node.env, log).await);
     }
+    // A request that never ends fails, saying so, rather than hanging the test.
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
         .pool_max_idle_per_host(512)
         .cookie_store(true)
         .build()
@@ -224,10 +226,12 @@ async fn three_nodes_renew_2000_connections_while_one_is_killed() {
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
+    eprintln!("every connection renewed; stopping the readers");
     // Keep reading a little past the wave, then stop.
     tokio::time::sleep(Duration::from_secs(2)).await;
     stop.store(true, Ordering::SeqCst);
     while readers.join_next().await.is_some() {}
+    eprintln!("readers stopped");
 
     let last = connection_states(&http, &public, &key).await;
     let active = last
