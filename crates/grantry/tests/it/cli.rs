@@ -383,26 +383,13 @@ async fn git(
     env: &[(String, String)],
     args: &[&str],
 ) -> (bool, String) {
-    let output = tokio::process::Command::new("git")
+    let mut command = crate::common::backup_git(dir, std::path::Path::new("/dev/null"));
+    command
         .arg("-c")
         .arg(format!("credential.helper={helper}"))
         .args(args)
-        .current_dir(dir)
-        .envs(env.iter().cloned())
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_AUTHOR_NAME", "Backup")
-        .env("GIT_AUTHOR_EMAIL", "backup@example.com")
-        .env("GIT_COMMITTER_NAME", "Backup")
-        .env("GIT_COMMITTER_EMAIL", "backup@example.com")
-        .output()
-        .await
-        .expect("git runs");
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+        .envs(env.iter().cloned());
+    crate::common::run_git(command).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -539,20 +539,30 @@ pub async fn git(
     key: &str,
     args: &[&str],
 ) -> (bool, String) {
-    let output = tokio::process::Command::new("git")
-        .args(args)
+    let mut command = backup_git(dir, global);
+    command.args(args).env("GRANTRY_API_KEY", key);
+    run_git(command).await
+}
+
+/// `git` in `dir` as a backup job runs it: the global configuration `global`, none of the
+/// system's, no prompts, a fixed author.
+pub fn backup_git(dir: &std::path::Path, global: &std::path::Path) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new("git");
+    command
         .current_dir(dir)
         .env("GIT_CONFIG_GLOBAL", global)
         .env("GIT_CONFIG_NOSYSTEM", "1")
         .env("GIT_TERMINAL_PROMPT", "0")
-        .env("GRANTRY_API_KEY", key)
         .env("GIT_AUTHOR_NAME", "Backup")
         .env("GIT_AUTHOR_EMAIL", "backup@example.com")
         .env("GIT_COMMITTER_NAME", "Backup")
-        .env("GIT_COMMITTER_EMAIL", "backup@example.com")
-        .output()
-        .await
-        .expect("git runs");
+        .env("GIT_COMMITTER_EMAIL", "backup@example.com");
+    command
+}
+
+/// Runs a git command; answers whether it succeeded and what it said on stderr.
+pub async fn run_git(mut command: tokio::process::Command) -> (bool, String) {
+    let output = command.output().await.expect("git runs");
     (
         output.status.success(),
         String::from_utf8_lossy(&output.stderr).into_owned(),
