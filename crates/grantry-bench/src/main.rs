@@ -67,8 +67,12 @@ enum Command {
     Proxy {
         #[arg(long, default_value_t = 64)]
         connections: usize,
+        /// Seconds of load per target and round.
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+        /// Rounds in which the targets take turns; medians are reported.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
     },
     /// (used by the others) The simulator alone, in a process of its own.
     #[command(hide = true)]
@@ -244,7 +248,8 @@ async fn main() -> anyhow::Result<()> {
         Command::Proxy {
             connections,
             seconds,
-        } => proxy::run(connections, seconds).await,
+            rounds,
+        } => proxy::run(connections, seconds, rounds.max(1)).await,
         Command::ServeSimulator(args) => processes::serve_simulator(args).await,
         Command::ServeGrantry(args) => processes::serve_grantry(*args).await,
         Command::Scale {

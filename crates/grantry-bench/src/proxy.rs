@@ -14,10 +14,13 @@ use anyhow::{Context, bail, ensure};
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 
-use crate::load::{clock_ticks_per_second, ensure_programs, wrk};
+use crate::load::{Load, clock_ticks_per_second, ensure_programs, wrk};
 use crate::processes::{Options, Stack, cpu_ticks, free_port, resident_kib, with_children};
 
 const MIB: u64 = 1024 * 1024;
+
+/// One round's load and CPU microseconds per request: straight, nginx, Grantry.
+type Round = [(Load, f64); 3];
 
 /// nginx's master process; stopped (with its workers, which outlive a killed master) when
 /// dropped.
@@ -161,7 +164,7 @@ async fn stream_watching(
     ))
 }
 
-pub async fn run(connections: usize, seconds: u64) -> anyhow::Result<()> {
+pub async fn run(connections: usize, seconds: u64, rounds: usize) -> anyhow::Result<()> {
     ensure_programs(&[("wrk", "wrk"), ("nginx", "nginx")])?;
     let dir = tempfile::tempdir()?;
     let stack = Stack::start(Options::default()).await?;
@@ -223,40 +226,71 @@ pub async fn run(connections: usize, seconds: u64) -> anyhow::Result<()> {
     // CPU per request of the process in the middle (none when straight), from its clock ticks.
     let middles: [Vec<u32>; 3] = [Vec::new(), with_children(nginx.pid()), vec![grantry.pid()]];
     let tick_us = 1_000_000.0 / clock_ticks_per_second();
-    let mut results = Vec::new();
-    for ((name, url, header), middle) in targets.iter().zip(&middles) {
-        let header = (!header.is_empty()).then_some(header.as_str());
-        wrk(url, header, connections, 3).await?;
-        let before = cpu_ticks(middle);
-        let load = wrk(url, header, connections, seconds).await?;
-        let used = (cpu_ticks(middle) - before) as f64 * tick_us;
-        ensure!(
-            load.errors == 0,
-            "{name}: {} answers were not 2xx",
-            load.errors
-        );
-        let per_request = used / (load.requests_per_second * seconds as f64);
-        results.push((name, load, per_request));
+    for (_, url, header) in &targets {
+        wrk(
+            url,
+            (!header.is_empty()).then_some(header.as_str()),
+            connections,
+            3,
+        )
+        .await?;
     }
     println!(
-        "GET /2.0/user, wrk -t2 -c{connections} -d{seconds}s; simulator, nginx, Grantry and wrk each a process, on this machine"
+        "GET /2.0/user, wrk -t2 -c{connections} -d{seconds}s, {rounds} rounds; simulator, nginx, Grantry and wrk each a process, on this machine"
     );
-    for (name, load, per_request) in &results {
-        let cpu = if *per_request > 0.0 {
-            format!("   {per_request:>5.1} µs CPU/request")
+    // Rounds take turns, so a slower minute of a shared machine weighs on both sides alike; the
+    // figures reported are each one's median over the rounds.
+    let mut rounds_seen: Vec<Round> = Vec::new();
+    for round in 1..=rounds {
+        let mut results = Vec::new();
+        for ((name, url, header), middle) in targets.iter().zip(&middles) {
+            let header = (!header.is_empty()).then_some(header.as_str());
+            let before = cpu_ticks(middle);
+            let load = wrk(url, header, connections, seconds).await?;
+            let used = (cpu_ticks(middle) - before) as f64 * tick_us;
+            ensure!(
+                load.errors == 0,
+                "{name}: {} answers were not 2xx",
+                load.errors
+            );
+            let per_request = used / (load.requests_per_second * seconds as f64);
+            results.push((load, per_request));
+        }
+        let [direct, nginx, grantry] =
+            Round::try_from(results).map_err(|_| anyhow::anyhow!("three targets"))?;
+        println!(
+            "  round {round}: straight {:>6.0}/s, nginx {:>6.0}/s, Grantry {:>6.0}/s = {:.0}%",
+            direct.0.requests_per_second,
+            nginx.0.requests_per_second,
+            grantry.0.requests_per_second,
+            grantry.0.requests_per_second / nginx.0.requests_per_second * 100.0
+        );
+        rounds_seen.push([direct, nginx, grantry]);
+    }
+    let median = |pick: &dyn Fn(&Round) -> f64| {
+        let mut values: Vec<f64> = rounds_seen.iter().map(pick).collect();
+        values.sort_by(f64::total_cmp);
+        values[values.len() / 2]
+    };
+    println!("medians over the rounds:");
+    for (n, (name, _, _)) in targets.iter().enumerate() {
+        let cpu = median(&|r| r[n].1);
+        let cpu = if cpu > 0.0 {
+            format!("   {cpu:>5.1} µs CPU/request")
         } else {
             String::new()
         };
         println!(
             "  {name:<34} {:>9.0} requests/s   p50 {:>6.2} ms   p99 {:>6.2} ms{cpu}",
-            load.requests_per_second, load.p50_ms, load.p99_ms
+            median(&|r| r[n].0.requests_per_second),
+            median(&|r| r[n].0.p50_ms),
+            median(&|r| r[n].0.p99_ms),
         );
     }
-    let (nginx_load, grantry_load) = (&results[1].1, &results[2].1);
     println!(
-        "  Grantry / nginx: {:.0}% of the requests per second, p99 {:.2}x",
-        grantry_load.requests_per_second / nginx_load.requests_per_second * 100.0,
-        grantry_load.p99_ms / nginx_load.p99_ms
+        "  Grantry / nginx: {:.0}% of the requests per second, p99 {:.2}x (medians of each round's ratio)",
+        median(&|r| r[2].0.requests_per_second / r[1].0.requests_per_second) * 100.0,
+        median(&|r| r[2].0.p99_ms / r[1].0.p99_ms)
     );
 
     let file = "2.0/repositories/acme/widget/src/main/big16.bin";

@@ -26,7 +26,7 @@ pub struct HttpProvider {
     /// Token calls and identity lookups: short, with a timeout on the whole call.
     http: reqwest::Client,
     /// Proxied calls: streamed, with an idle timeout between bytes instead.
-    proxy: reqwest::Client,
+    proxy: proxy::ProxyClient,
 }
 
 /// Outbound HTTP settings.
@@ -56,11 +56,7 @@ impl HttpProvider {
         let roots = outbound.extra_root_pem.as_deref();
         let http = transport::client(roots, outbound.connect_timeout, Some(outbound.timeout))
             .and_then(|b| b.build().map_err(|e| e.to_string()))?;
-        let proxy = transport::client(roots, outbound.connect_timeout, None)?
-            .read_timeout(outbound.idle_timeout)
-            .pool_max_idle_per_host(512)
-            .build()
-            .map_err(|e| e.to_string())?;
+        let proxy = proxy::ProxyClient::new(outbound)?;
         Ok(HttpProvider { http, proxy })
     }
 }
@@ -113,6 +109,6 @@ impl ProviderClient for HttpProvider {
         credential: Presented<'_>,
         request: Forward,
     ) -> Result<Answer, ProviderFailure> {
-        proxy::forward(&self.proxy, url, credential, request).await
+        self.proxy.forward(url, credential, request).await
     }
 }

@@ -1,6 +1,6 @@
-//! The HTTP transport under the `oauth2` crate: reqwest with no redirects and timeouts, turning
-//! answers that are not OAuth errors (5xx, 429, an HTML 401, …) into a transport error that keeps
-//! the status and `Retry-After`, so the catalog can classify them.
+//! The HTTP transport under the `oauth2` crate: reqwest with no redirects, no retries and
+//! timeouts, turning answers that are not OAuth errors (5xx, 429, an HTML 401, …) into a
+//! transport error that keeps the status and `Retry-After`, so the catalog can classify them.
 
 use std::time::Duration;
 
@@ -134,6 +134,10 @@ pub fn client(
 ) -> Result<reqwest::ClientBuilder, String> {
     let mut builder = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        // Retrying is the caller's decision (the refresher backs off; the proxy repeats a call
+        // only after a refresh). reqwest's own retries only cover HTTP/2, which is not built in,
+        // yet its policy would copy every request's headers to keep a replay ready.
+        .retry(reqwest::retry::never().max_retries_per_request(0))
         .connect_timeout(connect_timeout)
         .user_agent(concat!("grantry/", env!("CARGO_PKG_VERSION")));
     if let Some(timeout) = timeout {

@@ -143,14 +143,13 @@ impl ProxyPath {
     /// The URL below `root` (which ends in `/`), with the caller's query. Refused if the built
     /// URL is not exactly `root` followed by this path.
     pub fn url(&self, root: &Url, query: Option<&str>) -> Result<Url, PathError> {
-        let mut text = String::with_capacity(root.as_str().len() + self.raw.len() + 64);
-        text.push_str(root.as_str());
-        text.push_str(&self.raw);
-        let mut url = Url::parse(&text).map_err(|_| PathError::Escapes)?;
-        url.set_query(query.filter(|q| !q.is_empty()));
+        // The root's scheme, host and port are kept as they are (a clone, not a new parse: the
+        // host is never parsed again); only the path and query are set.
         let expected_path = format!("{}{}", root.path(), self.raw);
-        let same_origin = url.origin() == root.origin();
-        if !same_origin || url.path() != expected_path || !url.path().starts_with(root.path()) {
+        let mut url = root.clone();
+        url.set_path(&expected_path);
+        url.set_query(query.filter(|q| !q.is_empty()));
+        if url.path() != expected_path || !url.path().starts_with(root.path()) {
             return Err(PathError::Escapes);
         }
         Ok(url)
