@@ -3,8 +3,9 @@
 //! - `token-reads`: `GET /v1/connections/{id}/token` (a fresh token, so from memory) beside
 //!   `GET /healthz` on the same server, load from `wrk` in its own process.
 //! - `herd`: many concurrent reads of one expired connection; counts refreshes at the simulator.
-//! - `mass-expiry`: many connections expiring together; times the background refresher renewing
-//!   them all and checks no refresh token was presented twice.
+//! - `mass-expiry`: many connections falling due together; times the background refresher
+//!   renewing them all at its default limits and checks no refresh token was presented twice.
+//!   Both move Grantry's clock (a process of its own, `--manual-clock`) with the simulator's.
 //! - `proxy`: Grantry's proxy beside nginx's `proxy_pass`, each a process of its own, with load
 //!   from `wrk`: requests per second, latency, time to first byte, memory while streaming.
 //! - `scale`: many connections on one Grantry: memory, disk, cold and warm reads, restart time
@@ -14,7 +15,7 @@
 //! - `webhooks`: changes to a receiver: events per second, change-to-delivery latency, and token
 //!   reads while deliveries run.
 
-mod harness;
+mod expiry;
 mod load;
 mod processes;
 mod proxy;
@@ -23,12 +24,7 @@ mod scale;
 mod sign_in;
 mod webhooks;
 
-use std::time::{Duration, Instant};
-
-use anyhow::ensure;
 use clap::{Parser, Subcommand};
-use futures_util::StreamExt;
-use harness::{Bench, Setup};
 
 #[derive(Parser)]
 #[command(
@@ -126,111 +122,6 @@ enum Command {
     },
 }
 
-async fn herd(readers: usize) -> anyhow::Result<()> {
-    let bench = Bench::start(Setup {
-        manual_clock: true,
-        refresher: false,
-        users: 0,
-    })
-    .await?;
-    let profile = bench.profile().await?;
-    let connection = bench.connect(&profile, None).await?;
-    bench.advance(8000).await?;
-    let url = format!("{}/v1/connections/{connection}/token", bench.base);
-    let started = Instant::now();
-    let answers = futures_util::future::join_all(
-        (0..readers).map(|_| bench.http.get(&url).bearer_auth(&bench.key).send()),
-    )
-    .await;
-    let elapsed = started.elapsed();
-    let ok = answers
-        .iter()
-        .filter(|a| a.as_ref().is_ok_and(|r| r.status().is_success()))
-        .count();
-    let stats = bench.stats().await?;
-    let refreshes = &stats["counts"]["token"]["refresh_token"]["ok"];
-    let reused = stats["refresh_token_reuse"].as_array().map_or(0, Vec::len);
-    println!("thundering herd: {readers} concurrent reads of one expired connection");
-    println!(
-        "  answered 200: {ok}/{readers} in {:.0} ms",
-        elapsed.as_secs_f64() * 1000.0
-    );
-    println!("  refreshes at the simulator: {refreshes}; refresh tokens presented twice: {reused}");
-    Ok(())
-}
-
-async fn mass_expiry(count: usize) -> anyhow::Result<()> {
-    let bench = Bench::start(Setup {
-        manual_clock: true,
-        refresher: true,
-        users: count,
-    })
-    .await?;
-    let profile = bench.profile().await?;
-    let started = Instant::now();
-    let users: Vec<String> = (0..count).map(|n| format!("user{n}")).collect();
-    let connected: Vec<anyhow::Result<String>> =
-        futures_util::stream::iter(users.iter().map(|user| bench.connect(&profile, Some(user))))
-            .buffer_unordered(32)
-            .collect()
-            .await;
-    let connected = connected
-        .into_iter()
-        .collect::<anyhow::Result<std::collections::HashSet<_>>>()?;
-    ensure!(
-        connected.len() == count,
-        "{} distinct connections for {count} users",
-        connected.len()
-    );
-    println!(
-        "mass expiry: {count} connections made through the consent flow in {:.0} s",
-        started.elapsed().as_secs_f64()
-    );
-
-    let settings = &bench.grantry.settings.refresh;
-    let lead = settings.lead.as_secs();
-    bench.advance(7200 - lead as i64).await?;
-    let renewal_started = Instant::now();
-    let mut reported = 0;
-    let last = loop {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let last = bench.stats().await?["counts"]["token"]["refresh_token"]["ok"]
-            .as_u64()
-            .unwrap_or(0);
-        if last as usize >= count || renewal_started.elapsed() > settings.lead {
-            break last;
-        }
-        if last / 1000 > reported {
-            reported = last / 1000;
-            eprintln!(
-                "  … {last} renewed after {:.0} s",
-                renewal_started.elapsed().as_secs_f64()
-            );
-        }
-    };
-    let took = renewal_started.elapsed().as_secs_f64();
-    let stats = bench.stats().await?;
-    let reused = stats["refresh_token_reuse"].as_array().map_or(0, Vec::len);
-    println!(
-        "  all due at once ({} s before expiry); renewed {last}/{count} in {took:.0} s ({:.0}/s)",
-        lead,
-        last as f64 / took
-    );
-    println!(
-        "  time to spare before the tokens would have expired: {:.0} s",
-        lead as f64 - took
-    );
-    println!(
-        "  refresh tokens presented twice: {reused}; per-profile limit {} refreshes/s, {} at once",
-        settings.per_profile_per_second, settings.concurrency
-    );
-    ensure!(
-        last as usize == count,
-        "not every connection was renewed before expiry"
-    );
-    Ok(())
-}
-
 /// The allocator `grantry` itself uses, so `serve-grantry` measures the same server.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -243,8 +134,8 @@ async fn main() -> anyhow::Result<()> {
             seconds,
             token_length,
         } => reads::run(concurrency, seconds, token_length).await,
-        Command::Herd { readers } => herd(readers).await,
-        Command::MassExpiry { connections } => mass_expiry(connections).await,
+        Command::Herd { readers } => expiry::herd(readers).await,
+        Command::MassExpiry { connections } => expiry::mass_expiry(connections).await,
         Command::Proxy {
             connections,
             seconds,

@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -12,11 +13,11 @@ use bitbucket_sim::{Mode, Seed, SimBuilder};
 use grantry::config::Config;
 use grantry::runtime::{self, Schema};
 use grantry_core::Actor;
-use grantry_core::clock::SystemClock;
+use grantry_core::clock::{Clock, ManualClock, SystemClock};
 use grantry_core::store::Role;
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
 
 pub const CONSUMER_KEY: &str = "BenchConsumerKey000000000000000";
@@ -142,6 +143,11 @@ pub struct GrantryArgs {
     /// node's own address when absent.
     #[arg(long)]
     pub public_url: Option<url::Url>,
+    /// Grantry's clock runs ahead only when told: each line `advance SECONDS` on standard input
+    /// moves it, answered by `advanced` on standard output (benchmarks of expiry, which cannot
+    /// wait two hours for tokens to age).
+    #[arg(long)]
+    pub manual_clock: bool,
 }
 
 /// `serve-grantry`: Grantry alone in front of the simulator, as `grantry serve` runs it; prints
@@ -177,9 +183,15 @@ pub async fn serve_grantry(args: GrantryArgs) -> anyhow::Result<()> {
     if let Some(limit) = args.webhooks_per_second {
         config.webhooks.per_second = limit;
     }
-    let runtime =
-        runtime::open_with_clock(&config, Schema::Migrate, std::sync::Arc::new(SystemClock))
-            .await?;
+    let clock: Arc<dyn Clock> = if args.manual_clock {
+        let clock = Arc::new(ManualClock::default());
+        let orders = clock.clone();
+        std::thread::spawn(move || obey_clock_orders(orders));
+        clock
+    } else {
+        Arc::new(SystemClock)
+    };
+    let runtime = runtime::open_with_clock(&config, Schema::Migrate, clock).await?;
     let key = runtime
         .grantry
         .create_api_key("bench", Role::Admin, &Actor::Cli)
@@ -196,17 +208,32 @@ pub async fn serve_grantry(args: GrantryArgs) -> anyhow::Result<()> {
     grantry::serve::run(runtime, listener, &config, std::future::pending()).await
 }
 
+/// `--manual-clock`: moves the clock as standard input says, acknowledging each move (on a
+/// thread of its own: standard input is read blocking).
+fn obey_clock_orders(clock: Arc<ManualClock>) {
+    for line in std::io::stdin().lines() {
+        let Ok(line) = line else { return };
+        if let Some(seconds) = line.strip_prefix("advance ").and_then(|s| s.parse().ok()) {
+            clock.advance(seconds);
+            println!("advanced");
+        }
+    }
+}
+
 /// A server process of this binary, killed when dropped.
 pub struct Server {
     child: Child,
     /// What it printed first.
     pub said: String,
+    /// `advanced` lines, each the answer to an `advance` order (`--manual-clock`).
+    advanced: tokio::sync::mpsc::UnboundedReceiver<()>,
 }
 
 impl Server {
     pub async fn start(args: &[&str]) -> anyhow::Result<Server> {
         let mut child = Command::new(std::env::current_exe()?)
             .args(args)
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true)
@@ -217,13 +244,38 @@ impl Server {
             .await
             .context("the server did not start within a minute")??
             .context("the server exited")?;
-        // The rest (Grantry's start-up banner) is not this benchmark's output.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Ok(Server { child, said })
+        // The rest is Grantry's start-up banner, not this benchmark's output, and the answers to
+        // clock orders.
+        let (answers, advanced) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if line == "advanced" {
+                    let _ = answers.send(());
+                }
+            }
+        });
+        Ok(Server {
+            child,
+            said,
+            advanced,
+        })
     }
 
     pub fn pid(&self) -> u32 {
         self.child.id().unwrap_or_default()
+    }
+
+    /// Moves the clock of a server started with `--manual-clock`; returns once it has moved.
+    pub async fn advance(&mut self, seconds: i64) -> anyhow::Result<()> {
+        let stdin = self.child.stdin.as_mut().context("stdin")?;
+        stdin
+            .write_all(format!("advance {seconds}\n").as_bytes())
+            .await?;
+        stdin.flush().await?;
+        tokio::time::timeout(Duration::from_secs(10), self.advanced.recv())
+            .await
+            .context("the server did not move its clock (started without --manual-clock?)")?
+            .context("the server exited")
     }
 }
 
@@ -264,6 +316,8 @@ pub struct Options {
     /// More `serve-grantry` flags, e.g. `("--refresh-lead-secs", "600")`; a flag without a value
     /// has an empty one.
     pub grantry_flags: Vec<(&'static str, String)>,
+    /// Grantry's clock moves only with [`Stack::advance`] (besides the real time passing).
+    pub manual_clock: bool,
 }
 
 impl Stack {
@@ -318,6 +372,9 @@ impl Stack {
         }
         if let Some(password) = &options.admin_password {
             args.extend(["--admin-password".to_owned(), password.clone()]);
+        }
+        if options.manual_clock {
+            args.push("--manual-clock".to_owned());
         }
         push_flags(&mut args, &options.grantry_flags);
         let grantry = Server::start(&args.iter().map(String::as_str).collect::<Vec<_>>()).await?;
@@ -404,6 +461,116 @@ impl Stack {
             .and_then(|line| line.rsplit_once(' ')?.1.parse().ok())
             .unwrap_or(0.0))
     }
+}
+
+impl Stack {
+    /// The bench profile's id.
+    pub async fn profile_id(&self) -> anyhow::Result<String> {
+        let profiles: Value = self
+            .http
+            .get(format!("{}/v1/profiles", self.base))
+            .bearer_auth(&self.key)
+            .send()
+            .await?
+            .json()
+            .await?;
+        Ok(profiles["items"][0]["id"]
+            .as_str()
+            .context("the bench profile")?
+            .to_owned())
+    }
+
+    /// `user{n}` connects through the consent form (a browser's redirects, followed by hand).
+    pub async fn connect_user(&self, profile: &str, n: usize) -> anyhow::Result<String> {
+        // A client of its own: the flow is bound to the browser by a cookie.
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .cookie_store(true)
+            .build()?;
+        let session: Value = http
+            .post(format!("{}/v1/connect-sessions", self.base))
+            .bearer_auth(&self.key)
+            .json(&json!({"profile": profile, "end_user_id": format!("wave-{n}")}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let link = session["url"].as_str().context("a connect link")?;
+        let authorize = location(http.get(link).send().await?)?;
+        let mut form: Vec<(String, String)> = url::Url::parse(&authorize)?
+            .query_pairs()
+            .into_owned()
+            .collect();
+        form.extend([
+            ("username".into(), format!("user{n}")),
+            ("password".into(), "pw".into()),
+            ("decision".into(), "grant".into()),
+        ]);
+        let consent = http
+            .post(format!("{}/site/oauth2/authorize", self.sim_url))
+            .form(&form)
+            .send()
+            .await?;
+        let callback = location(consent)?;
+        let landed = url::Url::parse(&location(http.get(callback).send().await?)?)?;
+        landed
+            .query_pairs()
+            .find(|(name, _)| name == "connection_id")
+            .map(|(_, id)| id.into_owned())
+            .with_context(|| format!("user{n} did not connect: {landed}"))
+    }
+
+    /// Moves Grantry's clock (started with `Options::manual_clock`) and the simulator's forward
+    /// together. A restarted Grantry starts again from the real time.
+    pub async fn advance(&mut self, seconds: i64) -> anyhow::Result<()> {
+        self.grantry.advance(seconds).await?;
+        let moved = self
+            .http
+            .post(format!("{}/_sim/clock/advance", self.sim_url))
+            .json(&json!({"seconds": seconds}))
+            .send()
+            .await?;
+        anyhow::ensure!(
+            moved.status().is_success(),
+            "the simulator's clock: {}",
+            moved.status()
+        );
+        Ok(())
+    }
+
+    /// The simulator's counters (`/_sim/stats`).
+    pub async fn sim_stats(&self) -> anyhow::Result<Value> {
+        Ok(self
+            .http
+            .get(format!("{}/_sim/stats", self.sim_url))
+            .send()
+            .await?
+            .json()
+            .await?)
+    }
+}
+
+/// Refreshes the simulator has granted so far.
+pub async fn refreshes(http: &reqwest::Client, sim: &str) -> anyhow::Result<u64> {
+    let stats: Value = http
+        .get(format!("{sim}/_sim/stats"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    Ok(stats["counts"]["token"]["refresh_token"]["ok"]
+        .as_u64()
+        .unwrap_or(0))
+}
+
+fn location(response: reqwest::Response) -> anyhow::Result<String> {
+    let status = response.status();
+    Ok(response
+        .headers()
+        .get("location")
+        .with_context(|| format!("expected a redirect, got {status}"))?
+        .to_str()?
+        .to_owned())
 }
 
 fn push_flags(args: &mut Vec<String>, flags: &[(&'static str, String)]) {

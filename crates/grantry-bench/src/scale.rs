@@ -17,7 +17,7 @@ use futures_util::StreamExt;
 use serde_json::{Value, json};
 
 use crate::load::clock_ticks_per_second;
-use crate::processes::{Options, Stack, cpu_ticks, resident_kib};
+use crate::processes::{Options, Stack, cpu_ticks, refreshes, resident_kib};
 
 /// Bitbucket Cloud's access tokens in 2026 run past 2,500 characters (FACTS.md).
 const TOKEN_LENGTH: usize = 2_600;
@@ -35,7 +35,7 @@ pub async fn run(connections: usize, wave: usize) -> anyhow::Result<()> {
         ..Options::default()
     })
     .await?;
-    let profile = profile_id(&stack).await?;
+    let profile = stack.profile_id().await?;
     println!(
         "scale: one Grantry on SQLite (default token cache budget), the simulator and Grantry each in a process of their own, load from this one ({IN_FLIGHT} requests in flight)"
     );
@@ -124,7 +124,7 @@ const WAVE_FLAGS: [(&str, &str); 3] = [
 async fn make_wave(stack: &Stack, profile: &str, wave: usize) -> anyhow::Result<()> {
     let started = Instant::now();
     let made: Vec<String> = futures_util::stream::iter(0..wave)
-        .map(|n| connect_user(stack, profile, n))
+        .map(|n| stack.connect_user(profile, n))
         .buffer_unordered(IN_FLIGHT)
         .collect::<Vec<_>>()
         .await
@@ -223,7 +223,7 @@ pub async fn run_cluster(
     for n in 1..nodes {
         others.push(stack.another_node(n, &on_postgres(&[])).await?);
     }
-    let profile = profile_id(&stack).await?;
+    let profile = stack.profile_id().await?;
     println!(
         "scale: {nodes} Grantry nodes on one PostgreSQL database (default token cache budget), the simulator and each node in a process of their own, load from this one ({IN_FLIGHT} requests in flight)"
     );
@@ -318,21 +318,6 @@ async fn answered_after_restart(stack: &Stack, id: &str, started: Instant) -> an
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-}
-
-async fn profile_id(stack: &Stack) -> anyhow::Result<String> {
-    let profiles: Value = stack
-        .http
-        .get(format!("{}/v1/profiles", stack.base))
-        .bearer_auth(&stack.key)
-        .send()
-        .await?
-        .json()
-        .await?;
-    Ok(profiles["items"][0]["id"]
-        .as_str()
-        .context("the bench profile")?
-        .to_owned())
 }
 
 /// Connections holding an access token each (2,600 characters, distinct), made through the API;
@@ -439,67 +424,4 @@ fn disk_bytes(stack: &Stack) -> anyhow::Result<u64> {
         .filter_map(|entry| entry.metadata().ok())
         .map(|meta| meta.len())
         .sum())
-}
-
-/// Refreshes the simulator has granted so far.
-async fn refreshes(http: &reqwest::Client, sim: &str) -> anyhow::Result<u64> {
-    let stats: Value = http
-        .get(format!("{sim}/_sim/stats"))
-        .send()
-        .await?
-        .json()
-        .await?;
-    Ok(stats["counts"]["token"]["refresh_token"]["ok"]
-        .as_u64()
-        .unwrap_or(0))
-}
-
-/// `user{n}` connects through the consent form (a browser's redirects, followed by hand).
-async fn connect_user(stack: &Stack, profile: &str, n: usize) -> anyhow::Result<String> {
-    // A client of its own: the flow is bound to the browser by a cookie.
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .cookie_store(true)
-        .build()?;
-    let session: Value = http
-        .post(format!("{}/v1/connect-sessions", stack.base))
-        .bearer_auth(&stack.key)
-        .json(&json!({"profile": profile, "end_user_id": format!("wave-{n}")}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let link = session["url"].as_str().context("a connect link")?;
-    let authorize = location(http.get(link).send().await?)?;
-    let mut form: Vec<(String, String)> = url::Url::parse(&authorize)?
-        .query_pairs()
-        .into_owned()
-        .collect();
-    form.extend([
-        ("username".into(), format!("user{n}")),
-        ("password".into(), "pw".into()),
-        ("decision".into(), "grant".into()),
-    ]);
-    let consent = http
-        .post(format!("{}/site/oauth2/authorize", stack.sim_url))
-        .form(&form)
-        .send()
-        .await?;
-    let callback = location(consent)?;
-    let landed = url::Url::parse(&location(http.get(callback).send().await?)?)?;
-    landed
-        .query_pairs()
-        .find(|(name, _)| name == "connection_id")
-        .map(|(_, id)| id.into_owned())
-        .with_context(|| format!("user{n} did not connect: {landed}"))
-}
-
-fn location(response: reqwest::Response) -> anyhow::Result<String> {
-    let status = response.status();
-    Ok(response
-        .headers()
-        .get("location")
-        .with_context(|| format!("expected a redirect, got {status}"))?
-        .to_str()?
-        .to_owned())
 }
