@@ -72,7 +72,7 @@ static DIALECT: Dialect = Dialect {
                   ORDER BY rank, at LIMIT $4) \
                 UPDATE connections AS c SET lease_owner = $2, lease_until = $3 \
                 FROM chosen WHERE c.id = chosen.id \
-                RETURNING c.id",
+                RETURNING c.*",
     lock_admins: "SELECT id FROM admins FOR UPDATE",
     // Rows another node is claiming are skipped, and their followers wait behind them.
     claim_deliveries: "WITH chosen AS ( \

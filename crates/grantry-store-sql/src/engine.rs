@@ -88,7 +88,7 @@ pub enum Access {
 /// The statements whose SQL differs between databases.
 #[derive(Debug)]
 pub struct Dialect {
-    /// `claim_due`: `$1` now, `$2` owner, `$3` lease end, `$4` limit; answers `id`s.
+    /// `claim_due`: `$1` now, `$2` owner, `$3` lease end, `$4` limit; answers the leased rows.
     pub claim_due: &'static str,
     /// Reads every admin's id inside a transaction so that a concurrent removal waits for it
     /// (PostgreSQL: `FOR UPDATE`; SQLite's single writer serializes anyway).
@@ -99,9 +99,9 @@ pub struct Dialect {
     pub claim_deliveries: &'static str,
 }
 
-/// A database the queries run on.
+/// A database the queries run on; a clone shares its pools.
 #[async_trait]
-pub trait Engine: Send + Sync + fmt::Debug + 'static {
+pub trait Engine: Clone + Send + Sync + fmt::Debug + 'static {
     type Row: Columns + Send + Sync + 'static;
     type Transaction: Transaction<Row = Self::Row>;
 

@@ -15,6 +15,7 @@ mod api_keys;
 mod connections;
 mod console;
 mod events;
+mod group_commit;
 mod profiles;
 mod refresh;
 mod sealed;
@@ -25,16 +26,23 @@ use async_trait::async_trait;
 use grantry_core::store::{Announcement, Store, StoreResult};
 
 pub use engine::{Access, Dialect, Engine, Statement, Transaction, Value};
+use group_commit::GroupCommit;
 
 /// The store over one database engine.
 #[derive(Debug)]
 pub struct SqlStore<E> {
     engine: E,
+    /// Token writes, committed together under load.
+    token_writes: GroupCommit,
 }
 
 impl<E: Engine> SqlStore<E> {
+    /// The store; starts its token writer on the current Tokio runtime.
     pub fn new(engine: E) -> SqlStore<E> {
-        SqlStore { engine }
+        SqlStore {
+            token_writes: GroupCommit::start(engine.clone()),
+            engine,
+        }
     }
 
     /// The engine, for what only its backend can do (migrations, the change feed, closing).
@@ -56,18 +64,8 @@ impl<E: Engine> SqlStore<E> {
     /// Runs `statement` and, when it changed a row, writes `announce` (audit events and their
     /// webhook messages) in the same transaction; answers how many rows the statement changed.
     async fn change(&self, statement: Statement, announce: &[Announcement]) -> StoreResult<u64> {
-        if announce.is_empty() {
-            return self.engine.execute(statement).await;
-        }
-        let mut tx = self.engine.begin().await?;
-        let changed = tx.execute(statement).await?;
-        if changed > 0 {
-            for statement in announce.iter().flat_map(events::announcing) {
-                tx.execute(statement).await?;
-            }
-        }
-        tx.commit().await?;
-        Ok(changed)
+        let announce = announce.iter().flat_map(events::announcing).collect();
+        group_commit::write_one(&self.engine, statement, announce).await
     }
 
     /// Reads every row, as records.

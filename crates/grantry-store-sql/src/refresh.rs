@@ -7,7 +7,7 @@ use grantry_core::ids::{ConnectionId, ProfileId};
 use grantry_core::store::{ConnectionRecord, OutcomeWrite, RefreshStore, StoreResult, TokenWrite};
 
 use crate::rows::{self, scopes_text};
-use crate::{Access, Engine, SqlStore, Statement};
+use crate::{Access, Engine, SqlStore, Statement, events};
 
 impl<E: Engine> SqlStore<E> {
     /// Writes new tokens if the row is at `version` and, when `owner` is given, leased by it;
@@ -40,7 +40,12 @@ impl<E: Engine> SqlStore<E> {
         .text(w.status_reason.as_deref())
         .int(w.refreshed_at)
         .int(w.next_refresh_at);
-        Ok(self.change(statement, &w.announce).await? == 1)
+        let announce = w.announce.iter().flat_map(events::announcing).collect();
+        let changed = self
+            .token_writes
+            .write(id.as_str(), statement, announce)
+            .await?;
+        Ok(changed == 1)
     }
 }
 
@@ -153,14 +158,12 @@ impl<E: Engine> RefreshStore for SqlStore<E> {
         owner: &str,
         until: Timestamp,
         limit: u32,
-    ) -> StoreResult<Vec<ConnectionId>> {
+    ) -> StoreResult<Vec<ConnectionRecord>> {
         let statement = Statement::new(self.engine.dialect().claim_due)
             .int(now)
             .text(owner)
             .int(until)
             .int(i64::from(limit));
-        self.all(Access::Write, statement, rows::id)
-            .await
-            .map(|ids| ids.into_iter().map(ConnectionId::from_stored).collect())
+        self.all(Access::Write, statement, rows::connection).await
     }
 }

@@ -69,7 +69,7 @@ static DIALECT: Dialect = Dialect {
                         AND lease_owner IS NULL \
                       ORDER BY next_refresh_at LIMIT $4)) \
                   ORDER BY rank, at LIMIT $4) \
-                RETURNING id",
+                RETURNING *",
     lock_admins: "SELECT id FROM admins",
     // Walks the pending messages in order (the planner would rather sort them all), stopping
     // at the limit.

@@ -61,6 +61,77 @@ pub async fn leases_are_exclusive_and_expire(store: &dyn Store) {
     );
 }
 
+/// `claim_due`, checking that every row comes back leased to `owner` until `until`; answers
+/// the rows' ids in the order claimed.
+async fn claim(
+    store: &dyn Store,
+    now: i64,
+    owner: &str,
+    until: i64,
+    limit: u32,
+) -> Vec<grantry_core::ids::ConnectionId> {
+    let claimed = store.claim_due(now, owner, until, limit).await.unwrap();
+    for row in &claimed {
+        assert_eq!(row.lease_owner.as_deref(), Some(owner), "{} leased", row.id);
+        assert_eq!(row.lease_until, Some(until), "{} leased", row.id);
+    }
+    claimed.into_iter().map(|row| row.id).collect()
+}
+
+/// Token writes made at the same moment are committed together, yet each keeps its own guard,
+/// answer and announcements: a stale one among them changes nothing and announces nothing.
+pub async fn token_writes_at_once_keep_their_own_guards(store: &dyn Store) {
+    let profile = stored_profile(store, "P").await;
+    let mut rows = Vec::new();
+    for n in 0..40 {
+        let c = connection(&profile, &format!("user{n}"));
+        store.insert_connection(&c, &[]).await.unwrap();
+        store.take_lease(&c.id, "me", NOW + 30, NOW).await.unwrap();
+        rows.push(c);
+    }
+    let writes = rows.iter().enumerate().map(|(n, c)| {
+        let mut write = token_write(n as u8);
+        write.announce = vec![Announcement {
+            event: EventRecord {
+                id: grantry_core::ids::EventId::generate(),
+                at: NOW,
+                kind: "connection.recovered".into(),
+                profile_id: Some(c.profile_id.clone()),
+                connection_id: Some(c.id.clone()),
+                actor: "system".into(),
+                detail: format!("write {n}"),
+            },
+            message: None,
+        }];
+        // Every third write is stale: its version is one behind.
+        let version = if n % 3 == 0 { c.version - 1 } else { c.version };
+        async move { store.write_tokens(&c.id, version, "me", &write).await }
+    });
+    let answers = futures_util::future::join_all(writes).await;
+    for (n, (answer, c)) in answers.into_iter().zip(&rows).enumerate() {
+        let written = n % 3 != 0;
+        assert_eq!(answer.unwrap(), written, "write {n}");
+        let stored = store.connection(&c.id).await.unwrap().unwrap();
+        let by_connection = EventFilter {
+            connection_id: Some(c.id.clone()),
+            ..EventFilter::default()
+        };
+        let events = store.events(&by_connection, &page(10)).await.unwrap();
+        if written {
+            assert_eq!(stored.version, c.version + 1, "write {n}");
+            assert_eq!(stored.access_token, vec![n as u8; 40], "write {n}");
+            assert_eq!(stored.lease_owner, None, "write {n} released the lease");
+            assert_eq!(events.len(), 1, "write {n} announced once");
+            assert_eq!(events[0].detail, format!("write {n}"));
+        } else {
+            assert_eq!(stored.version, c.version, "stale write {n}");
+            assert_eq!(stored.access_token, c.access_token, "stale write {n}");
+            assert_eq!(stored.lease_owner.as_deref(), Some("me"), "stale write {n}");
+            assert!(events.is_empty(), "stale write {n} announced nothing");
+        }
+    }
+}
+
 pub async fn token_writes_are_guarded_by_version_and_lease(store: &dyn Store) {
     let profile = stored_profile(store, "P").await;
     let c = connection(&profile, "alice");
@@ -220,9 +291,9 @@ pub async fn claiming_shares_out_due_connections(store: &dyn Store) {
         .await
         .unwrap();
 
-    let first = store.claim_due(NOW, "node-a", NOW + 30, 3).await.unwrap();
+    let first = claim(store, NOW, "node-a", NOW + 30, 3).await;
     assert_eq!(first, due[1..4], "oldest due first, leased ones skipped");
-    let second = store.claim_due(NOW, "node-b", NOW + 30, 10).await.unwrap();
+    let second = claim(store, NOW, "node-b", NOW + 30, 10).await;
     assert_eq!(second, due[4..], "nothing claimed twice");
     for id in &first {
         assert_eq!(
@@ -236,17 +307,8 @@ pub async fn claiming_shares_out_due_connections(store: &dyn Store) {
             Some("node-a")
         );
     }
-    assert!(
-        store
-            .claim_due(NOW, "node-c", NOW + 30, 10)
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    let after_expiry = store
-        .claim_due(NOW + 31, "node-c", NOW + 61, 10)
-        .await
-        .unwrap();
+    assert!(claim(store, NOW, "node-c", NOW + 30, 10).await.is_empty());
+    let after_expiry = claim(store, NOW + 31, "node-c", NOW + 61, 10).await;
     assert_eq!(after_expiry.len(), 5, "expired claims are claimable again");
 }
 
@@ -274,13 +336,13 @@ pub async fn abandoned_leases_are_claimed_first(store: &dyn Store) {
         .await
         .unwrap();
 
-    let first = store.claim_due(NOW, "node-b", NOW + 30, 1).await.unwrap();
+    let first = claim(store, NOW, "node-b", NOW + 30, 1).await;
     assert_eq!(
         first,
         std::slice::from_ref(&abandoned.id),
         "the abandoned lease first"
     );
-    let rest = store.claim_due(NOW, "node-b", NOW + 30, 10).await.unwrap();
+    let rest = claim(store, NOW, "node-b", NOW + 30, 10).await;
     assert_eq!(
         rest,
         std::slice::from_ref(&due.id),
@@ -289,7 +351,7 @@ pub async fn abandoned_leases_are_claimed_first(store: &dyn Store) {
     let row = store.connection(&abandoned.id).await.unwrap().unwrap();
     assert_eq!(row.lease_owner.as_deref(), Some("node-b"));
     assert_eq!(
-        store.claim_due(NOW, "node-c", NOW + 30, 10).await.unwrap(),
+        claim(store, NOW, "node-c", NOW + 30, 10).await,
         Vec::<grantry_core::ids::ConnectionId>::new(),
         "the new lease holds"
     );
@@ -386,6 +448,6 @@ pub async fn handed_back_leases_leave_the_row_due(store: &dyn Store) {
         Some(NOW + 5),
         "an earlier time stays"
     );
-    let claimed = store.claim_due(NOW + 31, "b", NOW + 60, 10).await.unwrap();
+    let claimed = claim(store, NOW + 31, "b", NOW + 60, 10).await;
     assert_eq!(claimed.len(), 2, "both are claimed once due");
 }

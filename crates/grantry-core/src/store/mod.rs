@@ -187,17 +187,17 @@ pub trait RefreshStore {
     ) -> StoreResult<()>;
     /// Makes a profile's failing connections due now (its client was fixed: stop backing off).
     async fn retry_failing_now(&self, profile: &ProfileId, now: Timestamp) -> StoreResult<u64>;
-    /// Leases up to `limit` connections to the refresher's `owner` and answers their ids: those
-    /// due (`next_refresh_at <= now`, lease free or expired) and, first of all, those whose lease
-    /// ran out unreleased (their holder died mid-refresh, perhaps after presenting the refresh
-    /// token), never those needing reauthorization.
+    /// Leases up to `limit` connections to the refresher's `owner` and answers them as leased:
+    /// those due (`next_refresh_at <= now`, lease free or expired) and, first of all, those whose
+    /// lease ran out unreleased (their holder died mid-refresh, perhaps after presenting the
+    /// refresh token), never those needing reauthorization.
     async fn claim_due(
         &self,
         now: Timestamp,
         owner: &str,
         until: Timestamp,
         limit: u32,
-    ) -> StoreResult<Vec<ConnectionId>>;
+    ) -> StoreResult<Vec<ConnectionRecord>>;
 }
 
 /// Connect sessions: created by an application, opened once by the browser, completed once by

@@ -12,7 +12,8 @@ use tokio::task::JoinSet;
 
 use super::refresh::Trigger;
 use crate::app::Grantry;
-use crate::ids::{ConnectionId, ProfileId};
+use crate::ids::ProfileId;
+use crate::store::ConnectionRecord;
 
 /// A token bucket per profile: Bitbucket counts rate limits per OAuth consumer.
 #[derive(Debug)]
@@ -109,11 +110,11 @@ pub async fn run(grantry: Arc<Grantry>, mut shutdown: watch::Receiver<bool>) {
             }
         };
         backlog = due.len() == free;
-        for id in due {
+        for row in due {
             let Ok(permit) = permits.clone().acquire_owned().await else {
                 break;
             };
-            let job = refresh_one(grantry.clone(), id, owner.clone(), limiter.clone());
+            let job = refresh_one(grantry.clone(), row, owner.clone(), limiter.clone());
             tasks.spawn(async move {
                 let outcome = job.await;
                 drop(permit);
@@ -133,25 +134,15 @@ enum Outcome {
     HandedBack,
 }
 
+/// Refreshes a row the claim leased to `owner` (as the claim returned it, so without reading it
+/// again), once its profile's rate limit allows.
 async fn refresh_one(
     grantry: Arc<Grantry>,
-    id: ConnectionId,
+    row: ConnectionRecord,
     owner: String,
     limiter: Arc<ProfileRateLimiter>,
 ) -> Outcome {
-    let row = match grantry.store.connection(&id).await {
-        Ok(Some(row)) if row.lease_owner.as_deref() == Some(owner.as_str()) => row,
-        Ok(_) => return Outcome::Done,
-        Err(error) => {
-            tracing::warn!(%error, connection.id = %id, "the refresher could not read a connection");
-            // Claimed because it was due or abandoned: it stays due.
-            let _ = grantry
-                .store
-                .hand_back(&id, &owner, grantry.clock.now())
-                .await;
-            return Outcome::Done;
-        }
-    };
+    let id = row.id.clone();
     let Some(wait) = limiter.reserve(&row.profile_id, grantry.settings.refresh.lease / 3) else {
         // Too long a queue for this profile: hand the row back; it stays due (an abandoned
         // row, whose next refresh may be an hour away, becomes due).
