@@ -540,24 +540,23 @@ impl Stack {
 
     /// The simulator's counters (`/_sim/stats`).
     pub async fn sim_stats(&self) -> anyhow::Result<Value> {
-        Ok(self
-            .http
-            .get(format!("{}/_sim/stats", self.sim_url))
-            .send()
-            .await?
-            .json()
-            .await?)
+        sim_stats(&self.http, &self.sim_url).await
     }
 }
 
-/// Refreshes the simulator has granted so far.
-pub async fn refreshes(http: &reqwest::Client, sim: &str) -> anyhow::Result<u64> {
-    let stats: Value = http
+/// The counters of the simulator at `sim` (`/_sim/stats`).
+pub async fn sim_stats(http: &reqwest::Client, sim: &str) -> anyhow::Result<Value> {
+    Ok(http
         .get(format!("{sim}/_sim/stats"))
         .send()
         .await?
         .json()
-        .await?;
+        .await?)
+}
+
+/// Refreshes the simulator has granted so far.
+pub async fn refreshes(http: &reqwest::Client, sim: &str) -> anyhow::Result<u64> {
+    let stats = sim_stats(http, sim).await?;
     Ok(stats["counts"]["token"]["refresh_token"]["ok"]
         .as_u64()
         .unwrap_or(0))

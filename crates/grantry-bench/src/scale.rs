@@ -17,7 +17,7 @@ use futures_util::StreamExt;
 use serde_json::{Value, json};
 
 use crate::load::clock_ticks_per_second;
-use crate::processes::{Options, Stack, cpu_ticks, refreshes, resident_kib};
+use crate::processes::{Options, Stack, cpu_ticks, refreshes, resident_kib, sim_stats};
 
 /// Bitbucket Cloud's access tokens in 2026 run past 2,500 characters (FACTS.md).
 const TOKEN_LENGTH: usize = 2_600;
@@ -185,12 +185,7 @@ async fn watch_wave(
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     let took = first.unwrap_or(started).elapsed().as_secs_f64();
-    let stats: Value = http
-        .get(format!("{sim}/_sim/stats"))
-        .send()
-        .await?
-        .json()
-        .await?;
+    let stats = sim_stats(http, sim).await?;
     let reused = stats["refresh_token_reuse"].as_array().map_or(0, Vec::len);
     Ok(Wave { done, took, reused })
 }
