@@ -72,6 +72,9 @@ pub struct FaultSpec {
     pub drop_rate: f64,
     /// Every request of the group answers 503.
     pub outage: bool,
+    /// Answers come gzip-compressed whatever the client accepts, as from an intermediary that
+    /// compresses regardless of `Accept-Encoding`.
+    pub gzip: bool,
 }
 
 impl Default for FaultSpec {
@@ -83,6 +86,7 @@ impl Default for FaultSpec {
             retry_after: Some(30),
             drop_rate: 0.0,
             outage: false,
+            gzip: false,
         }
     }
 }
@@ -110,6 +114,7 @@ impl FaultSpec {
             && self.rate_limit_rate == 0.0
             && self.drop_rate == 0.0
             && !self.outage
+            && !self.gzip
     }
 }
 
@@ -195,6 +200,7 @@ pub async fn inject(State(sim): State<Arc<Sim>>, request: Request, next: Next) -
         tokio::time::sleep(Duration::from_millis(spec.latency_ms)).await;
     }
     match draw(&spec) {
+        None if spec.gzip => gzipped(next.run(request).await).await,
         None => next.run(request).await,
         Some(Injected::Drop) => {
             sim.stats.count("fault", group.name(), "dropped");
@@ -243,4 +249,26 @@ fn dropped_connection() -> Response {
         .headers_mut()
         .insert(header::CONTENT_LENGTH, HeaderValue::from(1024u32));
     response
+}
+
+/// The answer with its body gzip-compressed (`Content-Encoding: gzip`, the length of the
+/// compressed body).
+async fn gzipped(response: Response) -> Response {
+    use std::io::Write;
+    let (mut parts, body) = response.into_parts();
+    let Ok(plain) = axum::body::to_bytes(body, usize::MAX).await else {
+        return dropped_connection();
+    };
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let compressed = encoder
+        .write_all(&plain)
+        .and_then(|()| encoder.finish())
+        .unwrap_or_default();
+    parts
+        .headers
+        .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    parts
+        .headers
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(compressed.len()));
+    Response::from_parts(parts, Body::from(compressed))
 }

@@ -6,13 +6,14 @@
 //! one disk flush after another: 1,400 refreshes/s on three nodes, with most sessions waiting on
 //! that lock (`pg_stat_activity`: `Lock:object`).
 //!
-//! So token writes queue up here, and one task per store writes whatever has queued in one
-//! transaction while the previous one commits. A write alone waits for no one; under load, a
-//! flush carries many. Each write keeps its own guard and answer (how many rows it changed), and
+//! So token writes queue up here, and one task per store writes, in one transaction, whatever
+//! queued while its previous transaction ran: one token transaction at a time per store. A write
+//! alone waits for no one; under load, a flush carries many. Each write keeps its own guard and answer (how many rows it changed), and
 //! its announcements are written with it, only when it changed a row, as
 //! [`SqlStore::change`](crate::SqlStore) does. Rows are written in id order, so that two nodes'
-//! batches take row locks in the same order and never deadlock. When a batch fails, its writes
-//! are tried again one by one, so one write's failure is its own.
+//! batches take row locks in the same order and never deadlock. When a batch fails because the
+//! database is unavailable, every write in it learns so at once; when it fails otherwise, its
+//! writes are tried again one by one, so one write's failure is its own.
 
 use grantry_core::store::{StoreError, StoreResult};
 use tokio::sync::{mpsc, oneshot};
@@ -76,13 +77,26 @@ async fn write_batches<E: Engine>(engine: E, mut writes: mpsc::UnboundedReceiver
             }
         }
         batch.sort_by(|a, b| a.key.cmp(&b.key));
-        if batch.len() > 1
-            && let Ok(changed) = together(&engine, &batch).await
-        {
-            for (write, changed) in batch.into_iter().zip(changed) {
-                let _ = write.answer.send(Ok(changed));
+        if batch.len() > 1 {
+            match together(&engine, &batch).await {
+                Ok(changed) => {
+                    for (write, changed) in batch.into_iter().zip(changed) {
+                        let _ = write.answer.send(Ok(changed));
+                    }
+                    continue;
+                }
+                // The database is away: each write would wait to learn the same, one after
+                // another, holding up every write queued behind them.
+                Err(StoreError::Unavailable(why)) => {
+                    for write in batch {
+                        let _ = write.answer.send(Err(StoreError::Unavailable(why.clone())));
+                    }
+                    continue;
+                }
+                // One write's own failure (or a deadlock with another batch): tried one by one
+                // below, so it fails alone.
+                Err(_) => {}
             }
-            continue;
         }
         for write in batch {
             let result = write_one(&engine, write.statement, write.announce).await;

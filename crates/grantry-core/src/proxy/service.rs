@@ -143,7 +143,7 @@ impl Grantry {
 }
 
 /// Points the answer's links back through the proxy: its link headers always, its body when it
-/// is plain JSON of a sensible size (anything else streams through untouched).
+/// is JSON (plain or gzipped) of a sensible size (anything else streams through untouched).
 async fn rewrite_answer(mut answer: Answer, rewrite: &Rewrite) -> Answer {
     for (name, value) in &mut answer.headers {
         let name = name.to_ascii_lowercase();
@@ -159,11 +159,16 @@ async fn rewrite_answer(mut answer: Answer, rewrite: &Rewrite) -> Answer {
         let t = t.to_ascii_lowercase();
         t.starts_with("application/json") || t.contains("+json")
     });
-    let encoded = answer.header("content-encoding").is_some();
+    // Grantry asks for identity; an answer gzipped anyway (an intermediary that compresses
+    // regardless) is read, rewritten and sent on as identity. Other encodings pass untouched.
+    let encoding = answer
+        .header("content-encoding")
+        .map(str::to_ascii_lowercase);
+    let gzipped = matches!(encoding.as_deref(), Some("gzip" | "x-gzip"));
     let length = answer
         .header("content-length")
         .and_then(|n| n.parse::<usize>().ok());
-    if !json || encoded || length.is_some_and(|n| n > MAX_REWRITTEN) {
+    if !json || (encoding.is_some() && !gzipped) || length.is_some_and(|n| n > MAX_REWRITTEN) {
         return answer;
     }
     let (whole, rest) = match answer.body {
@@ -179,16 +184,51 @@ async fn rewrite_answer(mut answer: Answer, rewrite: &Rewrite) -> Answer {
         };
         return answer;
     }
-    match rewrite.json(&whole) {
-        Some(rewritten) => {
-            answer
-                .headers
-                .retain(|(name, _)| !name.eq_ignore_ascii_case("content-length"));
-            answer.body = Body::Whole(Bytes::from(rewritten));
+    let plain = if gzipped {
+        match gunzip(&whole) {
+            Some(plain) => {
+                answer
+                    .headers
+                    .retain(|(name, _)| !name.eq_ignore_ascii_case("content-encoding"));
+                Bytes::from(plain)
+            }
+            // Corrupt, or larger than we rewrite once inflated: passed on as it came.
+            None => {
+                answer.body = Body::Whole(whole);
+                return answer;
+            }
         }
-        None => answer.body = Body::Whole(whole),
+    } else {
+        whole
+    };
+    let changed = match rewrite.json(&plain) {
+        Some(rewritten) => {
+            answer.body = Body::Whole(Bytes::from(rewritten));
+            true
+        }
+        None => {
+            answer.body = Body::Whole(plain);
+            gzipped
+        }
+    };
+    if changed {
+        answer
+            .headers
+            .retain(|(name, _)| !name.eq_ignore_ascii_case("content-length"));
     }
     answer
+}
+
+/// A gzip body inflated, if it is valid and inflates to at most `MAX_REWRITTEN` bytes (a small
+/// body must not become a huge one in memory).
+fn gunzip(compressed: &[u8]) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let mut plain = Vec::with_capacity(compressed.len() * 4);
+    flate2::read::MultiGzDecoder::new(compressed)
+        .take(MAX_REWRITTEN as u64 + 1)
+        .read_to_end(&mut plain)
+        .ok()?;
+    (plain.len() <= MAX_REWRITTEN).then_some(plain)
 }
 
 /// Reads a stream whole if it ends within `MAX_REWRITTEN`; otherwise answers what was read and
@@ -207,4 +247,30 @@ async fn read_up_to(
         }
     }
     (whole.freeze(), None)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    fn gzip(plain: &[u8]) -> Vec<u8> {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(plain).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    #[test]
+    fn gzipped_bodies_inflate_only_within_the_rewrite_limit() {
+        assert_eq!(
+            gunzip(&gzip(b"{\"a\": 1}")).as_deref(),
+            Some(&b"{\"a\": 1}"[..])
+        );
+        assert_eq!(gunzip(b"not gzip"), None, "corrupt");
+        // A few kilobytes that would inflate past the limit stay compressed.
+        let bomb = gzip(&vec![b' '; MAX_REWRITTEN + 1]);
+        assert!(bomb.len() < 1024 * 1024, "{}", bomb.len());
+        assert_eq!(gunzip(&bomb), None, "over the limit once inflated");
+    }
 }

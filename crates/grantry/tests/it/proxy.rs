@@ -539,3 +539,54 @@ async fn redirects_and_links_point_back_through_the_proxy() {
     assert_eq!(diff.status(), StatusCode::OK);
     assert!(diff.text().await.unwrap().contains("+f"));
 }
+
+/// Grantry asks Bitbucket for identity encoding, but an intermediary may compress anyway: a
+/// gzipped JSON answer still has its links pointed back through the proxy and reaches the client
+/// plain, while a gzipped file passes as it came, header and bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_gzipped_anyway_still_have_their_links_rewritten() {
+    let app = TestApp::start(Mode::Rotating).await;
+    let connection = connection(&app).await;
+    app.sim_post(
+        "/_sim/repositories/acme/widget/commits",
+        json!({"branch": "main", "files": {"notes.txt": "plain words\n"}}),
+    )
+    .await;
+    app.sim_fault("rest", json!({"gzip": true})).await;
+    let proxy = format!("{}/v1/proxy/{connection}/2.0/", app.base);
+
+    let (status, headers, repository) = through(
+        &app,
+        Method::GET,
+        &format!("{connection}/2.0/repositories/acme/widget"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{repository}");
+    assert!(
+        headers.get("content-encoding").is_none(),
+        "sent on plain: {headers:?}"
+    );
+    let href = repository["links"]["self"]["href"].as_str().unwrap();
+    assert!(href.starts_with(&proxy), "{href}");
+
+    let file = app
+        .http
+        .get(format!(
+            "{proxy}repositories/acme/widget/src/main/notes.txt"
+        ))
+        .bearer_auth(&app.app_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(file.status(), StatusCode::OK);
+    assert_eq!(file.headers()["content-encoding"], "gzip");
+    let compressed = file.bytes().await.unwrap();
+    let mut plain = String::new();
+    std::io::Read::read_to_string(
+        &mut flate2::read::GzDecoder::new(&compressed[..]),
+        &mut plain,
+    )
+    .unwrap();
+    assert_eq!(plain, "plain words\n");
+}
