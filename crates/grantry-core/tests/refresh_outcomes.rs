@@ -1,5 +1,6 @@
 //! The refresh state machine against a scripted provider: what each kind of failure does to the
-//! connection, its profile and the audit trail; recovery; one provider call for many readers.
+//! connection, its profile and the audit trail; recovery; one provider call for many readers; a
+//! refresh result the database refuses, kept until it takes writes again.
 //! No network and no simulator: these run in well under a second. The simulator scenarios in
 //! `crates/grantry/tests` remain the end-to-end proof.
 
@@ -477,4 +478,69 @@ async fn saving_an_acquired_token_keeps_each_connection_with_its_owner() {
         .await
         .unwrap();
     assert_eq!(reconnected, first, "a reconnect keeps the id");
+}
+
+/// Runs SQL on the world's database file directly, beside Grantry's own connections.
+async fn on_database(world: &World, sql: &'static str) {
+    use sqlx::ConnectOptions;
+    let mut db = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(world.dir.path().join("grantry.db"))
+        .connect()
+        .await
+        .unwrap();
+    sqlx::query(sql).execute(&mut db).await.unwrap();
+}
+
+/// Bitbucket rotates the refresh token on every refresh, so a refresh result the database will
+/// not take (a full disk, a read-only file) must not be lost: it is kept in memory and served,
+/// Bitbucket is not asked again, and it is written once the database takes writes again.
+#[tokio::test]
+async fn a_refresh_the_database_refuses_is_kept_served_and_written_later() {
+    let world = World::new(Duration::ZERO).await;
+    let before = world.grantry.connection(&world.connection).await.unwrap();
+    on_database(
+        &world,
+        "CREATE TRIGGER refuse_tokens BEFORE UPDATE OF access_token ON connections \
+         BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END",
+    )
+    .await;
+
+    world.provider.then(Ok(grant("second")));
+    let error = world
+        .grantry
+        .refresh_now(&world.connection, &Actor::Cli)
+        .await
+        .expect_err("an asked-for refresh says it is not saved yet");
+    assert!(matches!(error, CoreError::RefreshNotSaved(_)), "{error}");
+    assert!(world.grantry.write_pending(&world.connection));
+    assert_eq!(world.grantry.pending_write_count(), 1);
+    let stored = world.grantry.connection(&world.connection).await.unwrap();
+    assert_eq!(stored.version, before.version, "the database took nothing");
+    let read = world.grantry.token(&world.connection).await.unwrap();
+    assert_eq!(
+        read.access_token.expose_secret(),
+        "second",
+        "reads get the kept token"
+    );
+    assert_eq!(
+        world.grantry.flush_pending_writes().await,
+        1,
+        "still refused: still kept"
+    );
+
+    on_database(&world, "DROP TRIGGER refuse_tokens").await;
+    assert_eq!(world.grantry.flush_pending_writes().await, 0);
+    assert!(!world.grantry.write_pending(&world.connection));
+    let written = world.grantry.connection(&world.connection).await.unwrap();
+    assert_eq!(written.version, before.version + 1, "written at last");
+    assert_eq!(written.status, ConnectionStatus::Active);
+    assert_eq!(
+        world.provider.calls.load(Ordering::SeqCst),
+        1,
+        "the rotated refresh token was presented once"
+    );
+    // Another node, reading from the database alone, gets the kept token too.
+    let other = world.another_node().await;
+    let elsewhere = other.token(&world.connection).await.unwrap();
+    assert_eq!(elsewhere.access_token.expose_secret(), "second");
 }
