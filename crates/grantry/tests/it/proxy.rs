@@ -590,3 +590,141 @@ async fn answers_gzipped_anyway_still_have_their_links_rewritten() {
     .unwrap();
     assert_eq!(plain, "plain words\n");
 }
+
+/// Where the environment names an outbound proxy (`HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY`),
+/// proxied calls take it, as token calls do: the only way out may be through it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxied_calls_take_the_outbound_proxy_the_environment_names() {
+    use crate::common::process::{Server, environment, free_port, run};
+    use std::sync::{Arc, Mutex};
+
+    let world = "[[users]]\nusername = \"alice\"\n[[workspaces]]\nslug = \"acme\"\nmembers = [\"alice\"]\n\
+                 [[repositories]]\nworkspace = \"acme\"\nslug = \"widget\"\n";
+    let sim = bitbucket_sim::SimBuilder::new()
+        .mode(Mode::Rotating)
+        .seed(bitbucket_sim::Seed::parse("world", world).unwrap())
+        .start()
+        .await
+        .unwrap();
+    // A forward proxy that notes each absolute URL it is asked for and fetches it.
+    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    let forward = {
+        let seen = seen.clone();
+        move |request: axum::extract::Request| {
+            let seen = seen.clone();
+            async move {
+                use axum::response::IntoResponse;
+                let url = request.uri().to_string();
+                seen.lock().unwrap().push(url.clone());
+                let mut headers = request.headers().clone();
+                for hop in [
+                    "host",
+                    "content-length",
+                    "transfer-encoding",
+                    "connection",
+                    "proxy-connection",
+                ] {
+                    headers.remove(hop);
+                }
+                let method = request.method().clone();
+                let body = axum::body::to_bytes(request.into_body(), usize::MAX)
+                    .await
+                    .unwrap();
+                let direct = reqwest::Client::builder().no_proxy().build().unwrap();
+                let answer = direct
+                    .request(method, &url)
+                    .headers(headers)
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                let status = answer.status();
+                let mut headers = answer.headers().clone();
+                for hop in ["content-length", "transfer-encoding", "connection"] {
+                    headers.remove(hop);
+                }
+                let bytes = answer.bytes().await.unwrap();
+                (status, headers, bytes).into_response()
+            }
+        }
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy_url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        axum::serve(listener, axum::Router::new().fallback(forward))
+            .await
+            .unwrap();
+    });
+
+    let data = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut env = environment(data.path(), port, sim.url());
+    env.extend(
+        [
+            ("HTTP_PROXY", proxy_url.as_str()),
+            ("NO_PROXY", ""),
+            ("no_proxy", ""),
+        ]
+        .map(|(name, value)| (name.to_owned(), value.to_owned())),
+    );
+    let (ok, key, err) = run(
+        &env,
+        &[
+            "api-keys", "create", "--name", "k", "--role", "admin", "--output", "json",
+        ],
+        None,
+    )
+    .await;
+    assert!(ok, "{err}");
+    let key: Value = serde_json::from_str(&key).unwrap();
+    let key = key["key"].as_str().unwrap().to_owned();
+    let _grantry = Server::start(&env, data.path().join("grantry.log")).await;
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+
+    let consumer: Value = http
+        .post(format!("{}/_sim/consumers", sim.url()))
+        .json(&json!({"workspace": "acme", "name": "c", "callback_url": format!("{base}/oauth/callback"),
+                      "permissions": ["repositories.read"]}))
+        .send().await.unwrap().json().await.unwrap();
+    let profile: Value = http
+        .post(format!("{base}/v1/profiles"))
+        .bearer_auth(&key)
+        .json(&json!({"name": "P", "provider": "bitbucket-cloud", "key": consumer["key"], "secret": consumer["secret"]}))
+        .send().await.unwrap().json().await.unwrap();
+    assert!(profile["id"].is_string(), "{profile} (consumer {consumer})");
+    let connection: Value = http
+        .post(format!("{base}/v1/connections"))
+        .bearer_auth(&key)
+        .json(&json!({"profile": profile["id"], "end_user_id": "u",
+                      "credential": {"type": "access_token", "token": "made-up-access-token"}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = connection["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{connection}"));
+
+    let answer = http
+        .get(format!("{base}/v1/proxy/{id}/2.0/repositories/acme/widget"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    let status = answer.status();
+    assert!(
+        status == StatusCode::OK
+            || status == StatusCode::UNAUTHORIZED
+            || status == StatusCode::NOT_FOUND,
+        "Bitbucket's own answer came back: {status}"
+    );
+    let seen = seen.lock().unwrap().clone();
+    assert!(
+        seen.iter()
+            .any(|url| url == &format!("{}/2.0/repositories/acme/widget", sim.url())),
+        "the proxied call went through the outbound proxy: {seen:?}"
+    );
+}
