@@ -74,6 +74,9 @@ static DIALECT: Dialect = Dialect {
                 FROM chosen WHERE c.id = chosen.id \
                 RETURNING c.*",
     lock_admins: "SELECT id FROM admins FOR UPDATE",
+    lock_profile_connections: "SELECT id FROM connections \
+                               WHERE profile_id = $1 AND ($2::TEXT IS NULL OR status = $2) \
+                               ORDER BY id FOR UPDATE",
     // Rows another node is claiming are skipped, and their followers wait behind them.
     claim_deliveries: "WITH chosen AS ( \
                          SELECT d.seq FROM webhook_deliveries AS d \

@@ -93,6 +93,11 @@ pub struct Dialect {
     /// Reads every admin's id inside a transaction so that a concurrent removal waits for it
     /// (PostgreSQL: `FOR UPDATE`; SQLite's single writer serializes anyway).
     pub lock_admins: &'static str,
+    /// `$1` a profile, `$2` a status or NULL for all: reads the ids of its connections (in that
+    /// status) inside a transaction, locking them in id order on PostgreSQL, the order in which
+    /// batched token writes lock rows, so that a change to many of a profile's connections and a
+    /// batch never wait for each other in a circle.
+    pub lock_profile_connections: &'static str,
     /// `claim_deliveries`: `$1` now, `$2` owner, `$3` lease end, `$4` limit; answers the
     /// webhook deliveries it leased: pending, due, not leased, of an enabled endpoint, and the
     /// oldest pending of their endpoint and ordering key (PostgreSQL: `SKIP LOCKED`).

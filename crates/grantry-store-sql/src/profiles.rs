@@ -74,12 +74,11 @@ impl<E: Engine> ProfileStore for SqlStore<E> {
 
     async fn delete_profile(&self, id: &ProfileId) -> StoreResult<Option<u64>> {
         let mut tx = self.engine.begin().await?;
-        let count = Statement::new("SELECT COUNT(*) AS n FROM connections WHERE profile_id = $1")
-            .text(id.as_str());
-        let connections = match tx.fetch_all(count).await?.first() {
-            Some(row) => rows::count(row)?,
-            None => 0,
-        };
+        // The connections the deletion cascades to, locked in the order token writes lock them.
+        let lock = Statement::new(self.engine.dialect().lock_profile_connections)
+            .text(id.as_str())
+            .text(None);
+        let connections = tx.fetch_all(lock).await?.len() as u64;
         let delete = Statement::new("DELETE FROM profiles WHERE id = $1").text(id.as_str());
         let deleted = tx.execute(delete).await?;
         tx.commit().await?;

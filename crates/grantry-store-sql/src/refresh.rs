@@ -7,7 +7,7 @@ use grantry_core::ids::{ConnectionId, ProfileId};
 use grantry_core::store::{ConnectionRecord, OutcomeWrite, RefreshStore, StoreResult, TokenWrite};
 
 use crate::rows::{self, scopes_text};
-use crate::{Access, Engine, SqlStore, Statement, events};
+use crate::{Access, Engine, SqlStore, Statement, Transaction, events};
 
 impl<E: Engine> SqlStore<E> {
     /// Writes new tokens if the row is at `version` and, when `owner` is given, leased by it;
@@ -143,13 +143,21 @@ impl<E: Engine> RefreshStore for SqlStore<E> {
     }
 
     async fn retry_failing_now(&self, profile: &ProfileId, now: Timestamp) -> StoreResult<u64> {
+        let mut tx = self.engine.begin().await?;
+        // Locked first, in the order token writes lock them.
+        let lock = Statement::new(self.engine.dialect().lock_profile_connections)
+            .text(profile.as_str())
+            .text("failing");
+        tx.fetch_all(lock).await?;
         let statement = Statement::new(
             "UPDATE connections SET next_refresh_at = $2 \
              WHERE profile_id = $1 AND status = 'failing'",
         )
         .text(profile.as_str())
         .int(now);
-        self.engine.execute(statement).await
+        let changed = tx.execute(statement).await?;
+        tx.commit().await?;
+        Ok(changed)
     }
 
     async fn claim_due(

@@ -71,6 +71,8 @@ static DIALECT: Dialect = Dialect {
                   ORDER BY rank, at LIMIT $4) \
                 RETURNING *",
     lock_admins: "SELECT id FROM admins",
+    lock_profile_connections: "SELECT id FROM connections \
+                               WHERE profile_id = $1 AND ($2 IS NULL OR status = $2)",
     // Walks the pending messages in order (the planner would rather sort them all), stopping
     // at the limit.
     claim_deliveries: "UPDATE webhook_deliveries SET lease_owner = $2, lease_until = $3 \
