@@ -595,17 +595,12 @@ async fn answers_gzipped_anyway_still_have_their_links_rewritten() {
 /// proxied calls take it, as token calls do: the only way out may be through it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn proxied_calls_take_the_outbound_proxy_the_environment_names() {
-    use crate::common::process::{Server, environment, free_port, run};
+    use crate::common::process::{Nodes, Server, free_port};
     use std::sync::{Arc, Mutex};
 
     let world = "[[users]]\nusername = \"alice\"\n[[workspaces]]\nslug = \"acme\"\nmembers = [\"alice\"]\n\
                  [[repositories]]\nworkspace = \"acme\"\nslug = \"widget\"\n";
-    let sim = bitbucket_sim::SimBuilder::new()
-        .mode(Mode::Rotating)
-        .seed(bitbucket_sim::Seed::parse("world", world).unwrap())
-        .start()
-        .await
-        .unwrap();
+    let nodes = Nodes::new(world, false).await;
     // A forward proxy that notes each absolute URL it is asked for and fetches it.
     let seen = Arc::new(Mutex::new(Vec::<String>::new()));
     let forward = {
@@ -656,61 +651,48 @@ async fn proxied_calls_take_the_outbound_proxy_the_environment_names() {
             .unwrap();
     });
 
-    let data = tempfile::tempdir().unwrap();
     let port = free_port();
-    let mut env = environment(data.path(), port, sim.url());
-    env.extend(
-        [
-            ("HTTP_PROXY", proxy_url.as_str()),
-            ("NO_PROXY", ""),
-            ("no_proxy", ""),
-        ]
-        .map(|(name, value)| (name.to_owned(), value.to_owned())),
-    );
-    let (ok, key, err) = run(
-        &env,
+    let env = nodes.env(
+        port,
         &[
-            "api-keys", "create", "--name", "k", "--role", "admin", "--output", "json",
+            ("HTTP_PROXY", proxy_url.clone()),
+            ("NO_PROXY", String::new()),
+            ("no_proxy", String::new()),
         ],
-        None,
-    )
-    .await;
-    assert!(ok, "{err}");
-    let key: Value = serde_json::from_str(&key).unwrap();
-    let key = key["key"].as_str().unwrap().to_owned();
-    let _grantry = Server::start(&env, data.path().join("grantry.log")).await;
+    );
+    let _grantry = Server::start(&env, nodes.data.path().join("grantry.log")).await;
     let base = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::builder().no_proxy().build().unwrap();
 
-    let consumer: Value = http
-        .post(format!("{}/_sim/consumers", sim.url()))
-        .json(&json!({"workspace": "acme", "name": "c", "callback_url": format!("{base}/oauth/callback"),
-                      "permissions": ["repositories.read"]}))
-        .send().await.unwrap().json().await.unwrap();
-    let profile: Value = http
-        .post(format!("{base}/v1/profiles"))
-        .bearer_auth(&key)
-        .json(&json!({"name": "P", "provider": "bitbucket-cloud", "key": consumer["key"], "secret": consumer["secret"]}))
-        .send().await.unwrap().json().await.unwrap();
+    let sim = nodes.sim.url();
+    let (_, consumer) = nodes
+        .post(sim, "/_sim/consumers", json!({"workspace": "acme", "name": "c",
+            "callback_url": format!("{base}/oauth/callback"), "permissions": ["repositories.read"]}))
+        .await;
+    let (_, profile) = nodes
+        .post(
+            &base,
+            "/v1/profiles",
+            json!({"name": "P", "provider": "bitbucket-cloud",
+            "key": consumer["key"], "secret": consumer["secret"]}),
+        )
+        .await;
     assert!(profile["id"].is_string(), "{profile} (consumer {consumer})");
-    let connection: Value = http
-        .post(format!("{base}/v1/connections"))
-        .bearer_auth(&key)
-        .json(&json!({"profile": profile["id"], "end_user_id": "u",
-                      "credential": {"type": "access_token", "token": "made-up-access-token"}}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, connection) = nodes
+        .post(
+            &base,
+            "/v1/connections",
+            json!({"profile": profile["id"], "end_user_id": "u",
+            "credential": {"type": "access_token", "token": "made-up-access-token"}}),
+        )
+        .await;
     let id = connection["id"]
         .as_str()
         .unwrap_or_else(|| panic!("{connection}"));
 
-    let answer = http
+    let answer = nodes
+        .http
         .get(format!("{base}/v1/proxy/{id}/2.0/repositories/acme/widget"))
-        .bearer_auth(&key)
+        .bearer_auth(&nodes.key)
         .send()
         .await
         .unwrap();
@@ -724,7 +706,7 @@ async fn proxied_calls_take_the_outbound_proxy_the_environment_names() {
     let seen = seen.lock().unwrap().clone();
     assert!(
         seen.iter()
-            .any(|url| url == &format!("{}/2.0/repositories/acme/widget", sim.url())),
+            .any(|url| url == &format!("{sim}/2.0/repositories/acme/widget")),
         "the proxied call went through the outbound proxy: {seen:?}"
     );
 }
