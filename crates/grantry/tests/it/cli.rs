@@ -3,7 +3,16 @@
 
 use crate::common::process::{Server, environment, free_port, run};
 use bitbucket_sim::{Mode, RunningSim, Seed, SimBuilder};
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
+
+use crate::common::views::cli::{
+    KeysRetired, KeysRotated, KeysStatus, Link, PasswordChanged, Revoked,
+};
+use crate::common::views::{
+    Admin, ApiKey, Connection, Delivery, Event, Profile, ProfileDeleted, TestAnswer, TestQueued,
+    Webhook,
+};
 
 const WORLD: &str = r#"
 [settings]
@@ -41,7 +50,7 @@ async fn backups_profile(
     env: &[(String, String)],
     permissions: &[&str],
     scope: &str,
-) -> Value {
+) -> Profile {
     let callback = format!("http://127.0.0.1:{port}/oauth/callback");
     let consumer = sim_post(
         sim,
@@ -76,13 +85,22 @@ async fn sim_post(sim: &RunningSim, path: &str, body: Value) -> Value {
     response.json().await.unwrap()
 }
 
-async fn json_of(env: &[(String, String)], args: &[&str], stdin: Option<&str>) -> Value {
+/// Runs `grantry {args} --output json`, which must succeed; what it printed, decoded.
+async fn json_of<T: DeserializeOwned>(
+    env: &[(String, String)],
+    args: &[&str],
+    stdin: Option<&str>,
+) -> T {
     let mut all = args.to_vec();
     all.extend(["--output", "json"]);
     let (ok, out, err) = run(env, &all, stdin).await;
     assert!(ok, "grantry {args:?} failed: {err}");
-    serde_json::from_str(&out)
-        .unwrap_or_else(|e| panic!("grantry {args:?} printed no JSON ({e}): {out}"))
+    serde_json::from_str(&out).unwrap_or_else(|e| {
+        panic!(
+            "grantry {args:?} did not print a {} ({e}): {out}",
+            std::any::type_name::<T>()
+        )
+    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -92,8 +110,8 @@ async fn an_admin_can_do_everything_from_the_command_line() {
     let permissions = ["account.read", "repositories.read"];
     let profile = backups_profile(&sim, port, &env, &permissions, "repository").await;
     assert_eq!(
-        profile["setup"]["tick"],
-        json!(["Account → Read", "Repositories → Read"])
+        profile.setup.tick,
+        ["Account → Read", "Repositories → Read"]
     );
     let (ok, text, _) = run(&env, &["profiles", "show", "Backups"], None).await;
     assert!(
@@ -107,36 +125,33 @@ async fn an_admin_can_do_everything_from_the_command_line() {
     );
 
     let server = Server::start(&env, data.path().join("serve.log")).await;
-    let link = json_of(&env, &["connect", "Backups", "--end-user", "u1"], None).await;
+    let link: Link = json_of(&env, &["connect", "Backups", "--end-user", "u1"], None).await;
     let browser = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::limited(10))
         .cookie_store(true)
         .build()
         .unwrap();
-    let landed = browser
-        .get(link["url"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
+    let landed = browser.get(&link.url).send().await.unwrap();
     assert!(landed.url().path().ends_with("/connect/complete"));
     assert!(landed.text().await.unwrap().contains("Connected"));
 
-    let listed = json_of(&env, &["connections", "list", "--profile", "Backups"], None).await;
-    let connection = listed[0]["id"].as_str().unwrap().to_owned();
-    assert_eq!(listed[0]["account"]["username"], "alice");
+    let listed: Vec<Connection> =
+        json_of(&env, &["connections", "list", "--profile", "Backups"], None).await;
+    let connection = listed[0].id.clone();
+    assert_eq!(listed[0].account.username.as_deref(), Some("alice"));
     let (ok, token, _) = run(&env, &["token", &connection], None).await;
     assert!(ok && token.trim().len() > 2500, "a bare token for scripts");
     let (ok, header, _) = run(&env, &["token", &connection, "--header"], None).await;
     assert!(ok && header.starts_with("Bearer "));
-    let tested = json_of(&env, &["connections", "test", &connection], None).await;
-    assert_eq!(tested["status"], 200);
+    let tested: TestAnswer = json_of(&env, &["connections", "test", &connection], None).await;
+    assert_eq!(tested.status, 200);
 
-    let before = json_of(&env, &["keys", "status"], None).await;
-    let rotated = json_of(&env, &["keys", "rotate"], None).await;
-    assert!(rotated["resealed"].as_u64().unwrap() >= 3, "{rotated}");
-    assert_eq!(rotated["left_under_older_keys"], 0);
-    assert_ne!(before["primary"], rotated["primary"]);
-    let key = json_of(
+    let before: KeysStatus = json_of(&env, &["keys", "status"], None).await;
+    let rotated: KeysRotated = json_of(&env, &["keys", "rotate"], None).await;
+    assert!(rotated.resealed >= 3, "{rotated:?}");
+    assert_eq!(rotated.left_under_older_keys, 0);
+    assert_ne!(before.primary, rotated.primary);
+    let key: ApiKey = json_of(
         &env,
         &["api-keys", "create", "--name", "app", "--role", "app"],
         None,
@@ -146,7 +161,7 @@ async fn an_admin_can_do_everything_from_the_command_line() {
         .get(format!(
             "http://127.0.0.1:{port}/v1/connections/{connection}/token"
         ))
-        .bearer_auth(key["key"].as_str().unwrap())
+        .bearer_auth(key.key.as_deref().unwrap())
         .send()
         .await
         .unwrap();
@@ -155,25 +170,25 @@ async fn an_admin_can_do_everything_from_the_command_line() {
         200,
         "the running server opens values re-sealed under the new key"
     );
-    let events = json_of(&env, &["events", "--kind", "keys.rotated"], None).await;
-    assert_eq!(events.as_array().unwrap().len(), 1);
+    let events: Vec<Event> = json_of(&env, &["events", "--kind", "keys.rotated"], None).await;
+    assert_eq!(events.len(), 1);
 
-    let retired = json_of(&env, &["keys", "retire"], None).await;
-    assert_eq!(retired["removed"], json!([before["primary"]]), "{retired}");
-    assert_eq!(retired["kept"], json!([rotated["primary"]]));
+    let retired: KeysRetired = json_of(&env, &["keys", "retire"], None).await;
+    assert_eq!(retired.removed, [before.primary], "{retired:?}");
+    assert_eq!(retired.kept, [rotated.primary]);
     let key_file = std::fs::read_to_string(data.path().join("master.key")).unwrap();
     assert_eq!(
         key_file.lines().filter(|l| !l.starts_with('#')).count(),
         1,
         "only the primary is left in the file"
     );
-    let refreshed = json_of(&env, &["connections", "refresh", &connection], None).await;
+    let refreshed: Connection = json_of(&env, &["connections", "refresh", &connection], None).await;
     assert_eq!(
-        refreshed["status"], "active",
-        "values still open: {refreshed}"
+        refreshed.status, "active",
+        "values still open: {refreshed:?}"
     );
-    let again = json_of(&env, &["keys", "retire"], None).await;
-    assert_eq!(again["removed"], json!([]), "nothing left to retire");
+    let again: KeysRetired = json_of(&env, &["keys", "retire"], None).await;
+    assert!(again.removed.is_empty(), "nothing left to retire");
 
     let second = crate::common::process::environment(data.path(), free_port(), sim.url());
     let (ok, _, err) = run(&second, &["serve"], None).await;
@@ -182,13 +197,8 @@ async fn an_admin_can_do_everything_from_the_command_line() {
         "{err}"
     );
 
-    let revoked = json_of(
-        &env,
-        &["api-keys", "revoke", key["id"].as_str().unwrap()],
-        None,
-    )
-    .await;
-    assert_eq!(revoked["revoked"], key["id"]);
+    let revoked: Revoked = json_of(&env, &["api-keys", "revoke", &key.id], None).await;
+    assert_eq!(revoked.revoked, key.id);
     // An access token made in Bitbucket, stored with its expiry; a mistyped expiry is named.
     let made = sim_post(
         &sim,
@@ -212,12 +222,13 @@ async fn an_admin_can_do_everything_from_the_command_line() {
     };
     let (ok, _, err) = run(&env, &add("soon"), Some(&token)).await;
     assert!(!ok && err.contains("--expires-at"), "{err}");
-    let stored = json_of(&env, &add("2030-01-01T00:00:00Z"), Some(&token)).await;
-    assert_eq!(stored["credential"], "access_token");
-    assert_eq!(stored["expires_at"], "2030-01-01T00:00:00Z");
+    let stored: Connection = json_of(&env, &add("2030-01-01T00:00:00Z"), Some(&token)).await;
+    assert_eq!(stored.credential, "access_token");
+    assert_eq!(stored.expires_at.as_deref(), Some("2030-01-01T00:00:00Z"));
 
-    let deleted = json_of(&env, &["profiles", "delete", "Backups", "--yes"], None).await;
-    assert_eq!(deleted["connections_deleted"], 2);
+    let deleted: ProfileDeleted =
+        json_of(&env, &["profiles", "delete", "Backups", "--yes"], None).await;
+    assert_eq!(deleted.connections_deleted, 2);
     server.stop().await;
 }
 
@@ -290,7 +301,7 @@ async fn console_admins_change_passwords_and_leave_from_the_command_line() {
     let base = format!("http://127.0.0.1:{port}");
     let (first, second) = ("correct horse battery", "staple the battery again");
     for name in ["alice", "bob"] {
-        json_of(
+        let _: Admin = json_of(
             &env,
             &["admin", "create", "--username", name],
             Some(&format!("{first}\n")),
@@ -310,13 +321,13 @@ async fn console_admins_change_passwords_and_leave_from_the_command_line() {
     )
     .await;
     assert!(!ok && err.contains("password"), "{err}");
-    let changed = json_of(
+    let changed: PasswordChanged = json_of(
         &env,
         &["admin", "password", "--username", "bob"],
         Some(&format!("{second}\n")),
     )
     .await;
-    assert_eq!(changed["sessions_ended"], true);
+    assert!(changed.sessions_ended);
     assert_eq!(
         console_page(&base, &bob).await,
         reqwest::StatusCode::SEE_OTHER,
@@ -327,20 +338,20 @@ async fn console_admins_change_passwords_and_leave_from_the_command_line() {
         .await
         .expect("the new password works");
 
-    json_of(&env, &["admin", "remove", "--username", "bob"], None).await;
+    json_of::<Value>(&env, &["admin", "remove", "--username", "bob"], None).await;
     assert_eq!(
         console_page(&base, &bob).await,
         reqwest::StatusCode::SEE_OTHER,
         "a removed admin is signed out at once"
     );
     assert_eq!(console_sign_in(&base, "bob", second).await, None);
-    let admins = json_of(&env, &["admin", "list"], None).await;
+    // Raw: the point is also what is not printed.
+    let admins: Value = json_of(&env, &["admin", "list"], None).await;
+    let listed: Vec<Admin> = crate::common::views::decode(&admins);
     assert_eq!(
-        admins
-            .as_array()
-            .unwrap()
+        listed
             .iter()
-            .map(|a| a["username"].as_str().unwrap())
+            .map(|a| a.username.as_str())
             .collect::<Vec<_>>(),
         ["alice"]
     );
@@ -354,13 +365,8 @@ async fn console_admins_change_passwords_and_leave_from_the_command_line() {
     let (ok, _, err) = run(&env, &["admin", "remove", "--username", "carol"], None).await;
     assert!(!ok && err.contains("admin `carol`"), "{err}");
 
-    let events = json_of(&env, &["events", "--kind", "admin."], None).await;
-    let kinds: Vec<&str> = events
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["kind"].as_str().unwrap())
-        .collect();
+    let events: Vec<Event> = json_of(&env, &["events", "--kind", "admin."], None).await;
+    let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
     assert_eq!(
         kinds,
         [
@@ -398,20 +404,17 @@ async fn git_clones_and_pushes_with_tokens_from_the_credential_helper() {
     let permissions = ["account.read", "repositories.write"];
     backups_profile(&sim, port, &env, &permissions, "repository:write").await;
     let server = Server::start(&env, data.path().join("serve.log")).await;
-    let link = json_of(&env, &["connect", "Backups", "--end-user", "u1"], None).await;
+    let link: Link = json_of(&env, &["connect", "Backups", "--end-user", "u1"], None).await;
     let browser = reqwest::Client::builder()
         .cookie_store(true)
         .build()
         .unwrap();
-    let landed = browser
-        .get(link["url"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
+    let landed = browser.get(&link.url).send().await.unwrap();
     assert!(landed.url().path().ends_with("/connect/complete"));
-    let listed = json_of(&env, &["connections", "list", "--profile", "Backups"], None).await;
-    let connection = listed[0]["id"].as_str().unwrap().to_owned();
-    let key = json_of(
+    let listed: Vec<Connection> =
+        json_of(&env, &["connections", "list", "--profile", "Backups"], None).await;
+    let connection = listed[0].id.clone();
+    let key: ApiKey = json_of(
         &env,
         &[
             "api-keys",
@@ -424,7 +427,7 @@ async fn git_clones_and_pushes_with_tokens_from_the_credential_helper() {
         None,
     )
     .await;
-    let key = key["key"].as_str().unwrap().to_owned();
+    let key = key.key.unwrap();
 
     let remote = format!("{}/acme/widget.git", sim.url());
     let work = tempfile::tempdir().unwrap();
@@ -548,7 +551,7 @@ async fn git_clones_and_pushes_with_tokens_from_the_credential_helper() {
 async fn webhooks_are_managed_from_the_command_line() {
     let (_sim, _data, _port, env) = set_up().await;
     let url = "http://127.0.0.1:9/hooks";
-    let added = json_of(
+    let added: Webhook = json_of(
         &env,
         &[
             "webhooks",
@@ -561,35 +564,43 @@ async fn webhooks_are_managed_from_the_command_line() {
         None,
     )
     .await;
-    let id = added["id"].as_str().unwrap().to_owned();
-    assert!(added["secret"].as_str().unwrap().starts_with("whsec_"));
-    assert_eq!(added["kinds"], json!(["connection.needs_reauth"]));
+    let id = added.id.clone();
+    assert!(added.secret.as_deref().unwrap().starts_with("whsec_"));
+    assert_eq!(added.kinds, ["connection.needs_reauth"]);
 
-    let listed = json_of(&env, &["webhooks", "list"], None).await;
-    assert_eq!(listed[0]["id"], id.as_str());
-    assert!(listed[0].get("secret").is_none(), "shown once only");
-    let rotated = json_of(&env, &["webhooks", "rotate-secret", &id], None).await;
-    assert_ne!(rotated["secret"], added["secret"]);
-    let test = json_of(&env, &["webhooks", "test", &id], None).await;
-    let deliveries = json_of(&env, &["webhooks", "deliveries", &id], None).await;
-    assert_eq!(deliveries[0]["event_id"], test["event_id"]);
+    // Raw: the point is also what is not printed.
+    let listed: Value = json_of(&env, &["webhooks", "list"], None).await;
     assert_eq!(
-        deliveries[0]["state"], "pending",
+        crate::common::views::decode::<Vec<Webhook>>(&listed)[0].id,
+        id
+    );
+    assert!(listed[0].get("secret").is_none(), "shown once only");
+    let rotated: Webhook = json_of(&env, &["webhooks", "rotate-secret", &id], None).await;
+    assert_ne!(rotated.secret, added.secret);
+    let test: TestQueued = json_of(&env, &["webhooks", "test", &id], None).await;
+    let deliveries: Vec<Delivery> = json_of(&env, &["webhooks", "deliveries", &id], None).await;
+    assert_eq!(deliveries[0].event_id, test.event_id);
+    assert_eq!(
+        deliveries[0].state, "pending",
         "nothing serves, so nothing delivered"
     );
-    let disabled = json_of(
+    let disabled: Webhook = json_of(
         &env,
         &["webhooks", "enable", &id, "--enabled", "false"],
         None,
     )
     .await;
-    assert_eq!(disabled["enabled"], false);
+    assert!(!disabled.enabled);
 
     let (ok, _, err) = run(&env, &["webhooks", "add", "--url", "ftp://x/"], None).await;
     assert!(!ok && err.contains("url"), "{err}");
     let (ok, _, _) = run(&env, &["webhooks", "remove", &id], None).await;
     assert!(ok);
-    assert_eq!(json_of(&env, &["webhooks", "list"], None).await, json!([]));
+    assert!(
+        json_of::<Vec<Webhook>>(&env, &["webhooks", "list"], None)
+            .await
+            .is_empty()
+    );
 }
 
 /// The README's first command, as a new user runs it (without waiting for Ctrl-C): every step

@@ -8,10 +8,11 @@
 
 use bitbucket_sim::Mode;
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::json;
 use url::Url;
 
-use crate::common::{TestApp, browse_in, browser, query, until_callback_in};
+use crate::common::views::{Connection, Event, Page, Session};
+use crate::common::{TestApp, browse_in, browser, expect, query, refused, until_callback_in};
 
 const RETURN: &str = "https://app.example.com/done";
 
@@ -37,16 +38,13 @@ async fn consent(app: &TestApp, browser: &reqwest::Client, authorize: &str, user
     Url::parse(next).unwrap()
 }
 
-async fn connections(app: &TestApp) -> Vec<Value> {
-    let (_, list) = app.app(Method::GET, "/v1/connections", None).await;
-    list["items"].as_array().unwrap().clone()
+async fn connections(app: &TestApp) -> Vec<Connection> {
+    let list: Page<Connection> = app.app_get("/v1/connections").await;
+    list.items
 }
 
-async fn events(app: &TestApp, kind: &str) -> Vec<Value> {
-    let (_, list) = app
-        .admin(Method::GET, &format!("/v1/events?kind={kind}"), None)
-        .await;
-    list["items"].as_array().unwrap().clone()
+async fn events(app: &TestApp, kind: &str) -> Vec<Event> {
+    app.events(&format!("kind={kind}")).await.items
 }
 
 /// Bob connects his own account as end user `bob-42`, the legitimate way.
@@ -61,10 +59,9 @@ async fn bob_connects(app: &TestApp, profile: &str) -> String {
         .to_owned();
     let callback = consent(app, &bob, &authorize, "bob").await;
     let (landed, _) = browse_in(&bob, callback.as_str()).await;
-    let (status, confirmed) = app.confirm(&landed, Some("bob-42")).await;
-    assert_eq!(status, StatusCode::OK, "{confirmed}");
-    assert_eq!(confirmed["end_user_id"], "bob-42");
-    confirmed["id"].as_str().unwrap().to_owned()
+    let confirmed: Connection = expect(app.confirm(&landed, Some("bob-42")).await, StatusCode::OK);
+    assert_eq!(confirmed.end_user_id.as_deref(), Some("bob-42"));
+    confirmed.id
 }
 
 #[tokio::test]
@@ -99,8 +96,8 @@ async fn an_authorize_url_finished_in_another_browser_connects_nothing() {
 
     let all = connections(&app).await;
     assert_eq!(all.len(), 1, "only Bob's own connection: {all:?}");
-    assert_eq!(all[0]["id"], bobs.as_str());
-    assert_eq!(all[0]["end_user_id"], "bob-42", "still Bob's");
+    assert_eq!(all[0].id, bobs);
+    assert_eq!(all[0].end_user_id.as_deref(), Some("bob-42"), "still Bob's");
     assert_eq!(events(&app, "connect.refused").await.len(), 1);
     // The session is spent: Mallory cannot reuse the callback in her own browser either.
     let replay = mallory.get(callback).send().await.unwrap();
@@ -134,9 +131,9 @@ async fn a_forwarded_connect_link_is_not_confirmed_for_another_end_user() {
     assert!(query(&landed, "verification_code").is_some());
 
     // The application sees Bob signed in, not Mallory: it confirms for Bob, and is refused.
-    let (status, problem) = app.confirm(&landed, Some("bob-42")).await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "{problem}");
-    assert_eq!(problem["code"], "confirmation-refused");
+    let (status, problem) = refused(app.confirm(&landed, Some("bob-42")).await);
+    assert_eq!(status, StatusCode::FORBIDDEN, "{problem:?}");
+    assert_eq!(problem.code, "confirmation-refused");
     // A second try, now naming Mallory, finds nothing: a refusal spends the session.
     let (status, problem) = app.confirm(&landed, Some("mallory")).await;
     assert_eq!(status, StatusCode::CONFLICT, "{problem}");
@@ -144,8 +141,8 @@ async fn a_forwarded_connect_link_is_not_confirmed_for_another_end_user() {
     let all = connections(&app).await;
     assert_eq!(all.len(), 1, "{all:?}");
     assert_eq!(
-        (all[0]["id"].as_str(), all[0]["end_user_id"].as_str()),
-        (Some(bobs.as_str()), Some("bob-42"))
+        (all[0].id.as_str(), all[0].end_user_id.as_deref()),
+        (bobs.as_str(), Some("bob-42"))
     );
     assert_eq!(events(&app, "connect.refused").await.len(), 1);
 }
@@ -187,16 +184,20 @@ async fn the_same_account_for_another_end_user_is_a_connection_of_its_own() {
         .await;
     assert_eq!(status, StatusCode::OK);
     let bobs = app.connect(&profile, "bob-42").await;
-    let (_, before) = app.token(&bobs).await;
+    let before = app.read_token(&bobs).await;
     let malloryss = app.connect(&profile, "mallory").await;
     assert_ne!(bobs, malloryss, "a connection of its own");
 
     let bob_now = app.connection(&bobs).await;
-    assert_eq!(bob_now["end_user_id"], "bob-42", "never moved");
-    assert_eq!(bob_now["status"], "active");
-    let (_, after) = app.token(&bobs).await;
     assert_eq!(
-        before["access_token"], after["access_token"],
+        bob_now.end_user_id.as_deref(),
+        Some("bob-42"),
+        "never moved"
+    );
+    assert_eq!(bob_now.status, "active");
+    let after = app.read_token(&bobs).await;
+    assert_eq!(
+        before.access_token, after.access_token,
         "Bob's connection untouched"
     );
     assert_eq!(events(&app, "connection.created").await.len(), 2);
@@ -204,11 +205,12 @@ async fn the_same_account_for_another_end_user_is_a_connection_of_its_own() {
 
     // A reconnect keeps its end user: it cannot be asked for someone else.
     let body = json!({"profile": profile, "end_user_id": "mallory", "connection_id": bobs});
-    let (status, problem) = app
-        .app(Method::POST, "/v1/connect-sessions", Some(body))
-        .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
-    assert_eq!(problem["field"], "end_user_id");
+    let (status, problem) = refused(
+        app.app(Method::POST, "/v1/connect-sessions", Some(body))
+            .await,
+    );
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem:?}");
+    assert_eq!(problem.field.as_deref(), Some("end_user_id"));
 }
 
 #[tokio::test]
@@ -220,28 +222,28 @@ async fn the_legitimate_flows_still_work() {
         .session(json!({"profile": profile, "end_user_id": "u-7", "return_url": RETURN}))
         .await;
     let (landed, _) = app.browse(&link).await;
-    let (status, confirmed) = app.confirm(&landed, Some("u-7")).await;
-    assert_eq!(status, StatusCode::OK, "{confirmed}");
-    assert_eq!(confirmed["status"], "active");
-    assert_eq!(confirmed["missing_scopes"], json!([]));
-    let connection = confirmed["id"].as_str().unwrap();
+    let confirmed: Connection = expect(app.confirm(&landed, Some("u-7")).await, StatusCode::OK);
+    assert_eq!(confirmed.status, "active");
+    assert_eq!(confirmed.missing_scopes, Some(vec![]));
+    let connection = confirmed.id.as_str();
     assert_eq!(app.token(connection).await.0, StatusCode::OK);
     // A reconnect for the same end user keeps the id.
     let body = json!({"profile": profile, "connection_id": connection, "return_url": RETURN});
-    let (_, session) = app
-        .app(Method::POST, "/v1/connect-sessions", Some(body))
-        .await;
+    let session: Session = app.connect_session(body).await;
     assert_eq!(
-        session["end_user_id"], "u-7",
+        session.end_user_id.as_deref(),
+        Some("u-7"),
         "a reconnect keeps its end user"
     );
-    let (landed, _) = app.browse(session["url"].as_str().unwrap()).await;
-    let (status, reconnected) = app.confirm(&landed, Some("u-7")).await;
-    assert_eq!(status, StatusCode::OK, "{reconnected}");
-    assert_eq!(reconnected["id"], connection);
+    let (landed, _) = app.browse(&session.url).await;
+    let reconnected: Connection = expect(app.confirm(&landed, Some("u-7")).await, StatusCode::OK);
+    assert_eq!(reconnected.id, connection);
     // Without a return URL: Grantry's own page, bound to the browser.
     let saved = app.connect(&profile, "u-8").await;
-    assert_eq!(app.connection(&saved).await["end_user_id"], "u-8");
+    assert_eq!(
+        app.connection(&saved).await.end_user_id.as_deref(),
+        Some("u-8")
+    );
     // Data Center with PKCE, through the same binding and confirmation.
     let dc = app.dc_profile("DC", &["REPO_READ"], &["REPO_READ"]).await;
     let link = app
@@ -249,7 +251,6 @@ async fn the_legitimate_flows_still_work() {
         .await;
     let callback = until_callback_in(&app.http, &link).await;
     let (landed, _) = app.browse(callback.as_str()).await;
-    let (status, dc_confirmed) = app.confirm(&landed, Some("u-9")).await;
-    assert_eq!(status, StatusCode::OK, "{dc_confirmed}");
-    assert_eq!(dc_confirmed["account"]["username"], "carol");
+    let dc_confirmed: Connection = expect(app.confirm(&landed, Some("u-9")).await, StatusCode::OK);
+    assert_eq!(dc_confirmed.account.username.as_deref(), Some("carol"));
 }

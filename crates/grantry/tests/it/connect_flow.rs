@@ -1,7 +1,8 @@
 //! Connecting accounts: the browser's trip through Grantry and the simulator, and every way it
 //! can go wrong without storing anything.
 
-use crate::common::{TestApp, query};
+use crate::common::views::{Connection, Page};
+use crate::common::{TestApp, expect, query, refused};
 use bitbucket_sim::Mode;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
@@ -34,30 +35,25 @@ async fn a_cloud_account_connects_and_lands_back_with_its_connection() {
         query(&landed, "connection_id").is_none(),
         "not saved before the application confirms"
     );
-    let (status, confirmed) = app.confirm(&landed, Some("user-42")).await;
-    assert_eq!(status, StatusCode::OK, "{confirmed}");
-    assert_eq!(confirmed["status"], "active");
-    let connection = confirmed["id"].as_str().unwrap().to_owned();
+    let confirmed: Connection = expect(app.confirm(&landed, Some("user-42")).await, StatusCode::OK);
+    assert_eq!(confirmed.status, "active");
+    let connection = confirmed.id;
 
     let view = app.connection(&connection).await;
-    assert_eq!(view["account"]["username"], "alice");
-    assert_eq!(view["end_user_id"], "user-42");
-    assert_eq!(view["credential"], "oauth2");
-    assert_eq!(
-        view["granted_scopes"],
-        json!(["account", "email", "repository"])
-    );
+    assert_eq!(view.account.username.as_deref(), Some("alice"));
+    assert_eq!(view.end_user_id.as_deref(), Some("user-42"));
+    assert_eq!(view.credential, "oauth2");
+    assert_eq!(view.granted_scopes, ["account", "email", "repository"]);
 
-    let (status, token) = app.token(&connection).await;
-    assert_eq!(status, StatusCode::OK, "{token}");
-    assert_eq!(token["token_type"], "bearer");
-    assert!(token["access_token"].as_str().unwrap().len() > 2500);
+    let token = app.read_token(&connection).await;
+    assert_eq!(token.token_type, "bearer");
+    assert!(token.access_token.len() > 2500);
     assert_eq!(
-        token["authorization"],
-        format!("Bearer {}", token["access_token"].as_str().unwrap())
+        token.authorization,
+        format!("Bearer {}", token.access_token)
     );
-    assert_eq!(token["expires_in"], 7200);
-    assert_eq!(token["account"]["display_name"], "Alice Liddell");
+    assert_eq!(token.expires_in, Some(7200));
+    assert_eq!(token.account.display_name.as_deref(), Some("Alice Liddell"));
 }
 
 #[tokio::test]
@@ -72,18 +68,13 @@ async fn connecting_the_same_account_again_updates_its_end_users_connection() {
     );
     let other = app.connect(&profile, "user-2").await;
     assert_ne!(first, other, "another end user's: a connection of its own");
-    let (_, list) = app
-        .app(
-            Method::GET,
-            &format!("/v1/connections?profile={profile}"),
-            None,
-        )
+    let list: Page<Connection> = app
+        .app_get(&format!("/v1/connections?profile={profile}"))
         .await;
-    let owners: Vec<&str> = list["items"]
-        .as_array()
-        .unwrap()
+    let owners: Vec<&str> = list
+        .items
         .iter()
-        .map(|c| c["end_user_id"].as_str().unwrap())
+        .map(|c| c.end_user_id.as_deref().unwrap())
         .collect();
     assert_eq!(owners.len(), 2);
     assert!(owners.contains(&"user-1") && owners.contains(&"user-2"));
@@ -124,8 +115,8 @@ async fn denied_consent_returns_access_denied_and_stores_nothing() {
     assert_eq!(landed.host_str(), Some("app.example.com"));
     assert_eq!(query(&landed, "error").as_deref(), Some("access_denied"));
     assert!(query(&landed, "connection_id").is_none());
-    let (_, list) = app.app(Method::GET, "/v1/connections", None).await;
-    assert_eq!(list["items"], json!([]));
+    let list: Page<Connection> = app.app_get("/v1/connections").await;
+    assert!(list.items.is_empty(), "{list:?}");
 }
 
 #[tokio::test]
@@ -161,12 +152,8 @@ async fn a_replayed_or_unknown_state_gets_an_error_page_and_nothing_stored() {
         .unwrap();
     assert_eq!(bare.status(), StatusCode::BAD_REQUEST);
 
-    let (_, list) = app.app(Method::GET, "/v1/connections", None).await;
-    assert_eq!(
-        list["items"].as_array().unwrap().len(),
-        1,
-        "only the first callback connected"
-    );
+    let list: Page<Connection> = app.app_get("/v1/connections").await;
+    assert_eq!(list.items.len(), 1, "only the first callback connected");
 }
 
 #[tokio::test]
@@ -237,12 +224,15 @@ async fn missing_scopes_are_reported_in_words_an_admin_can_act_on() {
         .session(json!({"profile": profile, "end_user_id": "u", "return_url": RETURN}))
         .await;
     let (landed, _) = app.browse(&link).await;
-    let (_, confirmed) = app.confirm(&landed, Some("u")).await;
-    assert_eq!(confirmed["missing_scopes"], json!(["pullrequest:write"]));
+    let confirmed: Connection = expect(app.confirm(&landed, Some("u")).await, StatusCode::OK);
+    assert_eq!(
+        confirmed.missing_scopes.as_deref(),
+        Some(&["pullrequest:write".to_owned()][..])
+    );
 
-    let connection = app.connection(confirmed["id"].as_str().unwrap()).await;
-    assert_eq!(connection["status"], "insufficient_scopes");
-    let reason = connection["status_reason"].as_str().unwrap();
+    let connection = app.connection(&confirmed.id).await;
+    assert_eq!(connection.status, "insufficient_scopes");
+    let reason = connection.status_reason.unwrap();
     assert!(
         reason.contains("tick Pull requests → Write on the OAuth consumer"),
         "{reason}"
@@ -254,11 +244,12 @@ async fn return_urls_must_be_allowed() {
     let app = TestApp::start(Mode::Rotating).await;
     let profile = app.cloud_profile("P", &["account.read"], &[]).await;
     let body = json!({"profile": profile, "return_url": "https://evil.example.net/steal"});
-    let (status, problem) = app
-        .app(Method::POST, "/v1/connect-sessions", Some(body))
-        .await;
+    let (status, problem) = refused(
+        app.app(Method::POST, "/v1/connect-sessions", Some(body))
+            .await,
+    );
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(problem["field"], "return_url");
+    assert_eq!(problem.field.as_deref(), Some("return_url"));
     let body = json!({"profile": "nope"});
     assert_eq!(
         app.app(Method::POST, "/v1/connect-sessions", Some(body))
@@ -287,15 +278,11 @@ async fn data_center_connects_with_pkce_and_the_link_scopes() {
     let connection = app.connect(&profile, "dc-user").await;
     let view = app.connection(&connection).await;
     assert_eq!(
-        (
-            view["account"]["username"].as_str(),
-            view["status"].as_str()
-        ),
-        (Some("carol"), Some("active"))
+        (view.account.username.as_deref(), view.status.as_str()),
+        (Some("carol"), "active")
     );
-    let (status, token) = app.token(&connection).await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(token["expires_in"], 3600);
+    let token = app.read_token(&connection).await;
+    assert_eq!(token.expires_in, Some(3600));
 }
 
 #[tokio::test]
@@ -307,15 +294,15 @@ async fn a_link_missing_scopes_flags_the_data_center_profile() {
         .await;
     let (landed, _) = app.browse(&link).await;
     assert_eq!(query(&landed, "error").as_deref(), Some("invalid_scope"));
-    let (_, shown) = app
-        .admin(Method::GET, &format!("/v1/profiles/{profile}"), None)
-        .await;
+    let shown = app.profile(&profile).await;
     assert!(
-        shown["problem"]["message"]
-            .as_str()
+        shown
+            .problem
+            .as_ref()
             .unwrap()
+            .message
             .contains("invalid_scope"),
-        "{shown}"
+        "{shown:?}"
     );
 }
 
@@ -331,8 +318,8 @@ async fn legacy_bitbucket_connects_too() {
         .await;
     let connection = app.connect(&profile, "u").await;
     assert_eq!(
-        app.connection(&connection).await["granted_scopes"],
-        json!(["account", "email", "repository"])
+        app.connection(&connection).await.granted_scopes,
+        ["account", "email", "repository"]
     );
 }
 
@@ -360,7 +347,6 @@ async fn two_flows_in_one_browser_both_complete() {
             "the flow ended on a Grantry page instead of the application: {landed} {:?}",
             page.map(|p| p.status())
         );
-        let (status, confirmed) = app.confirm(&landed, Some("user-1")).await;
-        assert_eq!(status, StatusCode::OK, "{confirmed}");
+        let _: Connection = expect(app.confirm(&landed, Some("user-1")).await, StatusCode::OK);
     }
 }

@@ -6,9 +6,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
-use serde_json::Value;
-
 use crate::common::process::{Server, environment, free_port, run};
+use crate::common::views::cli::KeysStatus;
+use crate::common::views::{ApiKey, Problem};
 
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
@@ -85,8 +85,8 @@ async fn a_missing_or_wrong_master_key_is_refused_at_start() {
     assert!(ok, "{err}");
     let (ok, status, _) = run(&env, &["keys", "status", "--output", "json"], None).await;
     assert!(ok);
-    let status: Value = serde_json::from_str(&status).unwrap();
-    let used = status["primary"].as_str().unwrap().to_owned();
+    let status: KeysStatus = serde_json::from_str(&status).unwrap();
+    let used = status.primary;
 
     // Another valid key: refused, naming the key the database needs.
     let other = grantry_crypto::MasterKey::generate().unwrap();
@@ -151,8 +151,8 @@ async fn a_data_directory_deleted_under_the_server_is_noticed() {
     ];
     let (ok, key, err) = run(&env, &args, None).await;
     assert!(ok, "{err}");
-    let key: Value = serde_json::from_str(&key).unwrap();
-    let key = key["key"].as_str().unwrap().to_owned();
+    let key: ApiKey = serde_json::from_str(&key).unwrap();
+    let key = key.key.unwrap();
     let server = Server::start(&env, root.path().join("serve.log")).await;
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
@@ -175,7 +175,7 @@ async fn a_data_directory_deleted_under_the_server_is_noticed() {
         503,
         "writes refused, not answered 201 into a deleted file"
     );
-    let problem: Value = write.json().await.unwrap();
-    assert_eq!(problem["code"], "database-unavailable");
+    let problem: Problem = write.json().await.unwrap();
+    assert_eq!(problem.code, "database-unavailable");
     server.stop().await;
 }

@@ -8,12 +8,13 @@ use std::time::{Duration, Instant};
 
 use bitbucket_sim::Mode;
 use grantry_core::Actor;
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
 use crate::common::TestApp;
 use crate::common::process::{Server, environment, free_port, run};
+use crate::common::views::{ApiKey, Profile, Session};
 
 const PASSWORD: &str = "correct horse battery staple";
 
@@ -95,16 +96,12 @@ async fn wrong_passwords_are_throttled_by_name_and_address_and_audited() {
     assert_eq!(status, 429, "the attacker's address is still locked");
     assert!(retry.unwrap().parse::<u64>().unwrap() > 60);
 
-    let (_, events) = app
-        .admin(
-            Method::GET,
-            "/v1/events?kind=admin.sign_in_failed&limit=200",
-            None,
-        )
-        .await;
-    let events = events["items"].as_array().unwrap();
+    let events = app
+        .events("kind=admin.sign_in_failed&limit=200")
+        .await
+        .items;
     assert!(events.len() >= 11, "{}", events.len());
-    let detail = events[0]["detail"].as_str().unwrap();
+    let detail = &events[0].detail;
     assert!(
         detail.contains("`admin`") && detail.contains(attacker),
         "name and address: {detail}"
@@ -143,10 +140,7 @@ async fn a_sign_in_flood_keeps_memory_bounded_and_tokens_served() {
     ];
     let (ok, key, err) = run(&env, &args, None).await;
     assert!(ok, "{err}");
-    let key = serde_json::from_str::<Value>(&key).unwrap()["key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let key = serde_json::from_str::<ApiKey>(&key).unwrap().key.unwrap();
     let (ok, _, err) = run(
         &env,
         &["admin", "create", "--username", "admin"],
@@ -165,26 +159,22 @@ async fn a_sign_in_flood_keeps_memory_bounded_and_tokens_served() {
         .post(format!("{}/_sim/consumers", sim.url()))
         .json(&json!({"workspace": "acme", "name": "c", "callback_url": format!("{base}/oauth/callback"), "permissions": ["account.read"]}))
         .send().await.unwrap().json().await.unwrap();
-    let profile: Value = http
+    let profile: Profile = http
         .post(format!("{base}/v1/profiles"))
         .bearer_auth(&key)
         .json(&json!({"name": "P", "provider": "bitbucket-cloud", "key": consumer["key"], "secret": consumer["secret"]}))
         .send().await.unwrap().json().await.unwrap();
-    let session: Value = http
+    let session: Session = http
         .post(format!("{base}/v1/connect-sessions"))
         .bearer_auth(&key)
-        .json(&json!({"profile": profile["id"]}))
+        .json(&json!({"profile": profile.id}))
         .send()
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
-    let landed = http
-        .get(session["url"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
+    let landed = http.get(&session.url).send().await.unwrap();
     let connection = landed
         .url()
         .query_pairs()

@@ -10,7 +10,8 @@ use bitbucket_sim::Mode;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::common::TestApp;
+use crate::common::views::{Connection, Event, Page};
+use crate::common::{TestApp, expect, refused};
 
 const DAY: i64 = 86_400;
 
@@ -53,6 +54,11 @@ async fn store(app: &TestApp, profile: &str, credential: Value) -> (StatusCode, 
     app.app(Method::POST, "/v1/connections", Some(body)).await
 }
 
+/// [`store`], which must succeed: the connection.
+async fn stored(app: &TestApp, profile: &str, credential: Value) -> Connection {
+    expect(store(app, profile, credential).await, StatusCode::CREATED)
+}
+
 async fn proxied(
     app: &TestApp,
     connection: &str,
@@ -68,11 +74,8 @@ async fn proxied(
     (response.status(), response.headers().clone())
 }
 
-async fn events(app: &TestApp, kind: &str) -> Vec<Value> {
-    let (_, list) = app
-        .admin(Method::GET, &format!("/v1/events?kind={kind}"), None)
-        .await;
-    list["items"].as_array().unwrap().clone()
+async fn events(app: &TestApp, kind: &str) -> Vec<Event> {
+    app.events(&format!("kind={kind}")).await.items
 }
 
 /// The profile a backup job needs: read the account, write repositories.
@@ -144,20 +147,19 @@ async fn an_api_token_is_read_proxied_cloned_and_pushed_with() {
 
     let credential = json!({"type": "api_token", "email": "alice@example.com", "token": token,
                             "expires_at": rfc3339(expires_at)});
-    let (status, connection) = store(&app, &profile, credential).await;
-    assert_eq!(status, StatusCode::CREATED, "{connection}");
-    assert_eq!(connection["status"], "active", "{connection}");
+    let connection = stored(&app, &profile, credential).await;
+    assert_eq!(connection.status, "active", "{connection:?}");
     assert_eq!(
-        connection["account"]["username"], "alice",
-        "Bitbucket said whose token it is: {connection}"
+        connection.account.username.as_deref(),
+        Some("alice"),
+        "Bitbucket said whose token it is: {connection:?}"
     );
-    assert_eq!(connection["expires_at"], rfc3339(expires_at));
-    let id = connection["id"].as_str().unwrap();
+    assert_eq!(connection.expires_at, Some(rfc3339(expires_at)));
+    let id = connection.id.as_str();
 
-    let (status, read) = app.token(id).await;
-    assert_eq!(status, StatusCode::OK, "{read}");
-    assert_eq!(read["token_type"], "basic");
-    assert_eq!(read["username"], "alice@example.com");
+    let read = app.read_token(id).await;
+    assert_eq!(read.token_type, "basic");
+    assert_eq!(read.username.as_deref(), Some("alice@example.com"));
 
     let (status, _) = proxied(&app, id, "2.0/repositories/acme/widget").await;
     assert_eq!(status, StatusCode::OK);
@@ -175,15 +177,12 @@ async fn an_api_token_is_checked_before_it_is_stored_and_a_missing_scope_is_expl
 
     let credential =
         json!({"type": "api_token", "email": "alice@example.com", "token": "ATATT-made-up"});
-    let (status, problem) = store(&app, &profile, credential).await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
-    assert_eq!(problem["field"], "token");
+    let (status, problem) = refused(store(&app, &profile, credential).await);
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem:?}");
+    assert_eq!(problem.field.as_deref(), Some("token"));
     assert!(
-        problem["detail"]
-            .as_str()
-            .unwrap()
-            .contains("refused this API token"),
-        "{problem}"
+        problem.detail.contains("refused this API token"),
+        "{problem:?}"
     );
 
     let (_, reader) = api_token(
@@ -193,10 +192,9 @@ async fn an_api_token_is_checked_before_it_is_stored_and_a_missing_scope_is_expl
     )
     .await;
     let credential = json!({"type": "api_token", "email": "alice@example.com", "token": reader});
-    let (status, connection) = store(&app, &profile, credential).await;
-    assert_eq!(status, StatusCode::CREATED, "{connection}");
-    assert_eq!(connection["status"], "insufficient_scopes", "{connection}");
-    let reason = connection["status_reason"].as_str().unwrap();
+    let connection = stored(&app, &profile, credential).await;
+    assert_eq!(connection.status, "insufficient_scopes", "{connection:?}");
+    let reason = connection.status_reason.as_deref().unwrap();
     assert!(
         reason.contains("write:repository:bitbucket") && !reason.contains("read:repository"),
         "names exactly what the token lacks, in API token words: {reason}"
@@ -205,15 +203,9 @@ async fn an_api_token_is_checked_before_it_is_stored_and_a_missing_scope_is_expl
     // API tokens are Bitbucket Cloud's.
     let dc = app.dc_profile("DC", &["REPO_READ"], &["REPO_READ"]).await;
     let credential = json!({"type": "api_token", "email": "alice@example.com", "token": reader});
-    let (status, problem) = store(&app, &dc, credential).await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
-    assert!(
-        problem["detail"]
-            .as_str()
-            .unwrap()
-            .contains("HTTP access token"),
-        "{problem}"
-    );
+    let (status, problem) = refused(store(&app, &dc, credential).await);
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem:?}");
+    assert!(problem.detail.contains("HTTP access token"), "{problem:?}");
 }
 
 #[tokio::test]
@@ -225,9 +217,8 @@ async fn a_new_api_token_for_the_same_account_replaces_the_old_one() {
     // under its e-mail, as tokens stored before Grantry asked were.
     let (_, anonymous) = api_token(&app, "read:repository:bitbucket", expires_at).await;
     let credential = json!({"type": "api_token", "email": "alice@example.com", "token": anonymous});
-    let (status, first) = store(&app, &profile, credential).await;
-    assert_eq!(status, StatusCode::CREATED, "{first}");
-    assert_eq!(first["account"]["username"], "alice@example.com");
+    let first = stored(&app, &profile, credential).await;
+    assert_eq!(first.account.username.as_deref(), Some("alice@example.com"));
 
     let (_, named) = api_token(
         &app,
@@ -236,15 +227,14 @@ async fn a_new_api_token_for_the_same_account_replaces_the_old_one() {
     )
     .await;
     let credential = json!({"type": "api_token", "email": "alice@example.com", "token": named});
-    let (status, second) = store(&app, &profile, credential).await;
-    assert_eq!(status, StatusCode::CREATED, "{second}");
+    let second = stored(&app, &profile, credential).await;
     assert_eq!(
-        second["id"], first["id"],
+        second.id, first.id,
         "the same connection, its token replaced"
     );
-    assert_eq!(second["account"]["username"], "alice");
-    let (_, listed) = app.app(Method::GET, "/v1/connections", None).await;
-    assert_eq!(listed["items"].as_array().unwrap().len(), 1);
+    assert_eq!(second.account.username.as_deref(), Some("alice"));
+    let listed: Page<Connection> = app.app_get("/v1/connections").await;
+    assert_eq!(listed.items.len(), 1);
 }
 
 #[tokio::test]
@@ -255,8 +245,8 @@ async fn a_revoked_api_token_turns_needs_reauth_with_its_reason() {
     let scopes = "read:user:bitbucket read:repository:bitbucket write:repository:bitbucket";
     let (sim_id, token) = api_token(&app, scopes, expires_at).await;
     let credential = json!({"type": "api_token", "email": "alice@example.com", "token": token});
-    let (_, connection) = store(&app, &profile, credential).await;
-    let id = connection["id"].as_str().unwrap();
+    let connection = stored(&app, &profile, credential).await;
+    let id = connection.id.as_str();
     assert_eq!(app.token(id).await.0, StatusCode::OK);
 
     app.sim_post(&format!("/_sim/credentials/{sim_id}/revoke"), json!({}))
@@ -269,19 +259,19 @@ async fn a_revoked_api_token_turns_needs_reauth_with_its_reason() {
     );
 
     let connection = app.connection(id).await;
-    assert_eq!(connection["status"], "needs_reauth", "{connection}");
-    let reason = connection["status_reason"].as_str().unwrap();
+    assert_eq!(connection.status, "needs_reauth", "{connection:?}");
+    let reason = connection.status_reason.as_deref().unwrap();
     assert!(
         reason.contains("refused the API token") && reason.contains("revoked"),
         "{reason}"
     );
-    let (status, problem) = app.token(id).await;
+    let (status, problem) = app.token_refused(id).await;
     assert_eq!(
         status,
         StatusCode::CONFLICT,
-        "a dead credential is not served: {problem}"
+        "a dead credential is not served: {problem:?}"
     );
-    assert_eq!(problem["code"], "needs-reauth");
+    assert_eq!(problem.code, "needs-reauth");
     assert_eq!(events(&app, "connection.needs_reauth").await.len(), 1);
 }
 
@@ -296,8 +286,8 @@ async fn an_api_token_revoked_while_only_token_reads_use_it_is_found_by_a_check(
     for (end_user, token) in [("nightly", first), ("hourly", second)] {
         let body = json!({"profile": profile, "end_user_id": end_user, "credential":
                           {"type": "api_token", "email": "alice@example.com", "token": token}});
-        let (_, connection) = app.app(Method::POST, "/v1/connections", Some(body)).await;
-        connections.push(connection["id"].as_str().unwrap().to_owned());
+        let answer = app.app(Method::POST, "/v1/connections", Some(body)).await;
+        connections.push(expect::<Connection>(answer, StatusCode::CREATED).id);
     }
     for sim_id in [first_id, second_id] {
         app.sim_post(&format!("/_sim/credentials/{sim_id}/revoke"), json!({}))
@@ -305,23 +295,21 @@ async fn an_api_token_revoked_while_only_token_reads_use_it_is_found_by_a_check(
     }
 
     // A refresh asked for through the API (or the console, or the CLI) checks it at once.
-    let (status, problem) = app
-        .app(
+    let (status, problem) = refused(
+        app.app(
             Method::POST,
             &format!("/v1/connections/{}/refresh", connections[0]),
             None,
         )
-        .await;
-    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
-    assert_eq!(problem["code"], "needs-reauth");
-    assert_eq!(
-        app.connection(&connections[0]).await["status"],
-        "needs_reauth"
+        .await,
     );
+    assert_eq!(status, StatusCode::CONFLICT, "{problem:?}");
+    assert_eq!(problem.code, "needs-reauth");
+    assert_eq!(app.connection(&connections[0]).await.status, "needs_reauth");
 
     // Nobody asks about the other: the refresher checks every API token every six hours.
     assert_eq!(
-        app.connection(&connections[1]).await["status"],
+        app.connection(&connections[1]).await.status,
         "insufficient_scopes",
         "not dead yet (the token only reads the account, as Bitbucket told)"
     );
@@ -329,14 +317,14 @@ async fn an_api_token_revoked_while_only_token_reads_use_it_is_found_by_a_check(
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         let connection = app.connection(&connections[1]).await;
-        if connection["status"] == "needs_reauth" {
-            let reason = connection["status_reason"].as_str().unwrap();
+        if connection.status == "needs_reauth" {
+            let reason = connection.status_reason.as_deref().unwrap();
             assert!(reason.contains("refused the API token"), "{reason}");
             break;
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "never checked: {connection}"
+            "never checked: {connection:?}"
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
@@ -350,16 +338,16 @@ async fn an_expired_api_token_is_never_served() {
     let (_, token) = api_token(&app, "read:user:bitbucket", expires_at).await;
     let credential = json!({"type": "api_token", "email": "alice@example.com", "token": token,
                             "expires_at": rfc3339(expires_at)});
-    let (_, connection) = store(&app, &profile, credential).await;
-    let id = connection["id"].as_str().unwrap();
+    let connection = stored(&app, &profile, credential).await;
+    let id = connection.id.as_str();
     assert_eq!(app.token(id).await.0, StatusCode::OK);
 
     app.advance(2 * DAY + 1).await;
     let (status, problem) = app.token(id).await;
     assert_eq!(status, StatusCode::CONFLICT, "{problem}");
     let connection = app.connection(id).await;
-    assert_eq!(connection["status"], "needs_reauth");
-    let reason = connection["status_reason"].as_str().unwrap();
+    assert_eq!(connection.status, "needs_reauth");
+    let reason = connection.status_reason.as_deref().unwrap();
     assert!(reason.contains("API token expired at"), "{reason}");
 }
 
@@ -376,13 +364,11 @@ async fn a_repository_access_token_is_read_proxied_cloned_and_pushed_with_until_
     .await;
     let credential =
         json!({"type": "access_token", "token": token, "expires_at": rfc3339(expires_at)});
-    let (status, connection) = store(&app, &profile, credential).await;
-    assert_eq!(status, StatusCode::CREATED, "{connection}");
-    let id = connection["id"].as_str().unwrap().to_owned();
+    let connection = stored(&app, &profile, credential).await;
+    let id = connection.id;
 
-    let (status, read) = app.token(&id).await;
-    assert_eq!(status, StatusCode::OK, "{read}");
-    assert_eq!(read["token_type"], "bearer");
+    let read = app.read_token(&id).await;
+    assert_eq!(read.token_type, "bearer");
 
     let (status, headers) = proxied(&app, &id, "2.0/repositories/acme/widget").await;
     assert_eq!(status, StatusCode::OK);
@@ -401,8 +387,8 @@ async fn a_repository_access_token_is_read_proxied_cloned_and_pushed_with_until_
     let (status, _) = proxied(&app, &id, "2.0/repositories/acme/widget").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let connection = app.connection(&id).await;
-    assert_eq!(connection["status"], "needs_reauth", "{connection}");
-    let reason = connection["status_reason"].as_str().unwrap();
+    assert_eq!(connection.status, "needs_reauth", "{connection:?}");
+    let reason = connection.status_reason.as_deref().unwrap();
     assert!(
         reason.contains("refused the access token on a proxied call"),
         "{reason}"
@@ -421,11 +407,11 @@ async fn an_access_token_refused_outside_its_repositories_is_not_taken_as_dead()
     )
     .await;
     let credential = json!({"type": "access_token", "token": token});
-    let (_, connection) = store(&app, &profile, credential).await;
-    let id = connection["id"].as_str().unwrap();
+    let connection = stored(&app, &profile, credential).await;
+    let id = connection.id.as_str();
     let (status, _) = proxied(&app, id, "2.0/user").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert_eq!(app.connection(id).await["status"], "active");
+    assert_eq!(app.connection(id).await.status, "active");
     let (status, _) = proxied(&app, id, "2.0/repositories/acme/widget").await;
     assert_eq!(status, StatusCode::OK, "still served");
 }
@@ -442,19 +428,18 @@ async fn an_access_token_is_warned_about_ahead_of_its_expiry_then_marked_at_it()
     .await;
     let credential =
         json!({"type": "access_token", "token": token, "expires_at": rfc3339(expires_at)});
-    let (_, connection) = store(&app, &profile, credential).await;
-    let id = connection["id"].as_str().unwrap();
+    let connection = stored(&app, &profile, credential).await;
+    let id = connection.id.as_str();
 
     app.advance(4 * DAY).await;
     let warned = app.grantry.warn_expiring_credentials().await.unwrap();
     assert_eq!(warned, 1, "seven days ahead, once");
     let warning = &events(&app, "connection.credential_expiring").await[0];
     assert!(
-        warning["detail"]
-            .as_str()
-            .unwrap()
+        warning
+            .detail
             .contains("the access token expires in 6 day(s)"),
-        "{warning}"
+        "{warning:?}"
     );
     assert_eq!(
         app.token(id).await.0,
@@ -465,10 +450,13 @@ async fn an_access_token_is_warned_about_ahead_of_its_expiry_then_marked_at_it()
     app.advance(6 * DAY + 1).await;
     let (status, problem) = app.token(id).await;
     assert_eq!(status, StatusCode::CONFLICT, "{problem}");
-    let reason = app.connection(id).await["status_reason"].clone();
+    let reason = app.connection(id).await.status_reason;
     assert!(
-        reason.as_str().unwrap().contains("access token expired at"),
-        "{reason}"
+        reason
+            .as_deref()
+            .unwrap()
+            .contains("access token expired at"),
+        "{reason:?}"
     );
 }
 
@@ -482,9 +470,8 @@ async fn a_data_center_http_access_token_works_through_the_proxy_and_git() {
     )
     .await;
     let credential = json!({"type": "access_token", "token": token});
-    let (status, connection) = store(&app, &profile, credential).await;
-    assert_eq!(status, StatusCode::CREATED, "{connection}");
-    let id = connection["id"].as_str().unwrap();
+    let connection = stored(&app, &profile, credential).await;
+    let id = connection.id.as_str();
 
     let (status, _) = proxied(&app, id, "rest/api/latest/projects/PRJ/repos/api").await;
     assert_eq!(status, StatusCode::OK);

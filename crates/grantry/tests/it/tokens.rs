@@ -3,10 +3,11 @@
 
 use std::time::{Duration, Instant};
 
-use crate::common::{TestApp, query};
+use crate::common::views::{Connection, Page, Profile, Token};
+use crate::common::{TestApp, expect, query, refused};
 use bitbucket_sim::Mode;
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::json;
 
 async fn cloud_connection(app: &TestApp) -> (String, String) {
     let profile = app
@@ -16,35 +17,29 @@ async fn cloud_connection(app: &TestApp) -> (String, String) {
     (profile, connection)
 }
 
-fn access(token: &Value) -> String {
-    token["access_token"].as_str().unwrap().to_owned()
-}
-
 #[tokio::test]
 async fn an_expiring_token_is_refreshed_once_before_it_is_served() {
     let app = TestApp::start(Mode::Rotating).await;
     let (_, connection) = cloud_connection(&app).await;
-    let (_, first) = app.token(&connection).await;
+    let first = app.read_token(&connection).await;
 
     app.advance(7200 - 400).await;
     assert_eq!(
-        access(&app.token(&connection).await.1),
-        access(&first),
+        app.read_token(&connection).await.access_token,
+        first.access_token,
         "still fresh: no refresh"
     );
     assert_eq!(app.refreshes_seen().await, 0);
 
     app.advance(200).await;
-    let (status, second) = app.token(&connection).await;
-    assert_eq!(status, StatusCode::OK);
+    let second = app.read_token(&connection).await;
     assert_ne!(
-        access(&second),
-        access(&first),
+        second.access_token, first.access_token,
         "within the 5-minute margin: refreshed first"
     );
-    assert_eq!(second["expires_in"], 7200);
-    let (_, third) = app.token(&connection).await;
-    assert_eq!(access(&third), access(&second));
+    assert_eq!(second.expires_in, Some(7200));
+    let third = app.read_token(&connection).await;
+    assert_eq!(third.access_token, second.access_token);
     assert_eq!(app.refreshes_seen().await, 1);
 }
 
@@ -55,11 +50,8 @@ async fn concurrent_reads_of_an_expired_connection_cause_exactly_one_refresh() {
     app.advance(8000).await;
     let answers = futures_util::future::join_all((0..200).map(|_| app.token(&connection))).await;
     let tokens: std::collections::BTreeSet<String> = answers
-        .iter()
-        .map(|(status, token)| {
-            assert_eq!(*status, StatusCode::OK, "{token}");
-            access(token)
-        })
+        .into_iter()
+        .map(|answer| expect::<Token>(answer, StatusCode::OK).access_token)
         .collect();
     assert_eq!(tokens.len(), 1, "every reader got the one new token");
     assert_eq!(app.refreshes_seen().await, 1);
@@ -116,18 +108,19 @@ async fn a_revoked_grant_needs_reauth_and_a_reconnect_keeps_the_id() {
     .await;
     app.advance(7200).await;
 
-    let (status, problem) = app.token(&connection).await;
-    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
-    assert_eq!(problem["type"], "urn:grantry:problem:needs-reauth");
-    assert_eq!(problem["connection_id"], connection.as_str());
+    let (status, problem) = app.token_refused(&connection).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem:?}");
+    assert_eq!(problem.kind, "urn:grantry:problem:needs-reauth");
+    assert_eq!(problem.connection_id.as_deref(), Some(connection.as_str()));
     assert!(
-        problem["reason"]
-            .as_str()
+        problem
+            .reason
+            .as_deref()
             .unwrap()
             .contains("Invalid refresh_token"),
-        "{problem}"
+        "{problem:?}"
     );
-    assert_eq!(app.connection(&connection).await["status"], "needs_reauth");
+    assert_eq!(app.connection(&connection).await.status, "needs_reauth");
     assert_eq!(
         app.token(&connection).await.0,
         StatusCode::CONFLICT,
@@ -146,22 +139,11 @@ async fn a_revoked_grant_needs_reauth_and_a_reconnect_keeps_the_id() {
         query(&landed, "connection_id").as_deref(),
         Some(connection.as_str())
     );
-    assert_eq!(app.connection(&connection).await["status"], "active");
+    assert_eq!(app.connection(&connection).await.status, "active");
     assert_eq!(app.token(&connection).await.0, StatusCode::OK);
 
-    let (_, events) = app
-        .admin(
-            Method::GET,
-            &format!("/v1/events?connection={connection}"),
-            None,
-        )
-        .await;
-    let mut kinds: Vec<&str> = events["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["kind"].as_str().unwrap())
-        .collect();
+    let events = app.events(&format!("connection={connection}")).await;
+    let mut kinds: Vec<&str> = events.items.iter().map(|e| e.kind.as_str()).collect();
     // The reconnect writes two events in one transaction, in the same millisecond: their order
     // between themselves is not the listing's to promise.
     kinds[..2].sort_unstable();
@@ -180,7 +162,7 @@ async fn a_revoked_grant_needs_reauth_and_a_reconnect_keeps_the_id() {
 async fn an_outage_serves_the_valid_token_backs_off_and_recovers() {
     let app = TestApp::start(Mode::Rotating).await;
     let (_, connection) = cloud_connection(&app).await;
-    let (_, before) = app.token(&connection).await;
+    let before = app.read_token(&connection).await;
     app.advance(7200 - 200).await;
     app.sim_fault("token", json!({"outage": true})).await;
 
@@ -191,34 +173,28 @@ async fn an_outage_serves_the_valid_token_backs_off_and_recovers() {
             StatusCode::OK,
             "a still-valid token is served while Bitbucket is down"
         );
-        assert_eq!(access(&token), access(&before));
+        let token: Token = expect((status, token), StatusCode::OK);
+        assert_eq!(token.access_token, before.access_token);
     }
     let attempts = app.sim_stats().await["counts"]["fault"]["token"]["503"]
         .as_u64()
         .unwrap();
     assert_eq!(attempts, 1, "backing off: ten reads, one call to Bitbucket");
     let view = app.connection(&connection).await;
-    assert_eq!(view["status"], "failing", "failing, never marked dead");
+    assert_eq!(view.status, "failing", "failing, never marked dead");
 
     app.advance(300).await;
-    let (status, problem) = app.token(&connection).await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{problem}");
-    assert_eq!(problem["type"], "urn:grantry:problem:provider-unavailable");
+    let (status, problem) = app.token_refused(&connection).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{problem:?}");
+    assert_eq!(problem.kind, "urn:grantry:problem:provider-unavailable");
 
     app.sim_clear_faults().await;
     app.advance(700).await;
     let (status, after) = app.token(&connection).await;
     assert_eq!(status, StatusCode::OK, "{after}");
-    assert_eq!(app.connection(&connection).await["status"], "active");
-    let (_, events) = app
-        .admin(Method::GET, "/v1/events?kind=connection.", None)
-        .await;
-    let kinds: Vec<&str> = events["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["kind"].as_str().unwrap())
-        .collect();
+    assert_eq!(app.connection(&connection).await.status, "active");
+    let events = app.events("kind=connection.").await;
+    let kinds: Vec<&str> = events.items.iter().map(|e| e.kind.as_str()).collect();
     assert_eq!(
         kinds,
         [
@@ -236,12 +212,9 @@ async fn retry_after_is_honoured() {
     app.advance(7300).await;
     app.sim_fault("token", json!({"rate_limit_rate": 1.0, "retry_after": 120}))
         .await;
-    let (status, problem) = app.token(&connection).await;
+    let (status, problem) = app.token_refused(&connection).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-    assert!(
-        problem["detail"].as_str().unwrap().contains("429"),
-        "{problem}"
-    );
+    assert!(problem.detail.contains("429"), "{problem:?}");
     app.sim_clear_faults().await;
     app.advance(60).await;
     assert_eq!(
@@ -269,13 +242,13 @@ async fn a_refused_client_flags_the_profile_until_fixed() {
         StatusCode::OK,
         "the still-valid token is served"
     );
-    let (_, shown) = app.admin(Method::GET, &path, None).await;
-    let message = shown["problem"]["message"].as_str().unwrap();
+    let shown = app.profile(&profile).await;
+    let message = shown.problem.unwrap().message;
     assert!(message.contains("unauthorized_client"), "{message}");
     app.advance(200).await;
-    let (status, problem) = app.token(&connection).await;
-    assert_eq!(status, StatusCode::BAD_GATEWAY, "{problem}");
-    assert_eq!(problem["type"], "urn:grantry:problem:profile-misconfigured");
+    let (status, problem) = app.token_refused(&connection).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{problem:?}");
+    assert_eq!(problem.kind, "urn:grantry:problem:profile-misconfigured");
 
     let original = app.sim_consumer(&real.client_id).await;
     app.admin(
@@ -292,10 +265,10 @@ async fn a_refused_client_flags_the_profile_until_fixed() {
         )
         .await;
     assert_eq!(status, StatusCode::OK);
-    let (_, shown) = app.admin(Method::GET, &path, None).await;
+    let shown = app.profile(&profile).await;
     assert!(
-        shown["problem"].is_null(),
-        "fixing the secret clears the problem: {shown}"
+        shown.problem.is_none(),
+        "fixing the secret clears the problem: {shown:?}"
     );
 }
 
@@ -303,7 +276,7 @@ async fn a_refused_client_flags_the_profile_until_fixed() {
 async fn force_refresh_renews_now_and_checks_static_credentials() {
     let app = TestApp::start(Mode::Rotating).await;
     let (profile, connection) = cloud_connection(&app).await;
-    let (_, before) = app.token(&connection).await;
+    let before = app.read_token(&connection).await;
     let (status, view) = app
         .app(
             Method::POST,
@@ -312,12 +285,16 @@ async fn force_refresh_renews_now_and_checks_static_credentials() {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{view}");
-    assert_ne!(access(&app.token(&connection).await.1), access(&before));
+    assert_ne!(
+        app.read_token(&connection).await.access_token,
+        before.access_token
+    );
     assert_eq!(app.refreshes_seen().await, 1);
 
     let body = json!({"profile": profile, "credential": {"type": "access_token", "token": "repo-access-token"}});
-    let (_, stored) = app.app(Method::POST, "/v1/connections", Some(body)).await;
-    let path = format!("/v1/connections/{}/refresh", stored["id"].as_str().unwrap());
+    let answer = app.app(Method::POST, "/v1/connections", Some(body)).await;
+    let stored: Connection = expect(answer, StatusCode::CREATED);
+    let path = format!("/v1/connections/{}/refresh", stored.id);
     let (status, checked) = app.app(Method::POST, &path, None).await;
     assert_eq!(
         status,
@@ -334,16 +311,18 @@ async fn client_credentials_are_granted_again_before_expiry() {
         .consumer(&["account.read", "repositories.read"], true)
         .await;
     let body = json!({"name": "Private", "provider": "bitbucket-cloud", "key": key, "secret": secret, "private": true});
-    let (_, profile) = app.admin(Method::POST, "/v1/profiles", Some(body)).await;
-    let body = json!({"profile": profile["id"], "credential": {"type": "client_credentials"}});
-    let (status, connection) = app.app(Method::POST, "/v1/connections", Some(body)).await;
-    assert_eq!(status, StatusCode::CREATED, "{connection}");
-    assert_eq!(connection["credential"], "client_credentials");
+    let answer = app.admin(Method::POST, "/v1/profiles", Some(body)).await;
+    let profile: Profile = expect(answer, StatusCode::CREATED);
+    let body = json!({"profile": profile.id, "credential": {"type": "client_credentials"}});
+    let answer = app.app(Method::POST, "/v1/connections", Some(body)).await;
+    let connection: Connection = expect(answer, StatusCode::CREATED);
+    assert_eq!(connection.credential, "client_credentials");
     assert_eq!(
-        connection["account"]["username"], "alice",
+        connection.account.username.as_deref(),
+        Some("alice"),
         "the consumer's owner"
     );
-    let id = connection["id"].as_str().unwrap();
+    let id = connection.id.as_str();
 
     app.advance(7200).await;
     assert_eq!(app.token(id).await.0, StatusCode::OK);
@@ -356,12 +335,9 @@ async fn client_credentials_are_granted_again_before_expiry() {
 
     let public = app.cloud_profile("Public", &["account.read"], &[]).await;
     let body = json!({"profile": public, "credential": {"type": "client_credentials"}});
-    let (status, problem) = app.app(Method::POST, "/v1/connections", Some(body)).await;
+    let (status, problem) = refused(app.app(Method::POST, "/v1/connections", Some(body)).await);
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(
-        problem["detail"].as_str().unwrap().contains("private"),
-        "{problem}"
-    );
+    assert!(problem.detail.contains("private"), "{problem:?}");
 }
 
 #[tokio::test]
@@ -377,21 +353,21 @@ async fn stored_credentials_come_back_ready_to_use() {
     let secret = made["token"].as_str().unwrap();
     let body = json!({"profile": profile, "end_user_id": "svc",
                       "credential": {"type": "api_token", "email": "alice@example.com", "token": secret}});
-    let (status, connection) = app.app(Method::POST, "/v1/connections", Some(body)).await;
-    assert_eq!(status, StatusCode::CREATED, "{connection}");
-    let (_, token) = app.token(connection["id"].as_str().unwrap()).await;
-    assert_eq!(token["token_type"], "basic");
-    assert_eq!(token["username"], "alice@example.com");
+    let answer = app.app(Method::POST, "/v1/connections", Some(body)).await;
+    let connection: Connection = expect(answer, StatusCode::CREATED);
+    let token = app.read_token(&connection.id).await;
+    assert_eq!(token.token_type, "basic");
+    assert_eq!(token.username.as_deref(), Some("alice@example.com"));
     use base64::Engine;
     let basic =
         base64::engine::general_purpose::STANDARD.encode(format!("alice@example.com:{secret}"));
-    assert_eq!(token["authorization"], format!("Basic {basic}"));
-    assert!(token["expires_at"].is_null());
+    assert_eq!(token.authorization, format!("Basic {basic}"));
+    assert!(token.expires_at.is_none());
 
     let body = json!({"profile": profile, "credential": {"type": "api_token", "email": "not-an-email", "token": "t"}});
-    let (status, problem) = app.app(Method::POST, "/v1/connections", Some(body)).await;
+    let (status, problem) = refused(app.app(Method::POST, "/v1/connections", Some(body)).await);
     assert_eq!(
-        (status, problem["field"].as_str()),
+        (status, problem.field.as_deref()),
         (StatusCode::UNPROCESSABLE_ENTITY, Some("email"))
     );
     let body = json!({"profile": profile, "credential": {"type": "password", "token": "t"}});
@@ -413,35 +389,23 @@ async fn listings_filter_and_page_with_a_cursor() {
             StatusCode::CREATED
         );
     }
-    let (_, first) = app.app(Method::GET, "/v1/connections?limit=2", None).await;
-    let cursor = first["next_cursor"].as_str().unwrap();
-    let (_, second) = app
-        .app(
-            Method::GET,
-            &format!("/v1/connections?limit=2&cursor={cursor}"),
-            None,
-        )
+    let first: Page<Connection> = app.app_get("/v1/connections?limit=2").await;
+    let cursor = first.next_cursor.unwrap();
+    let second: Page<Connection> = app
+        .app_get(&format!("/v1/connections?limit=2&cursor={cursor}"))
         .await;
-    let (_, third) = app
-        .app(
-            Method::GET,
-            &format!(
-                "/v1/connections?limit=2&cursor={}",
-                second["next_cursor"].as_str().unwrap()
-            ),
-            None,
-        )
+    let third: Page<Connection> = app
+        .app_get(&format!(
+            "/v1/connections?limit=2&cursor={}",
+            second.next_cursor.unwrap()
+        ))
         .await;
-    assert_eq!(third["items"].as_array().unwrap().len(), 1);
-    assert!(third["next_cursor"].is_null());
-    let (_, team) = app
-        .app(
-            Method::GET,
-            "/v1/connections?end_user_id=team-a&status=active",
-            None,
-        )
+    assert_eq!(third.items.len(), 1);
+    assert!(third.next_cursor.is_none());
+    let team: Page<Connection> = app
+        .app_get("/v1/connections?end_user_id=team-a&status=active")
         .await;
-    assert_eq!(team["items"].as_array().unwrap().len(), 2);
+    assert_eq!(team.items.len(), 2);
     let (status, problem) = app
         .app(Method::GET, "/v1/connections?status=dead", None)
         .await;
@@ -476,10 +440,10 @@ async fn the_background_refresher_renews_ahead_of_expiry() {
         1,
         "one account, one connection, renewed in the background"
     );
-    let (_, token) = app.token(&connections[0]).await;
+    let token = app.read_token(&connections[0]).await;
     // The old token had 599 s left; a renewed one has its full two hours, less the second or so
     // the test took.
-    let left = token["expires_in"].as_i64().unwrap();
+    let left = token.expires_in.unwrap();
     assert!(
         (7190..=7200).contains(&left),
         "the read found it already renewed: {left} s left"
@@ -544,23 +508,29 @@ async fn a_stored_access_tokens_expiry_is_given_as_rfc_3339() {
             )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{end_user}: {made}");
-        let (_, token) = app.token(made["id"].as_str().unwrap()).await;
-        assert_eq!(token["expires_at"], "2030-06-01T00:00:00Z", "{end_user}");
+        let made: Connection = expect((status, made), StatusCode::CREATED);
+        let token = app.read_token(&made.id).await;
+        assert_eq!(
+            token.expires_at.as_deref(),
+            Some("2030-06-01T00:00:00Z"),
+            "{end_user}"
+        );
     }
     for given in [json!("next tuesday"), json!("2030-06-01"), json!(true)] {
-        let (status, problem) = app
-            .app(
+        let (status, problem) = refused(
+            app.app(
                 Method::POST,
                 "/v1/connections",
                 Some(create("bad", given.clone())),
             )
-            .await;
+            .await,
+        );
         assert_eq!(
             status,
             StatusCode::UNPROCESSABLE_ENTITY,
-            "{given}: {problem}"
+            "{given}: {problem:?}"
         );
-        let detail = problem["detail"].as_str().unwrap();
+        let detail = problem.detail;
         assert!(
             detail.contains("expires_at") && detail.contains("RFC 3339"),
             "{detail}"

@@ -4,6 +4,7 @@
 
 pub mod process;
 pub mod throwaway_postgres;
+pub mod views;
 pub mod webdriver;
 
 use std::sync::Arc;
@@ -17,10 +18,13 @@ use grantry_core::{Actor, Grantry};
 use grantry_store_postgres::testing::TestDatabase;
 use reqwest::{Method, StatusCode};
 use secrecy::ExposeSecret;
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use url::Url;
+
+use views::{Connection, Event, Page, Problem, Profile, Session, Token, decode};
 
 pub const WORLD: &str = r#"
 [settings]
@@ -280,6 +284,16 @@ impl TestApp {
             .await
     }
 
+    /// `GET path` with the app key, which must answer 200: its body, decoded.
+    pub async fn app_get<T: DeserializeOwned>(&self, path: &str) -> T {
+        expect(self.app(Method::GET, path, None).await, StatusCode::OK)
+    }
+
+    /// `GET path` with the admin key, which must answer 200: its body, decoded.
+    pub async fn admin_get<T: DeserializeOwned>(&self, path: &str) -> T {
+        expect(self.admin(Method::GET, path, None).await, StatusCode::OK)
+    }
+
     /// The simulator's record of an OAuth consumer (its real secret, among others).
     pub async fn sim_consumer(&self, key: &str) -> Value {
         let url = format!("{}/_sim/consumers/{key}", self.sim.url());
@@ -361,9 +375,8 @@ impl TestApp {
         let (key, secret) = self.consumer(permissions, false).await;
         let body = json!({"name": name, "provider": "bitbucket-cloud", "key": key, "secret": secret,
                           "required_scopes": scopes, "allowed_return_urls": ["https://app.example.com/done"]});
-        let (status, profile) = self.admin(Method::POST, "/v1/profiles", Some(body)).await;
-        assert_eq!(status, StatusCode::CREATED, "{profile}");
-        profile["id"].as_str().unwrap().to_owned()
+        let answer = self.admin(Method::POST, "/v1/profiles", Some(body)).await;
+        expect::<Profile>(answer, StatusCode::CREATED).id
     }
 
     /// A Cloud profile made through the API at `base` (when the public URL is not reachable);
@@ -381,7 +394,7 @@ impl TestApp {
             .await
             .unwrap();
         let profile: Value = response.json().await.unwrap();
-        profile["id"].as_str().unwrap().to_owned()
+        decode::<Profile>(&profile).id
     }
 
     /// A Data Center link and profile; answers the profile id.
@@ -391,18 +404,21 @@ impl TestApp {
         let body = json!({"name": name, "provider": "bitbucket-datacenter", "key": link["client_id"],
                           "secret": link["client_secret"], "base_url": format!("{}/dc", self.sim.url()),
                           "required_scopes": scopes, "allowed_return_urls": ["https://app.example.com/done"]});
-        let (status, profile) = self.admin(Method::POST, "/v1/profiles", Some(body)).await;
-        assert_eq!(status, StatusCode::CREATED, "{profile}");
-        profile["id"].as_str().unwrap().to_owned()
+        let answer = self.admin(Method::POST, "/v1/profiles", Some(body)).await;
+        expect::<Profile>(answer, StatusCode::CREATED).id
     }
 
     /// A connect session's link.
     pub async fn session(&self, body: Value) -> String {
-        let (status, session) = self
+        self.connect_session(body).await.url
+    }
+
+    /// A connect session.
+    pub async fn connect_session(&self, body: Value) -> Session {
+        let answer = self
             .app(Method::POST, "/v1/connect-sessions", Some(body))
             .await;
-        assert_eq!(status, StatusCode::CREATED, "{session}");
-        session["url"].as_str().unwrap().to_owned()
+        expect(answer, StatusCode::CREATED)
     }
 
     /// Follows redirects from `url` like a browser, stopping at the first address off this
@@ -462,13 +478,48 @@ impl TestApp {
         .await
     }
 
-    pub async fn connection(&self, connection: &str) -> Value {
-        let (status, body) = self
+    /// A token read that must succeed.
+    pub async fn read_token(&self, connection: &str) -> Token {
+        expect(self.token(connection).await, StatusCode::OK)
+    }
+
+    /// A token read that must be refused: its status and problem.
+    pub async fn token_refused(&self, connection: &str) -> (StatusCode, Problem) {
+        refused(self.token(connection).await)
+    }
+
+    pub async fn connection(&self, connection: &str) -> Connection {
+        let answer = self
             .app(Method::GET, &format!("/v1/connections/{connection}"), None)
             .await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        body
+        expect(answer, StatusCode::OK)
     }
+
+    /// A profile, by id or name.
+    pub async fn profile(&self, profile: &str) -> Profile {
+        self.admin_get(&format!("/v1/profiles/{profile}")).await
+    }
+
+    /// A page of the audit trail; `query` is what follows `?`.
+    pub async fn events(&self, query: &str) -> Page<Event> {
+        self.admin_get(&format!("/v1/events?{query}")).await
+    }
+}
+
+/// The body of an answer that must have the status `want` (the body is shown when it has not),
+/// decoded into `T`.
+pub fn expect<T: DeserializeOwned>((status, body): (StatusCode, Value), want: StatusCode) -> T {
+    assert_eq!(status, want, "{body}");
+    decode(&body)
+}
+
+/// An answer that must be a refusal: its status and problem.
+pub fn refused((status, body): (StatusCode, Value)) -> (StatusCode, Problem) {
+    assert!(
+        status.is_client_error() || status.is_server_error(),
+        "{status}: {body}"
+    );
+    (status, decode(&body))
 }
 
 /// A client that acts as a browser: keeps its own cookies, does not follow redirects.
