@@ -14,16 +14,10 @@ use std::time::{Duration, Instant};
 
 use crate::common::TestApp;
 use crate::common::throwaway_postgres::ThrowawayPostgres;
+use crate::common::views::{Problem, Token, decode};
 use bitbucket_sim::Mode;
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
-
-fn access_token(body: &Value) -> String {
-    body["access_token"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no token in {body}"))
-        .to_owned()
-}
+use serde_json::json;
 
 /// A connection of its own profile (the simulator approves alice at once).
 async fn connection(app: &TestApp, name: &str) -> String {
@@ -61,13 +55,13 @@ async fn postgres_stopped_and_started_under_load_loses_nothing() {
     let unread = connection(&app, "unread").await;
     let aging = connection(&app, "aging").await;
     app.grantry.forget_everything();
-    let aging_token = access_token(&app.token(&aging).await.1);
+    let aging_token = app.read_token(&aging).await.access_token;
     app.advance(7200 - 200).await;
     // And one with a fresh token, which clients read throughout, through two nodes.
     let fresh = connection(&app, "fresh").await;
-    let fresh_token = access_token(&app.token(&fresh).await.1);
+    let fresh_token = app.read_token(&fresh).await.access_token;
     let second = Arc::new(TestApp::node(app.config.clone(), app.shared()).await);
-    assert_eq!(access_token(&second.token(&fresh).await.1), fresh_token);
+    assert_eq!(second.read_token(&fresh).await.access_token, fresh_token);
     assert_eq!(proxied_user(&app, &fresh).await, StatusCode::OK);
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -80,7 +74,8 @@ async fn postgres_stopped_and_started_under_load_loses_nothing() {
         readers.spawn(async move {
             while !stop.load(Ordering::Relaxed) {
                 let (status, body) = app.token(&fresh).await;
-                if status == StatusCode::OK && body["access_token"].is_string() {
+                if status == StatusCode::OK && serde_json::from_value::<Token>(body.clone()).is_ok()
+                {
                     served.fetch_add(1, Ordering::Relaxed);
                 } else {
                     eprintln!("a cached read failed: {status} {body}");
@@ -107,11 +102,9 @@ async fn postgres_stopped_and_started_under_load_loses_nothing() {
         StatusCode::OK,
         "Bitbucket's answer is handed out: {body}"
     );
-    let kept = access_token(&body);
-    assert!(
-        body["expires_in"].as_i64().unwrap() > 7000,
-        "a new token: {body}"
-    );
+    let token: Token = decode(&body);
+    let kept = token.access_token;
+    assert!(token.expires_in.unwrap() > 7000, "a new token: {body}");
     assert_eq!(
         app.grantry.pending_write_count(),
         1,
@@ -120,9 +113,9 @@ async fn postgres_stopped_and_started_under_load_loses_nothing() {
     app.sim_clear_faults().await;
 
     // During the outage: tokens in memory are served, the rest is a quick 503.
-    assert_eq!(access_token(&app.token(&refreshing).await.1), kept);
+    assert_eq!(app.read_token(&refreshing).await.access_token, kept);
     assert_eq!(
-        access_token(&app.token(&aging).await.1),
+        app.read_token(&aging).await.access_token,
         aging_token,
         "a cached token inside the margin, still valid, beats a 503"
     );
@@ -137,8 +130,8 @@ async fn postgres_stopped_and_started_under_load_loses_nothing() {
     let took = asked.elapsed();
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(response.headers().contains_key("retry-after"));
-    let problem: Value = response.json().await.unwrap();
-    assert_eq!(problem["code"], "database-unavailable", "{problem}");
+    let problem: Problem = response.json().await.unwrap();
+    assert_eq!(problem.code, "database-unavailable", "{problem:?}");
     eprintln!(
         "a read that needs the database: 503 after {} ms",
         took.as_millis()
@@ -155,7 +148,7 @@ async fn postgres_stopped_and_started_under_load_loses_nothing() {
     assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(ready.headers().contains_key("retry-after"));
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(access_token(&app.token(&fresh).await.1), fresh_token);
+    assert_eq!(app.read_token(&fresh).await.access_token, fresh_token);
     assert_eq!(
         proxied_user(&app, &fresh).await,
         StatusCode::OK,
@@ -207,7 +200,7 @@ async fn postgres_stopped_and_started_under_load_loses_nothing() {
     // The database holds what Bitbucket answered during the outage: the new access token, and
     // the new refresh token, which the next refresh presents (not the one it replaced).
     app.grantry.forget_everything();
-    assert_eq!(access_token(&app.token(&refreshing).await.1), kept);
+    assert_eq!(app.read_token(&refreshing).await.access_token, kept);
     let (status, body) = app
         .app(
             Method::POST,

@@ -2,6 +2,7 @@
 //! the token, and a token Bitbucket stopped honouring is refreshed once and the call repeated.
 
 use crate::common::TestApp;
+use crate::common::views::{Connection, Problem, Profile, decode};
 use bitbucket_sim::Mode;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -98,10 +99,8 @@ async fn applications_call_bitbucket_without_holding_the_token() {
         let (status, _, problem) =
             through(&app, Method::GET, &format!("{connection}/{bad}"), None).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {problem}");
-        assert!(
-            problem["detail"].as_str().unwrap().contains("segment"),
-            "{problem}"
-        );
+        let problem: Problem = decode(&problem);
+        assert!(problem.detail.contains("segment"), "{problem:?}");
     }
     let (status, _, problem) =
         through(&app, Method::TRACE, &format!("{connection}/user"), None).await;
@@ -124,7 +123,7 @@ async fn applications_call_bitbucket_without_holding_the_token() {
 async fn a_refused_token_is_refreshed_once_and_the_call_repeated() {
     let app = TestApp::start(Mode::Rotating).await;
     let connection = connection(&app).await;
-    let (_, first) = app.token(&connection).await;
+    let first = app.read_token(&connection).await;
 
     // Bitbucket's clock passes the token's expiry while Grantry's still thinks it fresh (a token
     // revoked early looks the same to Grantry).
@@ -139,8 +138,8 @@ async fn a_refused_token_is_refreshed_once_and_the_call_repeated() {
         1,
         "one refresh, then the call again"
     );
-    let (_, second) = app.token(&connection).await;
-    assert_ne!(second["access_token"], first["access_token"]);
+    let second = app.read_token(&connection).await;
+    assert_ne!(second.access_token, first.access_token);
 
     // A token refused just after its refresh is not refreshed again: the 401 comes back.
     app.sim_post("/_sim/clock/advance", json!({"seconds": 7300}))
@@ -373,16 +372,11 @@ async fn request_bodies_stream_up_to_the_limit_then_get_a_problem() {
             .contains("content-type: application/problem+json"),
         "{head}"
     );
-    let problem: Value = serde_json::from_str(&body).unwrap();
-    assert!(
-        problem["detail"]
-            .as_str()
-            .unwrap()
-            .contains("4194304 bytes"),
-        "{problem}"
-    );
+    let problem: Problem = decode(&serde_json::from_str(&body).unwrap());
+    assert!(problem.detail.contains("4194304 bytes"), "{problem:?}");
     assert_eq!(
-        problem["error"]["message"], problem["detail"],
+        problem.error.as_ref().map(|e| e.message.as_str()),
+        Some(problem.detail.as_str()),
         "Cloud clients read error.message"
     );
 }
@@ -417,12 +411,13 @@ async fn grantrys_refusals_read_as_bitbucket_errors_to_clients() {
         response.headers()["content-type"],
         "application/json;charset=UTF-8"
     );
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["type"], "urn:grantry:problem:needs-reauth");
-    let message = body["error"]["message"].as_str().unwrap();
-    assert!(message.contains("reconnect"), "{body}");
+    let body: Problem = response.json().await.unwrap();
+    assert_eq!(body.kind, "urn:grantry:problem:needs-reauth");
+    let message = &body.error.as_ref().unwrap().message;
+    assert!(message.contains("reconnect"), "{body:?}");
     assert_eq!(
-        body["errors"][0]["message"], message,
+        &body.errors.as_ref().unwrap()[0].message,
+        message,
         "Data Center clients read errors[]"
     );
 
@@ -440,11 +435,9 @@ async fn grantrys_refusals_read_as_bitbucket_errors_to_clients() {
             .unwrap()
             .starts_with("application/problem+json")
     );
+    let problem: Problem = decode(&body);
     assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("connection"),
+        problem.error.unwrap().message.contains("connection"),
         "{body}"
     );
 }
@@ -676,18 +669,18 @@ async fn proxied_calls_take_the_outbound_proxy_the_environment_names() {
             "key": consumer["key"], "secret": consumer["secret"]}),
         )
         .await;
-    assert!(profile["id"].is_string(), "{profile} (consumer {consumer})");
+    let profile: Profile = serde_json::from_value(profile.clone())
+        .unwrap_or_else(|e| panic!("{e}: {profile} (consumer {consumer})"));
     let (_, connection) = nodes
         .post(
             &base,
             "/v1/connections",
-            json!({"profile": profile["id"], "end_user_id": "u",
+            json!({"profile": profile.id, "end_user_id": "u",
             "credential": {"type": "access_token", "token": "made-up-access-token"}}),
         )
         .await;
-    let id = connection["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{connection}"));
+    let connection: Connection = decode(&connection);
+    let id = &connection.id;
 
     let answer = nodes
         .http

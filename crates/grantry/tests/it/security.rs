@@ -1,10 +1,11 @@
 //! API keys and roles, bad input of every kind (a clear 4xx, never a 500), and sealed values that
 //! refuse to open anywhere but where they were sealed.
 
-use crate::common::TestApp;
+use crate::common::views::{ApiKey, Connection, Problem, Session, decode};
+use crate::common::{TestApp, expect, refused};
 use bitbucket_sim::Mode;
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::json;
 
 #[tokio::test]
 async fn every_v1_route_needs_a_valid_key_and_the_right_role() {
@@ -27,9 +28,10 @@ async fn every_v1_route_needs_a_valid_key_and_the_right_role() {
         ),
     ];
     for (method, path) in &routes {
-        let (status, problem) = app.call(method.clone(), path, None, Some(json!({}))).await;
+        let (status, problem) =
+            refused(app.call(method.clone(), path, None, Some(json!({}))).await);
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {path}");
-        assert_eq!(problem["type"], "urn:grantry:problem:unauthorized");
+        assert_eq!(problem.kind, "urn:grantry:problem:unauthorized");
         let (status, _) = app
             .call(
                 method.clone(),
@@ -81,28 +83,29 @@ async fn every_v1_route_needs_a_valid_key_and_the_right_role() {
             json!(null),
         ),
     ] {
-        let (status, problem) = app.app(method.clone(), path, Some(body)).await;
+        let (status, problem) = refused(app.app(method.clone(), path, Some(body)).await);
         assert_eq!(
             status,
             StatusCode::FORBIDDEN,
-            "app key on {method} {path}: {problem}"
+            "app key on {method} {path}: {problem:?}"
         );
-        assert_eq!(problem["type"], "urn:grantry:problem:forbidden");
+        assert_eq!(problem.kind, "urn:grantry:problem:forbidden");
     }
 }
 
 #[tokio::test]
 async fn api_keys_are_shown_once_and_revocation_bites_at_once() {
     let app = TestApp::start(Mode::Rotating).await;
-    let (status, created) = app
-        .admin(
+    let created: ApiKey = expect(
+        app.admin(
             Method::POST,
             "/v1/api-keys",
             Some(json!({"name": "ci", "role": "app"})),
         )
-        .await;
-    assert_eq!(status, StatusCode::CREATED);
-    let key = created["key"].as_str().unwrap().to_owned();
+        .await,
+        StatusCode::CREATED,
+    );
+    let key = created.key.clone().unwrap();
     assert!(key.starts_with("gry_"));
     assert_eq!(
         app.call(Method::GET, "/v1/connections", Some(&key), None)
@@ -116,7 +119,7 @@ async fn api_keys_are_shown_once_and_revocation_bites_at_once() {
         !listed.to_string().contains(&key),
         "listings never show keys"
     );
-    let id = created["id"].as_str().unwrap();
+    let id = &created.id;
     assert_eq!(
         app.admin(Method::DELETE, &format!("/v1/api-keys/{id}"), None)
             .await
@@ -310,17 +313,12 @@ async fn bad_input_gets_a_4xx_that_names_the_problem() {
         let (status, kind, text) = raw(&app, method.clone(), path, content_type, body).await;
         assert_eq!(status, expected, "{method} {path}: {text}");
         assert_eq!(kind, "application/problem+json", "{method} {path}");
-        let problem: Value = serde_json::from_str(&text).unwrap();
+        let problem: Problem = decode(&serde_json::from_str(&text).unwrap());
+        assert!(problem.kind.starts_with("urn:grantry:problem:"));
         assert!(
-            problem["type"]
-                .as_str()
-                .unwrap()
-                .starts_with("urn:grantry:problem:")
-        );
-        assert!(
-            problem["detail"].as_str().unwrap().contains(needle),
+            problem.detail.contains(needle),
             "{method} {path}: `{}` lacks `{needle}`",
-            problem["detail"]
+            problem.detail
         );
     }
 }
@@ -399,8 +397,8 @@ async fn a_sealed_value_moved_to_another_row_does_not_open() {
     for token in ["first-token", "second-token"] {
         let body =
             json!({"profile": profile, "credential": {"type": "access_token", "token": token}});
-        let (_, connection) = app.app(Method::POST, "/v1/connections", Some(body)).await;
-        ids.push(connection["id"].as_str().unwrap().to_owned());
+        let answer = app.app(Method::POST, "/v1/connections", Some(body)).await;
+        ids.push(expect::<Connection>(answer, StatusCode::CREATED).id);
     }
     let db = app.dir.path().join("grantry.db");
     let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&format!(
@@ -417,18 +415,18 @@ async fn a_sealed_value_moved_to_another_row_does_not_open() {
         .unwrap();
     app.grantry.forget_everything();
 
-    let (status, problem) = app.token(&ids[1]).await;
+    // Raw as well: the point is also that nothing in the body names the cause.
+    let (status, body) = app.token(&ids[1]).await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
-    assert_eq!(problem["type"], "urn:grantry:problem:internal");
-    assert!(
-        !problem.to_string().contains("token"),
-        "a generic body: {problem}"
-    );
-    let (status, token) = app.token(&ids[0]).await;
     assert_eq!(
-        (status, token["access_token"].as_str()),
-        (StatusCode::OK, Some("first-token"))
+        decode::<Problem>(&body).kind,
+        "urn:grantry:problem:internal"
     );
+    assert!(
+        !body.to_string().contains("token"),
+        "a generic body: {body}"
+    );
+    assert_eq!(app.read_token(&ids[0]).await.access_token, "first-token");
 }
 
 #[tokio::test]
@@ -493,7 +491,7 @@ async fn cookies_are_secure_when_the_public_url_is_https() {
 
     let profile = app.cloud_profile_at(&direct, "P").await;
     let body = json!({"profile": profile});
-    let session: Value = app
+    let session: Session = app
         .http
         .post(format!("{direct}/v1/connect-sessions"))
         .bearer_auth(&app.app_key)
@@ -504,10 +502,7 @@ async fn cookies_are_secure_when_the_public_url_is_https() {
         .json()
         .await
         .unwrap();
-    let link = session["url"]
-        .as_str()
-        .unwrap()
-        .replace("https://grantry.example.com", &direct);
+    let link = session.url.replace("https://grantry.example.com", &direct);
     let opened = app.http.get(link).send().await.unwrap();
     let cookie = opened.headers()["set-cookie"].to_str().unwrap();
     assert!(
@@ -570,8 +565,8 @@ async fn limits_and_timeouts_answer_problems() {
             "application/problem+json",
             "{path}"
         );
-        let problem: Value = response.json().await.unwrap();
-        assert_eq!(problem["code"], "too-large", "{path}");
+        let problem: Problem = response.json().await.unwrap();
+        assert_eq!(problem.code, "too-large", "{path}");
     }
     app.sim_fault("rest", json!({"latency_ms": 3000})).await;
     let response = app
@@ -586,8 +581,8 @@ async fn limits_and_timeouts_answer_problems() {
         response.headers()["content-type"],
         "application/problem+json"
     );
-    let problem: Value = response.json().await.unwrap();
-    assert_eq!(problem["code"], "timeout");
+    let problem: Problem = response.json().await.unwrap();
+    assert_eq!(problem.code, "timeout");
 
     // The proxy streams, so it has no request timeout; an answer that stops coming is cut after
     // the idle timeout, and the application reads why.
@@ -599,10 +594,10 @@ async fn limits_and_timeouts_answer_problems() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
-    let problem: Value = response.json().await.unwrap();
-    assert_eq!(problem["code"], "provider-unavailable", "{problem}");
+    let problem: Problem = response.json().await.unwrap();
+    assert_eq!(problem.code, "provider-unavailable", "{problem:?}");
     assert!(
-        problem["error"]["message"].is_string(),
-        "Bitbucket's error shape too: {problem}"
+        problem.error.is_some(),
+        "Bitbucket's error shape too: {problem:?}"
     );
 }

@@ -9,7 +9,8 @@ use std::process::Command;
 use bitbucket_sim::Mode;
 use reqwest::{Method, StatusCode};
 
-use crate::common::TestApp;
+use crate::common::views::Connection;
+use crate::common::{TestApp, expect, refused};
 
 /// Runs a command that needs root: directly as root, else through `sudo -n`.
 fn as_root(program: &str, args: &[&str]) {
@@ -61,29 +62,29 @@ async fn a_refresh_the_database_cannot_take_is_kept_served_and_written_later() {
         .cloud_profile("P", &["account.read"], &["account"])
         .await;
     let connection = app.connect(&profile, "u").await;
-    let (_, before) = app.token(&connection).await;
+    let before = app.read_token(&connection).await;
     let dir = app.dir.path().to_owned();
 
     immutable(&dir, true);
     let _restore = Writable(&dir);
-    let (status, answer) = app
-        .app(
+    let (status, answer) = refused(
+        app.app(
             Method::POST,
             &format!("/v1/connections/{connection}/refresh"),
             None,
         )
-        .await;
+        .await,
+    );
     assert_eq!(
         status,
         StatusCode::SERVICE_UNAVAILABLE,
-        "the refresh cannot be reported saved: {answer}"
+        "the refresh cannot be reported saved: {answer:?}"
     );
-    assert_eq!(answer["code"], "refresh-not-saved", "{answer}");
+    assert_eq!(answer.code, "refresh-not-saved", "{answer:?}");
     assert_eq!(app.refreshes_seen().await, 1, "Bitbucket rotated the token");
-    let (status, kept) = app.token(&connection).await;
-    assert_eq!(status, StatusCode::OK, "{kept}");
+    let kept = app.read_token(&connection).await;
     assert_ne!(
-        kept["access_token"], before["access_token"],
+        kept.access_token, before.access_token,
         "the new token is served"
     );
     let (status, _) = app.call(Method::GET, "/readyz", None, None).await;
@@ -125,15 +126,16 @@ async fn a_refresh_the_database_cannot_take_is_kept_served_and_written_later() {
 
     // Past Bitbucket's grace for the retired token: the stored one is the new one, and works.
     app.advance(700).await;
-    let (status, refreshed) = app
-        .app(
+    let refreshed: Connection = expect(
+        app.app(
             Method::POST,
             &format!("/v1/connections/{connection}/refresh"),
             None,
         )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{refreshed}");
-    assert_eq!(refreshed["status"], "active");
+        .await,
+        StatusCode::OK,
+    );
+    assert_eq!(refreshed.status, "active");
     let stats = app.sim_stats().await;
     assert!(
         stats["refresh_token_reuse"].as_array().unwrap().is_empty(),
@@ -181,15 +183,15 @@ async fn a_full_disk_keeps_the_refresh_too() {
         .cloud_profile("P", &["account.read"], &["account"])
         .await;
     let connection = app.connect(&profile, "u").await;
-    let (_, before) = app.token(&connection).await;
+    let before = app.read_token(&connection).await;
 
     let filler = disk.fill();
     let refresh = format!("/v1/connections/{connection}/refresh");
-    let (status, answer) = app.app(Method::POST, &refresh, None).await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{answer}");
-    assert_eq!(answer["code"], "refresh-not-saved", "{answer}");
-    let (_, kept) = app.token(&connection).await;
-    assert_ne!(kept["access_token"], before["access_token"]);
+    let (status, answer) = refused(app.app(Method::POST, &refresh, None).await);
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{answer:?}");
+    assert_eq!(answer.code, "refresh-not-saved", "{answer:?}");
+    let kept = app.read_token(&connection).await;
+    assert_ne!(kept.access_token, before.access_token);
     assert_eq!(app.grantry.pending_write_count(), 1);
 
     std::fs::remove_file(filler).unwrap();

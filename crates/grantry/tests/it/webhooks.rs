@@ -9,14 +9,30 @@ use std::time::{Duration, Instant};
 
 use bitbucket_sim::Mode;
 use reqwest::{Method, StatusCode};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-use crate::common::TestApp;
+use crate::common::views::{
+    Connection, Deliveries, Event, MessageData, Page, Profile, Webhook, decode,
+};
+use crate::common::{TestApp, expect, refused};
 
 fn interop() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../interop")
+}
+
+/// A message the receiver accepted: Grantry's `type` and `data`, with what the receiver noted
+/// (the `webhook-id` and how many signatures it carried).
+#[derive(Debug, Deserialize)]
+struct Accepted {
+    id: String,
+    #[serde(rename = "type")]
+    kind: String,
+    data: MessageData,
+    signatures: u32,
 }
 
 /// The Python receiver, on `port` (0: any).
@@ -79,13 +95,13 @@ impl Receiver {
     }
 
     /// Waits until `count` messages were accepted; answers them.
-    async fn accepted(&self, count: usize) -> Vec<Value> {
+    async fn accepted(&self, count: usize) -> Vec<Accepted> {
         let started = Instant::now();
         loop {
             let received = self.received().await;
-            let accepted = received["accepted"].as_array().unwrap().clone();
+            let accepted = received["accepted"].as_array().unwrap();
             if accepted.len() >= count {
-                return accepted;
+                return decode(&received["accepted"]);
             }
             assert!(
                 started.elapsed() < Duration::from_secs(60),
@@ -114,27 +130,33 @@ async fn app() -> TestApp {
 
 /// Creates an endpoint for `url`; answers its id and secret.
 async fn endpoint(app: &TestApp, body: Value) -> (String, String) {
-    let (status, created) = app.admin(Method::POST, "/v1/webhooks", Some(body)).await;
-    assert_eq!(status, StatusCode::CREATED, "{created}");
-    let secret = created["secret"].as_str().unwrap().to_owned();
+    let created: Webhook = expect(
+        app.admin(Method::POST, "/v1/webhooks", Some(body)).await,
+        StatusCode::CREATED,
+    );
+    let secret = created.secret.unwrap();
     assert!(secret.starts_with("whsec_"));
-    (created["id"].as_str().unwrap().to_owned(), secret)
+    (created.id, secret)
 }
 
-fn kinds_of(messages: &[Value], connection: &str) -> Vec<String> {
+fn kinds_of(messages: &[Accepted], connection: &str) -> Vec<String> {
     messages
         .iter()
-        .filter(|m| m["data"]["connection_id"] == connection)
-        .map(|m| m["type"].as_str().unwrap().to_owned())
+        .filter(|m| m.data.connection_id.as_deref() == Some(connection))
+        .map(|m| m.kind.clone())
         .collect()
+}
+
+/// An endpoint as the API shows it.
+async fn webhook(app: &TestApp, hook: &str) -> Webhook {
+    app.admin_get(&format!("/v1/webhooks/{hook}")).await
 }
 
 /// Access-token connections, made without a browser.
 async fn stored_connection(app: &TestApp, profile: &str, token: &str) -> String {
     let body = json!({"profile": profile, "credential": {"type": "access_token", "token": token}});
-    let (status, connection) = app.app(Method::POST, "/v1/connections", Some(body)).await;
-    assert_eq!(status, StatusCode::CREATED, "{connection}");
-    connection["id"].as_str().unwrap().to_owned()
+    let answer = app.app(Method::POST, "/v1/connections", Some(body)).await;
+    expect::<Connection>(answer, StatusCode::CREATED).id
 }
 
 #[tokio::test]
@@ -223,33 +245,33 @@ async fn every_kind_arrives_signed_in_order_and_verified_by_the_published_librar
     );
     let profile_kinds: Vec<&str> = messages
         .iter()
-        .filter(|m| m["type"].as_str().unwrap().starts_with("profile."))
-        .map(|m| m["type"].as_str().unwrap())
+        .filter(|m| m.kind.starts_with("profile."))
+        .map(|m| m.kind.as_str())
         .collect();
     assert_eq!(
         profile_kinds,
         ["profile.misconfigured", "profile.recovered"]
     );
-    assert!(messages.iter().any(|m| m["type"] == "webhook.test"));
+    assert!(messages.iter().any(|m| m.kind == "webhook.test"));
 
     let reauth = messages
         .iter()
-        .find(|m| m["type"] == "connection.needs_reauth")
+        .find(|m| m.kind == "connection.needs_reauth")
         .unwrap();
-    assert_eq!(reauth["data"]["status"], "needs_reauth");
-    assert_eq!(reauth["data"]["end_user_id"], "user-1");
-    assert_eq!(reauth["data"]["account"]["username"], "alice");
-    assert!(
-        reauth["data"]["reason"]
-            .as_str()
-            .unwrap()
-            .contains("reconnect"),
-        "the reason in words: {reauth}"
+    assert_eq!(reauth.data.status.as_deref(), Some("needs_reauth"));
+    assert_eq!(reauth.data.end_user_id.as_deref(), Some("user-1"));
+    assert_eq!(
+        reauth.data.account.as_ref().unwrap().username.as_deref(),
+        Some("alice")
     );
-    let everything = serde_json::to_string(&messages).unwrap();
-    let (_, token) = app.token(&short).await;
-    let access = token["access_token"].as_str().unwrap();
-    assert!(!everything.contains(access), "never a token");
+    assert!(
+        reauth.data.reason.as_deref().unwrap().contains("reconnect"),
+        "the reason in words: {reauth:?}"
+    );
+    // Every byte the receiver accepted, not only the members the view knows.
+    let everything = receiver.received().await["accepted"].to_string();
+    let access = app.read_token(&short).await.access_token;
+    assert!(!everything.contains(&access), "never a token");
     assert!(!everything.contains("whsec_"), "never a secret");
     let received = receiver.received().await;
     assert_eq!(
@@ -259,18 +281,14 @@ async fn every_kind_arrives_signed_in_order_and_verified_by_the_published_librar
     );
 
     // What the API shows of it.
-    let (_, deliveries) = app
-        .admin(
-            Method::GET,
-            &format!("/v1/webhooks/{hook}/deliveries?limit=5"),
-            None,
-        )
+    let deliveries: Deliveries = app
+        .admin_get(&format!("/v1/webhooks/{hook}/deliveries?limit=5"))
         .await;
-    let newest = &deliveries["items"][0];
-    assert_eq!(newest["state"], "delivered", "{deliveries}");
-    assert_eq!(newest["last_status"], 204);
-    assert_eq!(deliveries["items"].as_array().unwrap().len(), 5);
-    assert!(deliveries["next_before"].is_i64());
+    let newest = &deliveries.items[0];
+    assert_eq!(newest.state, "delivered", "{deliveries:?}");
+    assert_eq!(newest.last_status, Some(204));
+    assert_eq!(deliveries.items.len(), 5);
+    assert!(deliveries.next_before.is_some());
     receiver.stop().await;
 }
 
@@ -312,15 +330,14 @@ async fn forged_stale_and_replayed_deliveries_are_caught_and_rotation_has_no_gap
 
     // Rotation: for a day both secrets sign, so a receiver that knows either verifies.
     let rotate = format!("/v1/webhooks/{hook}/rotate-secret");
-    let (status, rotated) = app.admin(Method::POST, &rotate, None).await;
-    assert_eq!(status, StatusCode::OK, "{rotated}");
-    let new = rotated["secret"].as_str().unwrap().to_owned();
+    let rotated: Webhook = expect(app.admin(Method::POST, &rotate, None).await, StatusCode::OK);
+    let new = rotated.secret.unwrap();
     assert_ne!(new, old);
-    assert!(rotated["previous_secret_until"].is_string());
+    assert!(rotated.previous_secret_until.is_some());
     let test = format!("/v1/webhooks/{hook}/test");
     app.admin(Method::POST, &test, None).await;
     let first = receiver.accepted(1).await;
-    assert_eq!(first[0]["signatures"], 2, "old and new sign together");
+    assert_eq!(first[0].signatures, 2, "old and new sign together");
     receiver.control(json!({"secrets": [new]})).await;
     app.admin(Method::POST, &test, None).await;
     receiver.accepted(2).await;
@@ -328,10 +345,10 @@ async fn forged_stale_and_replayed_deliveries_are_caught_and_rotation_has_no_gap
     app.advance(24 * 3600 + 1).await;
     app.admin(Method::POST, &test, None).await;
     let third = receiver.accepted(3).await;
-    assert_eq!(third[2]["signatures"], 1);
+    assert_eq!(third[2].signatures, 1);
 
     // A replay (redelivered on request: the same webhook-id) is recognised as one.
-    let id = first[0]["id"].as_str().unwrap();
+    let id = first[0].id.as_str();
     let redeliver = format!("/v1/webhooks/{hook}/deliveries/{id}/redeliver");
     assert_eq!(
         app.admin(Method::POST, &redeliver, None).await.0,
@@ -395,24 +412,17 @@ async fn a_receiver_down_then_up_gets_everything_in_order_and_retry_after_is_hon
         );
     }
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let (_, deliveries) = app
-        .admin(
-            Method::GET,
-            &format!("/v1/webhooks/{hook}/deliveries"),
-            None,
-        )
+    let deliveries: Deliveries = app
+        .admin_get(&format!("/v1/webhooks/{hook}/deliveries"))
         .await;
-    let waiting = deliveries["items"]
-        .as_array()
-        .unwrap()
+    let waiting = deliveries
+        .items
         .iter()
-        .filter(|d| d["state"] == "pending")
+        .filter(|d| d.state == "pending")
         .count();
-    assert_eq!(waiting, 7, "{deliveries}");
-    let (_, shown) = app
-        .admin(Method::GET, &format!("/v1/webhooks/{hook}"), None)
-        .await;
-    assert!(shown["failing_since"].is_string(), "{shown}");
+    assert_eq!(waiting, 7, "{deliveries:?}");
+    let shown = webhook(&app, &hook).await;
+    assert!(shown.failing_since.is_some(), "{shown:?}");
 
     // Up again, on the same port: everything arrives, each connection's in order.
     let receiver = Receiver::start(port).await;
@@ -428,10 +438,8 @@ async fn a_receiver_down_then_up_gets_everything_in_order_and_retry_after_is_hon
         };
         assert_eq!(kinds_of(&messages, connection), expected, "{connection}");
     }
-    let (_, shown) = app
-        .admin(Method::GET, &format!("/v1/webhooks/{hook}"), None)
-        .await;
-    assert!(shown["failing_since"].is_null(), "healthy again: {shown}");
+    let shown = webhook(&app, &hook).await;
+    assert!(shown.failing_since.is_none(), "healthy again: {shown:?}");
     receiver.stop().await;
 }
 
@@ -447,20 +455,16 @@ async fn gone_disables_the_endpoint_and_bad_input_is_named() {
         .await;
     let started = Instant::now();
     loop {
-        let (_, shown) = app
-            .admin(Method::GET, &format!("/v1/webhooks/{hook}"), None)
-            .await;
-        if shown["enabled"] == false {
-            assert!(shown["disabled_reason"].as_str().unwrap().contains("410"));
+        let shown = webhook(&app, &hook).await;
+        if !shown.enabled {
+            assert!(shown.disabled_reason.as_deref().unwrap().contains("410"));
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(20), "{shown}");
+        assert!(started.elapsed() < Duration::from_secs(20), "{shown:?}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let (_, events) = app
-        .admin(Method::GET, "/v1/events?kind=webhook.disabled", None)
-        .await;
-    assert_eq!(events["items"].as_array().unwrap().len(), 1, "{events}");
+    let events: Page<Event> = app.events("kind=webhook.disabled").await;
+    assert_eq!(events.items.len(), 1, "{events:?}");
 
     for (body, field) in [
         (json!({"url": "ftp://example.com/x"}), "url"),
@@ -474,12 +478,9 @@ async fn gone_disables_the_endpoint_and_bad_input_is_named() {
             "profiles",
         ),
     ] {
-        let (status, problem) = app.admin(Method::POST, "/v1/webhooks", Some(body)).await;
-        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
-        assert!(
-            problem["detail"].as_str().unwrap().contains(field),
-            "{problem}"
-        );
+        let (status, problem) = refused(app.admin(Method::POST, "/v1/webhooks", Some(body)).await);
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem:?}");
+        assert!(problem.detail.contains(field), "{problem:?}");
     }
     let (status, _) = app.app(Method::GET, "/v1/webhooks", None).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "admins only");
@@ -502,9 +503,11 @@ async fn a_credential_nearing_its_end_is_announced_once() {
     let ends = grantry_core::clock::rfc3339(now + 10 * 86_400);
     let body = json!({"profile": profile, "credential":
         {"type": "access_token", "token": "repo-token", "expires_at": ends}});
-    let (status, connection) = app.app(Method::POST, "/v1/connections", Some(body)).await;
-    assert_eq!(status, StatusCode::CREATED, "{connection}");
-    let id = connection["id"].as_str().unwrap();
+    let connection: Connection = expect(
+        app.app(Method::POST, "/v1/connections", Some(body)).await,
+        StatusCode::CREATED,
+    );
+    let id = connection.id.as_str();
 
     tokio::time::sleep(Duration::from_millis(500)).await;
     let early = receiver.received().await;
@@ -516,10 +519,10 @@ async fn a_credential_nearing_its_end_is_announced_once() {
 
     app.advance(4 * 86_400).await;
     let warned = receiver.accepted(1).await;
-    assert_eq!(warned[0]["type"], "connection.credential_expiring");
-    assert_eq!(warned[0]["data"]["connection_id"], id);
-    assert_eq!(warned[0]["data"]["expires_at"], ends.as_str());
-    let reason = warned[0]["data"]["reason"].as_str().unwrap();
+    assert_eq!(warned[0].kind, "connection.credential_expiring");
+    assert_eq!(warned[0].data.connection_id.as_deref(), Some(id));
+    assert_eq!(warned[0].data.expires_at.as_deref(), Some(ends.as_str()));
+    let reason = warned[0].data.reason.as_deref().unwrap();
     assert!(reason.contains("access token expires in 6 day"), "{reason}");
 
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -552,8 +555,13 @@ mod killed {
         (server, format!("http://127.0.0.1:{port}"))
     }
 
-    /// A call with the admin key that must succeed; answers its JSON body.
-    async fn call(nodes: &Nodes, method: Method, url: String, body: Option<Value>) -> Value {
+    /// A call with the admin key that must succeed; answers its JSON body, decoded.
+    async fn call<T: DeserializeOwned>(
+        nodes: &Nodes,
+        method: Method,
+        url: String,
+        body: Option<Value>,
+    ) -> T {
         let mut request = nodes.http.request(method, url).bearer_auth(&nodes.key);
         if let Some(body) = body {
             request = request.json(&body);
@@ -562,7 +570,7 @@ mod killed {
         let status = response.status();
         let body = response.json().await.unwrap_or(Value::Null);
         assert!(status.is_success(), "{status}: {body}");
-        body
+        decode(&body)
     }
 
     /// Connections made and deleted in a burst while the delivering node is killed: every message
@@ -576,7 +584,7 @@ mod killed {
             None
         };
         let receiver = Receiver::start(0).await;
-        let hook = call(
+        let hook: Webhook = call(
             &nodes,
             Method::POST,
             format!("{base}/v1/webhooks"),
@@ -585,7 +593,7 @@ mod killed {
         .await;
         // Slow answers keep attempts in flight when the node dies.
         receiver
-            .control(json!({"secrets": [hook["secret"]], "delay_ms": 80}))
+            .control(json!({"secrets": [hook.secret], "delay_ms": 80}))
             .await;
         let consumer: Value = nodes
             .http
@@ -597,7 +605,7 @@ mod killed {
             .json()
             .await
             .unwrap();
-        let profile = call(
+        let profile: Profile = call(
             &nodes,
                 Method::POST,
                 format!("{base}/v1/profiles"),
@@ -607,16 +615,16 @@ mod killed {
         const CONNECTIONS: usize = 30;
         let mut ids = Vec::new();
         for n in 0..CONNECTIONS {
-            let body = json!({"profile": profile["id"], "credential": {"type": "access_token", "token": format!("t-{n}")}});
-            let made = call(
+            let body = json!({"profile": profile.id, "credential": {"type": "access_token", "token": format!("t-{n}")}});
+            let made: Connection = call(
                 &nodes,
                 Method::POST,
                 format!("{base}/v1/connections"),
                 Some(body),
             )
             .await;
-            let id = made["id"].as_str().unwrap().to_owned();
-            call(
+            let id = made.id;
+            call::<Value>(
                 &nodes,
                 Method::DELETE,
                 format!("{base}/v1/connections/{id}"),
@@ -697,36 +705,31 @@ async fn an_endpoint_failing_for_days_is_disabled() {
     app.admin(Method::POST, &test, None).await;
     let started = Instant::now();
     loop {
-        let (_, shown) = app.admin(Method::GET, &show, None).await;
-        if shown["failing_since"].is_string() {
-            assert_eq!(
-                shown["enabled"], true,
-                "a day of failures is not enough: {shown}"
-            );
+        let shown: Webhook = app.admin_get(&show).await;
+        if shown.failing_since.is_some() {
+            assert!(shown.enabled, "a day of failures is not enough: {shown:?}");
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(20), "{shown}");
+        assert!(started.elapsed() < Duration::from_secs(20), "{shown:?}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
     app.advance(3 * 86_400 + 60).await;
     let started = Instant::now();
     loop {
-        let (_, shown) = app.admin(Method::GET, &show, None).await;
-        if shown["enabled"] == false {
-            let reason = shown["disabled_reason"].as_str().unwrap();
+        let shown: Webhook = app.admin_get(&show).await;
+        if !shown.enabled {
+            let reason = shown.disabled_reason.as_deref().unwrap();
             assert!(reason.contains("failed for 3 days"), "{reason}");
             break;
         }
         if started.elapsed() > Duration::from_secs(30) {
             let deliveries = format!("/v1/webhooks/{hook}/deliveries");
             let (_, deliveries) = app.admin(Method::GET, &deliveries, None).await;
-            panic!("not disabled: {shown}\n{deliveries}");
+            panic!("not disabled: {shown:?}\n{deliveries}");
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let (_, events) = app
-        .admin(Method::GET, "/v1/events?kind=webhook.disabled", None)
-        .await;
-    assert_eq!(events["items"].as_array().unwrap().len(), 1, "{events}");
+    let events: Page<Event> = app.events("kind=webhook.disabled").await;
+    assert_eq!(events.items.len(), 1, "{events:?}");
 }

@@ -194,10 +194,8 @@ impl Nodes {
         ];
         let (ok, out, err) = run(&nodes.env(free_port(), &[]), &args, None).await;
         assert!(ok, "{err}");
-        nodes.key = serde_json::from_str::<serde_json::Value>(&out).unwrap()["key"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let key: super::views::ApiKey = serde_json::from_str(&out).unwrap();
+        nodes.key = key.key.unwrap();
         nodes
     }
 
