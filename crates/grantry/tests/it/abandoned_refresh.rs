@@ -11,7 +11,9 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sqlx::Connection;
 
+use crate::common::expect;
 use crate::common::process::{Nodes, Server, free_port};
+use crate::common::views::{self, Profile, Session, Token};
 
 const WORLD: &str = r#"
 [settings]
@@ -109,21 +111,16 @@ impl Cluster {
                           "permissions": ["account.read"]}))
             .send().await.unwrap().json().await.unwrap();
         let profile = json!({"name": "P", "provider": "bitbucket-cloud", "key": consumer["key"], "secret": consumer["secret"]});
-        let (status, profile) = self.post(base, "/v1/profiles", profile).await;
-        assert_eq!(status, StatusCode::CREATED, "{profile}");
-        let (_, session) = self
-            .post(
-                base,
-                "/v1/connect-sessions",
-                json!({"profile": profile["id"]}),
-            )
-            .await;
-        let landed = self
-            .http
-            .get(session["url"].as_str().unwrap())
-            .send()
-            .await
-            .unwrap();
+        let profile: Profile = expect(
+            self.post(base, "/v1/profiles", profile).await,
+            StatusCode::CREATED,
+        );
+        let session: Session = expect(
+            self.post(base, "/v1/connect-sessions", json!({"profile": profile.id}))
+                .await,
+            StatusCode::CREATED,
+        );
+        let landed = self.http.get(&session.url).send().await.unwrap();
         landed
             .url()
             .query_pairs()
@@ -296,7 +293,7 @@ async fn survives(postgres: bool, start: Start) {
         .sum();
     assert_eq!(refused, 0, "{stats}");
 
-    let shown: Value = cluster
+    let shown: views::Connection = cluster
         .http
         .get(format!("{base}/v1/connections/{connection}"))
         .bearer_auth(&cluster.key)
@@ -306,8 +303,8 @@ async fn survives(postgres: bool, start: Start) {
         .json()
         .await
         .unwrap();
-    assert_eq!(shown["status"], "active", "{shown}");
-    let token: Value = cluster
+    assert_eq!(shown.status, "active", "{shown:?}");
+    let token: Token = cluster
         .http
         .get(format!("{base}/v1/connections/{connection}/token"))
         .bearer_auth(&cluster.key)
@@ -320,7 +317,7 @@ async fn survives(postgres: bool, start: Start) {
     let user = cluster
         .http
         .get(format!("{}/2.0/user", cluster.sim.url()))
-        .bearer_auth(token["access_token"].as_str().unwrap())
+        .bearer_auth(&token.access_token)
         .send()
         .await
         .unwrap();

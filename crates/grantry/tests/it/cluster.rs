@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::common::process::{Server, environment, free_port, run};
+use crate::common::views::{ApiKey, Connection, Page, Profile, Session, Token};
 use bitbucket_sim::{Mode, Seed, Settings, SimBuilder};
 use futures_util::StreamExt;
 use grantry_store_postgres::testing::TestDatabase;
@@ -117,8 +118,8 @@ async fn three_nodes_renew_2000_connections_while_one_is_killed() {
     )
     .await;
     assert!(ok, "{err}");
-    let key: Value = serde_json::from_str(&key).unwrap();
-    let key = key["key"].as_str().unwrap().to_owned();
+    let key: ApiKey = serde_json::from_str(&key).unwrap();
+    let key = key.key.unwrap();
     for (n, node) in nodes.iter_mut().enumerate() {
         let log = data.path().join(format!("node{n}.log"));
         node.server = Some(Server::start(&node.env, log).await);
@@ -142,10 +143,9 @@ async fn three_nodes_renew_2000_connections_while_one_is_killed() {
         .bearer_auth(&key)
         .json(&json!({"name": "cluster", "provider": "bitbucket-cloud", "key": consumer["key"], "secret": consumer["secret"]}))
         .send().await.unwrap().json().await.unwrap();
-    let profile = profile["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no profile: {profile} (consumer {consumer})"))
-        .to_owned();
+    let profile = serde_json::from_value::<Profile>(profile.clone())
+        .unwrap_or_else(|e| panic!("no profile ({e}): {profile} (consumer {consumer})"))
+        .id;
 
     let started = Instant::now();
     let connector = Connector {
@@ -338,7 +338,7 @@ async fn connection_states(
         if let Some(cursor) = &cursor {
             url.push_str(&format!("&cursor={cursor}"));
         }
-        let page: Value = http
+        let page: Page<Connection> = http
             .get(url)
             .bearer_auth(key)
             .send()
@@ -347,15 +347,12 @@ async fn connection_states(
             .json()
             .await
             .unwrap();
-        for connection in page["items"].as_array().unwrap() {
-            let state = (
-                connection["expires_at"].as_str().unwrap().to_owned(),
-                connection["status"].as_str().unwrap().to_owned(),
-            );
-            states.insert(connection["id"].as_str().unwrap().to_owned(), state);
+        for connection in page.items {
+            let state = (connection.expires_at.unwrap(), connection.status);
+            states.insert(connection.id, state);
         }
-        match page["next_cursor"].as_str() {
-            Some(next) => cursor = Some(next.to_owned()),
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
             None => break,
         }
     }
@@ -384,7 +381,7 @@ struct Connector<'a> {
 
 impl Connector<'_> {
     async fn connect(&self, n: usize) -> String {
-        let session: Value = self
+        let session: Session = self
             .http
             .post(format!("{}/v1/connect-sessions", self.node))
             .bearer_auth(self.key)
@@ -395,9 +392,7 @@ impl Connector<'_> {
             .json()
             .await
             .unwrap();
-        let authorize = self
-            .location(self.http.get(session["url"].as_str().unwrap()))
-            .await;
+        let authorize = self.location(self.http.get(&session.url)).await;
         let mut form: Vec<(String, String)> = url::Url::parse(&authorize)
             .unwrap()
             .query_pairs()
@@ -468,8 +463,8 @@ impl Reader {
             let read = self.http.get(url).bearer_auth(&self.key).send().await;
             let token = match read {
                 Ok(response) if response.status() == StatusCode::OK => {
-                    let body: Value = response.json().await.unwrap_or(Value::Null);
-                    body["access_token"].as_str().map(str::to_owned)
+                    let body: Option<Token> = response.json().await.ok();
+                    body.map(|token| token.access_token)
                 }
                 Ok(response) => {
                     if self.node != VICTIM {

@@ -5,6 +5,7 @@
 //! token). Screenshots of each main page go to `screenshots/`.
 
 use crate::common::TestApp;
+use crate::common::views::{Connection, Page, Webhook};
 use crate::common::webdriver::Browser;
 use bitbucket_facts::cloud::CHECKBOXES;
 use bitbucket_sim::Mode;
@@ -620,8 +621,8 @@ async fn webhooks_are_added_tested_and_watched_in_the_console() {
 
     submit(&browser, "table tbody button").await;
     assert!(browser.text(".flash.ok").await.contains("Test message"));
-    let (_, listed) = app.admin(Method::GET, "/v1/webhooks", None).await;
-    let id = listed["items"][0]["id"].as_str().unwrap().to_owned();
+    let listed: Page<Webhook> = app.admin_get("/v1/webhooks").await;
+    let id = listed.items[0].id.clone();
     let mut failing = false;
     for _ in 0..100 {
         browser
@@ -648,8 +649,8 @@ async fn webhooks_are_added_tested_and_watched_in_the_console() {
     )
     .await;
     assert!(browser.text(".flash.ok").await.contains("removed"));
-    let (_, listed) = app.admin(Method::GET, "/v1/webhooks", None).await;
-    assert_eq!(listed["items"], json!([]));
+    let listed: Page<Webhook> = app.admin_get("/v1/webhooks").await;
+    assert!(listed.items.is_empty(), "{listed:?}");
     browser.quit().await;
 }
 
@@ -687,8 +688,8 @@ async fn an_api_token_is_added_checked_and_warned_about_in_the_console() {
             .contains("refused this API token"),
         "said next to the token"
     );
-    let (_, listed) = app.app(Method::GET, "/v1/connections", None).await;
-    assert_eq!(listed["items"], json!([]));
+    let listed: Page<Connection> = app.app_get("/v1/connections").await;
+    assert!(listed.items.is_empty(), "{listed:?}");
 
     let now = app.grantry.clock.now();
     let made = app

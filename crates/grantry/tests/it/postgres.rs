@@ -4,10 +4,12 @@
 
 use std::time::{Duration, Instant};
 
-use crate::common::TestApp;
+use crate::common::views::ApiKey;
+use crate::common::views::cli::{MigrateReport, Tally};
+use crate::common::{TestApp, expect};
 use bitbucket_sim::Mode;
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::json;
 use sqlx::Connection;
 
 /// How long another node may take to see a change.
@@ -37,13 +39,6 @@ where
     }
 }
 
-fn access_token(body: &Value) -> String {
-    body["access_token"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no token in {body}"))
-        .to_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changes_on_one_node_are_seen_by_another_within_a_second() {
     let a = TestApp::on_postgres(Mode::Rotating, |_| {}).await;
@@ -54,10 +49,8 @@ async fn changes_on_one_node_are_seen_by_another_within_a_second() {
     let other = a.connect(&doomed, "u2").await;
 
     // Both nodes cache the token.
-    let (status, on_b) = b.token(&connection).await;
-    assert_eq!(status, StatusCode::OK, "{on_b}");
-    let before = access_token(&on_b);
-    assert_eq!(access_token(&a.token(&connection).await.1), before);
+    let before = b.read_token(&connection).await.access_token;
+    assert_eq!(a.read_token(&connection).await.access_token, before);
     assert_eq!(b.token(&other).await.0, StatusCode::OK);
 
     // A refresh on A: B hands out the new token, not the one it cached.
@@ -69,29 +62,30 @@ async fn changes_on_one_node_are_seen_by_another_within_a_second() {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{refreshed}");
-    let (_, on_a) = a.token(&connection).await;
-    let after = access_token(&on_a);
+    let after = a.read_token(&connection).await.access_token;
     assert_ne!(after, before);
     within_a_second("a refresh", || async {
-        access_token(&b.token(&connection).await.1) == after
+        b.read_token(&connection).await.access_token == after
     })
     .await;
 
     // An API key revoked on A stops working on B, which had it cached.
-    let (_, key) = a
-        .admin(
+    let key: ApiKey = expect(
+        a.admin(
             Method::POST,
             "/v1/api-keys",
             Some(json!({"name": "short-lived", "role": "app"})),
         )
-        .await;
-    let secret = key["key"].as_str().unwrap().to_owned();
+        .await,
+        StatusCode::CREATED,
+    );
+    let secret = key.key.clone().unwrap();
     let read = format!("/v1/connections/{connection}/token");
     assert_eq!(
         b.call(Method::GET, &read, Some(&secret), None).await.0,
         StatusCode::OK
     );
-    let id = key["id"].as_str().unwrap();
+    let id = &key.id;
     assert_eq!(
         a.admin(Method::DELETE, &format!("/v1/api-keys/{id}"), None)
             .await
@@ -169,17 +163,19 @@ async fn migrate_store_moves_a_sqlite_broker_to_postgres() {
     let dc = app.dc_profile("DC", &["REPO_READ"], &[]).await;
     let cloud_connection = app.connect(&cloud, "u1").await;
     let dc_connection = app.connect(&dc, "u2").await;
-    let cloud_token = access_token(&app.token(&cloud_connection).await.1);
-    let dc_token = access_token(&app.token(&dc_connection).await.1);
-    let (_, revoked) = app
-        .admin(
+    let cloud_token = app.read_token(&cloud_connection).await.access_token;
+    let dc_token = app.read_token(&dc_connection).await.access_token;
+    let revoked: ApiKey = expect(
+        app.admin(
             Method::POST,
             "/v1/api-keys",
             Some(json!({"name": "retired", "role": "app"})),
         )
-        .await;
-    let revoked_secret = revoked["key"].as_str().unwrap().to_owned();
-    let id = revoked["id"].as_str().unwrap();
+        .await,
+        StatusCode::CREATED,
+    );
+    let revoked_secret = revoked.key.clone().unwrap();
+    let id = &revoked.id;
     app.admin(Method::DELETE, &format!("/v1/api-keys/{id}"), None)
         .await;
     app.grantry
@@ -224,29 +220,30 @@ async fn migrate_store_moves_a_sqlite_broker_to_postgres() {
     };
     let (ok, out, err) = migrate(target.url()).await;
     assert!(ok, "{err}");
-    let report: Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(report["profiles"], json!({"copied": 2, "present": 0}));
-    assert_eq!(report["connections"], json!({"copied": 2, "present": 0}));
-    assert_eq!(report["api_keys"], json!({"copied": 3, "present": 0}));
-    assert_eq!(report["admins"], json!({"copied": 1, "present": 0}));
-    let events = report["events"]["copied"].as_u64().unwrap();
-    assert!(events >= 6, "{report}");
+    let report: MigrateReport = serde_json::from_str(&out).unwrap();
+    let tally = |copied, present| Tally { copied, present };
+    assert_eq!(report.profiles, tally(2, 0));
+    assert_eq!(report.connections, tally(2, 0));
+    assert_eq!(report.api_keys, tally(3, 0));
+    assert_eq!(report.admins, tally(1, 0));
+    let events = report.events.copied;
+    assert!(events >= 6, "{report:?}");
 
     let (ok, out, err) = migrate(target.url()).await;
     assert!(ok, "running it again is harmless: {err}");
-    let again: Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(again["connections"], json!({"copied": 0, "present": 2}));
-    assert_eq!(again["events"], json!({"copied": 0, "present": events}));
+    let again: MigrateReport = serde_json::from_str(&out).unwrap();
+    assert_eq!(again.connections, tally(0, 2));
+    assert_eq!(again.events, tally(0, events));
 
     // A node on PostgreSQL, with the same master key, opens everything that was sealed.
     let mut config = config;
     config.database_url = Some(target.url().into());
     let node = TestApp::node(config, shared).await;
     assert_eq!(
-        access_token(&node.token(&cloud_connection).await.1),
+        node.read_token(&cloud_connection).await.access_token,
         cloud_token
     );
-    assert_eq!(access_token(&node.token(&dc_connection).await.1), dc_token);
+    assert_eq!(node.read_token(&dc_connection).await.access_token, dc_token);
     let (status, refreshed) = node
         .app(
             Method::POST,
@@ -260,7 +257,7 @@ async fn migrate_store_moves_a_sqlite_broker_to_postgres() {
         "the client secret and refresh token open: {refreshed}"
     );
     assert_ne!(
-        access_token(&node.token(&cloud_connection).await.1),
+        node.read_token(&cloud_connection).await.access_token,
         cloud_token
     );
     let read = format!("/v1/connections/{cloud_connection}/token");
@@ -271,10 +268,8 @@ async fn migrate_store_moves_a_sqlite_broker_to_postgres() {
         StatusCode::UNAUTHORIZED,
         "a revoked key stays revoked"
     );
-    let (_, listed) = node
-        .admin(Method::GET, "/v1/events?kind=connection.created", None)
-        .await;
-    assert_eq!(listed["items"].as_array().unwrap().len(), 2, "{listed}");
+    let listed = node.events("kind=connection.created").await;
+    assert_eq!(listed.items.len(), 2, "{listed:?}");
     node.stop().await;
 }
 

@@ -5,7 +5,8 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use crate::common::{TestApp, query};
+use crate::common::views::{Connection, Profile};
+use crate::common::{TestApp, expect, query};
 use bitbucket_sim::Mode;
 use grantry_crypto::Binding;
 use reqwest::{Method, StatusCode};
@@ -61,8 +62,8 @@ async fn no_secret_reaches_the_logs_or_the_database_file() {
     secrets.push(("consumer secret", consumer_secret.clone()));
     let body = json!({"name": "Cloud", "provider": "bitbucket-cloud", "key": key, "secret": consumer_secret, "private": true,
                       "allowed_return_urls": ["https://app.example.com/done"]});
-    let (_, profile) = app.admin(Method::POST, "/v1/profiles", Some(body)).await;
-    let profile = profile["id"].as_str().unwrap().to_owned();
+    let answer = app.admin(Method::POST, "/v1/profiles", Some(body)).await;
+    let profile = expect::<Profile>(answer, StatusCode::CREATED).id;
 
     let link = app
         .session(json!({"profile": profile, "end_user_id": "u1"}))
@@ -74,22 +75,16 @@ async fn no_secret_reaches_the_logs_or_the_database_file() {
     let (landed, _) = app.browse(callback.as_str()).await;
     let connection = query(&landed, "connection_id").unwrap();
 
-    let (_, first) = app.token(&connection).await;
-    secrets.push((
-        "access token",
-        first["access_token"].as_str().unwrap().to_owned(),
-    ));
+    let first = app.read_token(&connection).await;
+    secrets.push(("access token", first.access_token));
     app.app(
         Method::POST,
         &format!("/v1/connections/{connection}/refresh"),
         None,
     )
     .await;
-    let (_, second) = app.token(&connection).await;
-    secrets.push((
-        "refreshed access token",
-        second["access_token"].as_str().unwrap().to_owned(),
-    ));
+    let second = app.read_token(&connection).await;
+    secrets.push(("refreshed access token", second.access_token));
     let id = grantry_core::ids::ConnectionId::parse(&connection).unwrap();
     let row = app.grantry.store.connection(&id).await.unwrap().unwrap();
     secrets.push((
@@ -162,12 +157,10 @@ async fn no_secret_reaches_the_logs_or_the_database_file() {
     assert_eq!(status, StatusCode::CREATED, "{body}");
     secrets.push(("API token", api_token));
     let cc = json!({"profile": profile, "credential": {"type": "client_credentials"}});
-    let (_, cc) = app.app(Method::POST, "/v1/connections", Some(cc)).await;
-    let (_, cc_token) = app.token(cc["id"].as_str().unwrap()).await;
-    secrets.push((
-        "client credentials token",
-        cc_token["access_token"].as_str().unwrap().to_owned(),
-    ));
+    let answer = app.app(Method::POST, "/v1/connections", Some(cc)).await;
+    let cc: Connection = expect(answer, StatusCode::CREATED);
+    let cc_token = app.read_token(&cc.id).await;
+    secrets.push(("client credentials token", cc_token.access_token));
 
     app.admin(
         Method::PATCH,

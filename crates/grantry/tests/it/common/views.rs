@@ -325,6 +325,25 @@ pub mod cli {
         pub revoked: String,
     }
 
+    /// `grantry migrate-store`: what each kind of row came to.
+    #[derive(Debug, Deserialize)]
+    pub struct MigrateReport {
+        pub profiles: Tally,
+        pub connections: Tally,
+        pub api_keys: Tally,
+        pub admins: Tally,
+        pub webhooks: Tally,
+        pub events: Tally,
+    }
+
+    #[derive(Debug, Deserialize, PartialEq, Eq)]
+    pub struct Tally {
+        /// Written into the target.
+        pub copied: u64,
+        /// Already in the target, left as they were.
+        pub present: u64,
+    }
+
     /// `grantry admin password`.
     #[derive(Debug, Deserialize)]
     pub struct PasswordChanged {
