@@ -1,13 +1,65 @@
 //! Time, injected so expiry, refresh and leases are tested without sleeping.
 
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// Seconds since the Unix epoch.
-pub type Timestamp = i64;
+use serde::{Deserialize, Serialize};
 
-/// Whole seconds of a setting's `Duration`, for arithmetic with `Timestamp`s.
-pub fn seconds(duration: std::time::Duration) -> i64 {
+/// A moment, in whole seconds since the Unix epoch (UTC).
+///
+/// Its own type, so that a count of seconds, a version or a failure count cannot be stored
+/// where a moment belongs, nor two moments added. Moments move by `Duration`s (`now + lease`);
+/// the distance between two is signed seconds (`expires_at - now`). It has no `Display`, so
+/// every place that writes one chooses: RFC 3339 through [`Rfc3339`] in answers, the integer
+/// (`unix()`) where a protocol wants seconds (git's `password_expiry_utc`); the stores, and
+/// records sealed as JSON, keep the integer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Timestamp(i64);
+
+impl Timestamp {
+    pub const fn from_unix(seconds: i64) -> Timestamp {
+        Timestamp(seconds)
+    }
+
+    /// Seconds since the Unix epoch.
+    pub const fn unix(self) -> i64 {
+        self.0
+    }
+
+    /// `seconds` later, or earlier when negative (a provider's `expires_in`, say), saturating.
+    pub const fn plus_seconds(self, seconds: i64) -> Timestamp {
+        Timestamp(self.0.saturating_add(seconds))
+    }
+}
+
+impl std::ops::Add<Duration> for Timestamp {
+    type Output = Timestamp;
+
+    fn add(self, duration: Duration) -> Timestamp {
+        self.plus_seconds(seconds(duration))
+    }
+}
+
+impl std::ops::Sub<Duration> for Timestamp {
+    type Output = Timestamp;
+
+    fn sub(self, duration: Duration) -> Timestamp {
+        self.plus_seconds(seconds(duration).saturating_neg())
+    }
+}
+
+/// Signed seconds from `earlier` to `self`.
+impl std::ops::Sub for Timestamp {
+    type Output = i64;
+
+    fn sub(self, earlier: Timestamp) -> i64 {
+        self.0.saturating_sub(earlier.0)
+    }
+}
+
+/// Whole seconds of a setting's `Duration`, to compare with the distance between `Timestamp`s.
+pub fn seconds(duration: Duration) -> i64 {
     i64::try_from(duration.as_secs()).unwrap_or(i64::MAX)
 }
 
@@ -22,8 +74,8 @@ impl Clock for SystemClock {
     fn now(&self) -> Timestamp {
         SystemTime::now()
             .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or_default()
+            .map(|since| Timestamp(seconds(since)))
+            .unwrap_or(Timestamp(0))
     }
 }
 
@@ -41,7 +93,9 @@ impl ManualClock {
 
 impl Clock for ManualClock {
     fn now(&self) -> Timestamp {
-        SystemClock.now() + self.offset.load(Ordering::SeqCst)
+        SystemClock
+            .now()
+            .plus_seconds(self.offset.load(Ordering::SeqCst))
     }
 }
 
@@ -57,7 +111,7 @@ pub struct Rfc3339(pub Timestamp);
 
 impl std::fmt::Display for Rfc3339 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let unix = self.0;
+        let unix = self.0.unix();
         let days = unix.div_euclid(86_400);
         let secs = unix.rem_euclid(86_400);
         let z = days + 719_468;
@@ -90,7 +144,7 @@ impl Rfc3339 {
     pub fn parse(text: &str) -> Option<Rfc3339> {
         let at = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
             .ok()?;
-        Some(Rfc3339(at.unix_timestamp()))
+        Some(Rfc3339(Timestamp(at.unix_timestamp())))
     }
 }
 
@@ -109,12 +163,12 @@ impl<'de> serde::Deserialize<'de> for Rfc3339 {
             }
 
             fn visit_i64<E: Error>(self, unix: i64) -> Result<Rfc3339, E> {
-                Ok(Rfc3339(unix))
+                Ok(Rfc3339(Timestamp(unix)))
             }
 
             fn visit_u64<E: Error>(self, unix: u64) -> Result<Rfc3339, E> {
                 i64::try_from(unix)
-                    .map(Rfc3339)
+                    .map(|unix| Rfc3339(Timestamp(unix)))
                     .map_err(|_| E::invalid_value(Unexpected::Unsigned(unix), &self))
             }
 
@@ -132,13 +186,14 @@ mod tests {
 
     #[test]
     fn formats_utc() {
-        assert_eq!(rfc3339(1_777_888_800), "2026-05-04T10:00:00Z");
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        let at = Timestamp::from_unix;
+        assert_eq!(rfc3339(at(1_777_888_800)), "2026-05-04T10:00:00Z");
+        assert_eq!(rfc3339(at(0)), "1970-01-01T00:00:00Z");
     }
 
     #[test]
     fn reads_rfc_3339_with_any_offset_and_unix_seconds() {
-        let read = |json: &str| serde_json::from_str::<Rfc3339>(json).map(|t| t.0);
+        let read = |json: &str| serde_json::from_str::<Rfc3339>(json).map(|t| t.0.unix());
         assert_eq!(read("\"2026-05-04T10:00:00Z\"").unwrap(), 1_777_888_800);
         assert_eq!(
             read("\"2026-05-04T12:00:00+02:00\"").unwrap(),

@@ -446,7 +446,7 @@ mod tests {
             },
             access_token: SecretString::from(secret.to_owned()),
             login: login.map(str::to_owned),
-            expires_at,
+            expires_at: expires_at.map(Timestamp::from_unix),
             issued_at: None,
             scopes: vec!["account".into(), "pullrequest:write".into()],
             account_id: Some("{a-b}".into()),
@@ -469,7 +469,7 @@ mod tests {
                 Some(1_900_000_000),
             ),
         ] {
-            let now = 1_899_999_000;
+            let now = Timestamp::from_unix(1_899_999_000);
             let expected = serde_json::to_vec(&TokenView::at(&token, now)).unwrap();
             assert_eq!(
                 String::from_utf8(TokenView::json(&token, now)).unwrap(),

@@ -20,8 +20,8 @@ impl<E: Engine> ApiKeyStore for SqlStore<E> {
         .text(k.role.as_str())
         .text(k.digest.as_str())
         .text(k.hint.as_str())
-        .int(k.created_at)
-        .int(k.revoked_at);
+        .time(k.created_at)
+        .time(k.revoked_at);
         self.engine.execute(statement).await?;
         Ok(())
     }
@@ -41,7 +41,7 @@ impl<E: Engine> ApiKeyStore for SqlStore<E> {
             "UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
         )
         .text(id.as_str())
-        .int(at);
+        .time(at);
         Ok(self.engine.execute(statement).await? == 1)
     }
 }

@@ -26,11 +26,11 @@ fn bind_fields(statement: Statement, c: &ConnectionRecord) -> Statement {
         .text(scopes_text(&c.granted_scopes).as_str())
         .bytes(c.access_token.as_slice())
         .bytes(c.refresh_token.as_deref())
-        .int(c.expires_at)
-        .int(c.refreshed_at)
-        .int(c.refresh_token_at)
-        .int(c.next_refresh_at)
-        .int(c.updated_at)
+        .time(c.expires_at)
+        .time(c.refreshed_at)
+        .time(c.refresh_token_at)
+        .time(c.next_refresh_at)
+        .time(c.updated_at)
 }
 
 #[async_trait]
@@ -54,7 +54,7 @@ impl<E: Engine> ConnectionStore for SqlStore<E> {
             .int(c.failures)
             .text(c.last_error.as_deref())
             .int(c.version)
-            .int(c.created_at);
+            .time(c.created_at);
         self.change(statement, announce).await?;
         Ok(())
     }
@@ -130,7 +130,7 @@ impl<E: Engine> ConnectionStore for SqlStore<E> {
         &self,
         now: Timestamp,
         warn_until: Timestamp,
-        refresh_token_lifetime: i64,
+        refresh_token_lifetime: std::time::Duration,
         limit: u32,
     ) -> StoreResult<Vec<ConnectionRecord>> {
         let statement = Statement::new(
@@ -143,9 +143,9 @@ impl<E: Engine> ConnectionStore for SqlStore<E> {
              AND refresh_token_at + $3 > $1 AND refresh_token_at + $3 <= $2 \
              LIMIT $4",
         )
-        .int(now)
-        .int(warn_until)
-        .int(refresh_token_lifetime)
+        .time(now)
+        .time(warn_until)
+        .int(grantry_core::clock::seconds(refresh_token_lifetime))
         .int(i64::from(limit));
         self.all(Access::Read, statement, rows::connection).await
     }
@@ -163,7 +163,7 @@ impl<E: Engine> ConnectionStore for SqlStore<E> {
         )
         .text(id.as_str())
         .int(version)
-        .int(now);
+        .time(now);
         Ok(self.change(statement, announce).await? == 1)
     }
 
@@ -180,8 +180,8 @@ impl<E: Engine> ConnectionStore for SqlStore<E> {
              WHERE credential IN ('api_token', 'access_token') AND status <> 'needs_reauth' \
              AND expires_at > $1 AND expires_at <= $2",
         )
-        .int(now)
-        .int(until);
+        .time(now)
+        .time(until);
         let n = self.one(Access::Read, statement, rows::count).await?;
         Ok(n.unwrap_or(0))
     }

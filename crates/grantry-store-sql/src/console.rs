@@ -23,7 +23,7 @@ impl<E: Engine> ConsoleStore for SqlStore<E> {
         .text(a.id.as_str())
         .text(a.username.as_str())
         .text(a.password_hash.as_str())
-        .int(a.created_at);
+        .time(a.created_at);
         self.engine.execute(statement).await?;
         Ok(())
     }
@@ -88,9 +88,9 @@ impl<E: Engine> ConsoleStore for SqlStore<E> {
         .text(c.digest.as_str())
         .text(c.admin_id.as_str())
         .text(c.username.as_str())
-        .int(c.created_at)
-        .int(c.last_seen_at)
-        .int(c.expires_at);
+        .time(c.created_at)
+        .time(c.last_seen_at)
+        .time(c.expires_at);
         self.engine.execute(statement).await?;
         Ok(())
     }
@@ -107,7 +107,7 @@ impl<E: Engine> ConsoleStore for SqlStore<E> {
         let statement =
             Statement::new("UPDATE console_sessions SET last_seen_at = $2 WHERE digest = $1")
                 .text(digest)
-                .int(at);
+                .time(at);
         self.engine.execute(statement).await?;
         Ok(())
     }

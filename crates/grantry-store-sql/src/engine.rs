@@ -10,6 +10,7 @@
 use std::fmt;
 
 use async_trait::async_trait;
+use grantry_core::clock::Timestamp;
 use grantry_core::store::StoreResult;
 
 use crate::rows::Columns;
@@ -45,10 +46,15 @@ impl Statement {
         self
     }
 
-    /// Binds the next placeholder to an integer (times are Unix seconds).
+    /// Binds the next placeholder to an integer (or a NULL of type integer).
     pub fn int(mut self, value: impl Into<Option<i64>>) -> Statement {
         self.values.push(Value::Int(value.into()));
         self
+    }
+
+    /// Binds the next placeholder to a moment, kept as an integer of Unix seconds.
+    pub fn time(self, value: impl Into<Option<Timestamp>>) -> Statement {
+        self.int(value.into().map(Timestamp::unix))
     }
 
     /// Binds the next placeholder to bytes (sealed values).

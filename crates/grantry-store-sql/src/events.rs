@@ -28,7 +28,7 @@ pub(crate) fn announcing(a: &Announcement) -> Vec<Statement> {
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .text(e.id.as_str())
-        .int(e.at)
+        .time(e.at)
         .text(e.kind.as_str())
         .text(e.profile_id.as_ref().map(ProfileId::as_str))
         .text(e.connection_id.as_ref().map(ConnectionId::as_str))
@@ -55,7 +55,7 @@ pub(crate) fn announcing(a: &Announcement) -> Vec<Statement> {
             .text(e.kind.as_str())
             .text(ordering_key)
             .text(message.as_str())
-            .int(e.at)
+            .time(e.at)
             .flag(true)
             .text(listed(&e.kind).as_str())
             .text(profile.as_deref()),

@@ -20,8 +20,8 @@ fn bind_fields(statement: Statement, p: &ProfileRecord) -> Statement {
         .text(urls_text(&p.allowed_return_urls).as_str())
         .flag(p.private)
         .text(p.problem.as_deref())
-        .int(p.problem_at)
-        .int(p.updated_at)
+        .time(p.problem_at)
+        .time(p.updated_at)
         .flag(p.confirm_connections)
 }
 
@@ -37,7 +37,7 @@ impl<E: Engine> ProfileStore for SqlStore<E> {
         .text(p.id.as_str());
         let statement = bind_fields(statement, p)
             .text(p.provider.as_str())
-            .int(p.created_at);
+            .time(p.created_at);
         self.engine.execute(statement).await?;
         Ok(())
     }
@@ -96,7 +96,7 @@ impl<E: Engine> ProfileStore for SqlStore<E> {
             Statement::new(sql)
                 .text(id.as_str())
                 .text(problem)
-                .int(problem.map(|_| at))
+                .time(problem.map(|_| at))
         };
         // Announced only when the profile turns misconfigured or recovers, not on every
         // refusal while it stays misconfigured.

@@ -33,13 +33,13 @@ impl<E: Engine> SqlStore<E> {
         .text(owner)
         .bytes(w.access_token.as_slice())
         .bytes(w.refresh_token.as_deref())
-        .int(w.refresh_token_at)
-        .int(w.expires_at)
+        .time(w.refresh_token_at)
+        .time(w.expires_at)
         .text(scopes_text(&w.granted_scopes).as_str())
         .text(w.status.as_str())
         .text(w.status_reason.as_deref())
-        .int(w.refreshed_at)
-        .int(w.next_refresh_at);
+        .time(w.refreshed_at)
+        .time(w.next_refresh_at);
         let announce = w.announce.iter().flat_map(events::announcing).collect();
         let changed = self
             .token_writes
@@ -65,8 +65,8 @@ impl<E: Engine> RefreshStore for SqlStore<E> {
         )
         .text(id.as_str())
         .text(owner)
-        .int(until)
-        .int(now);
+        .time(until)
+        .time(now);
         self.one(Access::Write, statement, rows::connection).await
     }
 
@@ -95,7 +95,7 @@ impl<E: Engine> RefreshStore for SqlStore<E> {
         )
         .text(id.as_str())
         .text(owner)
-        .int(due_by);
+        .time(due_by);
         self.engine.execute(statement).await?;
         Ok(())
     }
@@ -136,7 +136,7 @@ impl<E: Engine> RefreshStore for SqlStore<E> {
         .text(o.status_reason.as_deref())
         .int(o.failures)
         .text(o.last_error.as_deref())
-        .int(o.next_refresh_at)
+        .time(o.next_refresh_at)
         .int(o.version);
         self.change(statement, &o.announce).await?;
         Ok(())
@@ -154,7 +154,7 @@ impl<E: Engine> RefreshStore for SqlStore<E> {
              WHERE profile_id = $1 AND status = 'failing'",
         )
         .text(profile.as_str())
-        .int(now);
+        .time(now);
         let changed = tx.execute(statement).await?;
         tx.commit().await?;
         Ok(changed)
@@ -168,9 +168,9 @@ impl<E: Engine> RefreshStore for SqlStore<E> {
         limit: u32,
     ) -> StoreResult<Vec<ConnectionRecord>> {
         let statement = Statement::new(self.engine.dialect().claim_due)
-            .int(now)
+            .time(now)
             .text(owner)
-            .int(until)
+            .time(until)
             .int(i64::from(limit));
         self.all(Access::Write, statement, rows::connection).await
     }

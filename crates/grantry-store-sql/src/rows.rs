@@ -2,6 +2,7 @@
 //! lists as JSON, enums as their names). Rows of any sqlx driver are read through [`Columns`].
 
 use grantry_core::catalog::ProviderKind;
+use grantry_core::clock::Timestamp;
 use grantry_core::ids::{
     AdminId, ApiKeyId, ConnectionId, EventId, ProfileId, SessionId, WebhookId,
 };
@@ -75,6 +76,19 @@ from_column!(String, text);
 from_column!(Vec<u8>, bytes);
 from_column!(i64, int);
 from_column!(bool, flag);
+
+/// Moments are kept as integers of Unix seconds.
+impl FromColumn for Option<Timestamp> {
+    fn read(row: &impl Columns, column: &str) -> StoreResult<Self> {
+        Ok(row.int(column)?.map(Timestamp::from_unix))
+    }
+}
+
+impl FromColumn for Timestamp {
+    fn read(row: &impl Columns, column: &str) -> StoreResult<Self> {
+        Option::<Timestamp>::read(row, column)?.ok_or_else(|| null(column))
+    }
+}
 
 fn get<T: FromColumn>(row: &impl Columns, column: &str) -> StoreResult<T> {
     T::read(row, column)

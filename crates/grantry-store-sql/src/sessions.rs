@@ -25,10 +25,10 @@ impl<E: Engine> SessionStore for SqlStore<E> {
         .text(s.connection_id.as_ref().map(ConnectionId::as_str))
         .text(s.state_digest.as_deref())
         .bytes(s.pkce_verifier.as_deref())
-        .int(s.created_at)
-        .int(s.expires_at)
-        .int(s.opened_at)
-        .int(s.completed_at);
+        .time(s.created_at)
+        .time(s.expires_at)
+        .time(s.opened_at)
+        .time(s.completed_at);
         self.engine.execute(statement).await?;
         Ok(())
     }
@@ -69,7 +69,7 @@ impl<E: Engine> SessionStore for SqlStore<E> {
         .text(state_digest)
         .text(browser_digest)
         .bytes(pkce_verifier)
-        .int(now);
+        .time(now);
         Ok(self.engine.execute(statement).await? == 1)
     }
 
@@ -78,7 +78,7 @@ impl<E: Engine> SessionStore for SqlStore<E> {
             "UPDATE connect_sessions SET completed_at = $2 WHERE id = $1 AND completed_at IS NULL",
         )
         .text(id.as_str())
-        .int(now);
+        .time(now);
         Ok(self.engine.execute(statement).await? == 1)
     }
 
@@ -96,7 +96,7 @@ impl<E: Engine> SessionStore for SqlStore<E> {
         .text(id.as_str())
         .text(verification_digest)
         .bytes(grant)
-        .int(confirm_by);
+        .time(confirm_by);
         Ok(self.engine.execute(statement).await? == 1)
     }
 
@@ -112,7 +112,7 @@ impl<E: Engine> SessionStore for SqlStore<E> {
              AND confirm_by >= $2 RETURNING *",
         )
         .text(id.as_str())
-        .int(now);
+        .time(now);
         let Some(row) = tx.fetch_all(claim).await?.into_iter().next() else {
             return Ok(None);
         };
@@ -132,13 +132,13 @@ impl<E: Engine> SessionStore for SqlStore<E> {
             "UPDATE connect_sessions SET pending_grant = NULL, verification_digest = NULL \
              WHERE pending_grant IS NOT NULL AND confirm_by < $1",
         )
-        .int(now);
+        .time(now);
         self.engine.execute(statement).await
     }
 
     async fn purge_sessions(&self, before: Timestamp) -> StoreResult<u64> {
         let statement =
-            Statement::new("DELETE FROM connect_sessions WHERE expires_at < $1").int(before);
+            Statement::new("DELETE FROM connect_sessions WHERE expires_at < $1").time(before);
         self.engine.execute(statement).await
     }
 }

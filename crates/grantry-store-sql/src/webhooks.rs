@@ -21,10 +21,10 @@ fn bind_fields(statement: Statement, w: &WebhookRecord) -> Statement {
         .flag(w.enabled)
         .bytes(w.secret.as_slice())
         .bytes(w.previous_secret.as_deref())
-        .int(w.previous_until)
+        .time(w.previous_until)
         .text(w.disabled_reason.as_deref())
-        .int(w.failing_since)
-        .int(w.updated_at)
+        .time(w.failing_since)
+        .time(w.updated_at)
 }
 
 #[async_trait]
@@ -37,7 +37,7 @@ impl<E: Engine> WebhookStore for SqlStore<E> {
         )
         .text(w.id.as_str());
         self.engine
-            .execute(bind_fields(statement, w).int(w.created_at))
+            .execute(bind_fields(statement, w).time(w.created_at))
             .await?;
         Ok(())
     }
@@ -93,7 +93,7 @@ impl<E: Engine> WebhookStore for SqlStore<E> {
         .text(event.as_str())
         .text(kind)
         .text(payload)
-        .int(now);
+        .time(now);
         self.engine.execute(statement).await?;
         Ok(())
     }
@@ -106,9 +106,9 @@ impl<E: Engine> WebhookStore for SqlStore<E> {
         limit: u32,
     ) -> StoreResult<Vec<DeliveryRecord>> {
         let statement = Statement::new(self.engine.dialect().claim_deliveries)
-            .int(now)
+            .time(now)
             .text(owner)
-            .int(until)
+            .time(until)
             .int(i64::from(limit));
         let mut claimed = self.all(Access::Write, statement, rows::delivery).await?;
         claimed.sort_by_key(|d| d.seq);
@@ -131,11 +131,11 @@ impl<E: Engine> WebhookStore for SqlStore<E> {
             .int(a.seq)
             .text(a.owner.as_str())
             .text(a.state.as_str())
-            .int(a.next_attempt_at)
+            .time(a.next_attempt_at)
             .int(a.status)
             .text(a.error.as_deref())
             .int(a.latency_ms)
-            .int(finished);
+            .time(finished);
             let done = tx.execute(statement).await? == 1;
             recorded.push(done);
             if !done {
@@ -162,7 +162,7 @@ impl<E: Engine> WebhookStore for SqlStore<E> {
                     "UPDATE webhooks SET failing_since = $2 WHERE id = $1 AND failing_since IS NULL",
                 )
                 .text(webhook.as_str())
-                .int(at),
+                .time(at),
                 (false, None) => continue,
             };
             tx.execute(statement).await?;
@@ -199,7 +199,7 @@ impl<E: Engine> WebhookStore for SqlStore<E> {
         )
         .text(webhook.as_str())
         .text(event.as_str())
-        .int(now);
+        .time(now);
         Ok(self.engine.execute(statement).await? == 1)
     }
 
@@ -207,7 +207,7 @@ impl<E: Engine> WebhookStore for SqlStore<E> {
         let statement = Statement::new(
             "DELETE FROM webhook_deliveries WHERE state <> 'pending' AND finished_at < $1",
         )
-        .int(before);
+        .time(before);
         self.engine.execute(statement).await
     }
 
@@ -224,7 +224,7 @@ impl<E: Engine> WebhookStore for SqlStore<E> {
         .text(id.as_str())
         .flag(false)
         .text(reason)
-        .int(now)
+        .time(now)
         .flag(true);
         Ok(self.engine.execute(statement).await? == 1)
     }

@@ -21,8 +21,8 @@ pub async fn api_keys_and_admins(store: &dyn Store) {
         Some(key.clone())
     );
     assert_eq!(store.api_keys().await.unwrap(), vec![key.clone()]);
-    assert!(store.revoke_api_key(&key.id, NOW + 1).await.unwrap());
-    assert!(!store.revoke_api_key(&key.id, NOW + 2).await.unwrap());
+    assert!(store.revoke_api_key(&key.id, now_plus(1)).await.unwrap());
+    assert!(!store.revoke_api_key(&key.id, now_plus(2)).await.unwrap());
     assert_eq!(
         store
             .api_key_by_digest("abc")
@@ -30,7 +30,7 @@ pub async fn api_keys_and_admins(store: &dyn Store) {
             .unwrap()
             .unwrap()
             .revoked_at,
-        Some(NOW + 1)
+        Some(now_plus(1))
     );
 
     assert_eq!(store.admin_count().await.unwrap(), 0);
@@ -70,7 +70,7 @@ pub async fn admin_passwords_change_and_admins_leave(store: &dyn Store) {
         username: admin.username.clone(),
         created_at: NOW,
         last_seen_at: NOW,
-        expires_at: NOW + 3600,
+        expires_at: now_plus(3600),
     };
     let (alice, bob) = (admin("alice"), admin("bob"));
     for a in [&alice, &bob] {
@@ -143,7 +143,7 @@ pub async fn console_sessions_and_settings(store: &dyn Store) {
         username: "root".into(),
         created_at: NOW,
         last_seen_at: NOW,
-        expires_at: NOW + 3600,
+        expires_at: now_plus(3600),
     };
     store.insert_console_session(&session).await.unwrap();
     assert_eq!(
@@ -151,7 +151,7 @@ pub async fn console_sessions_and_settings(store: &dyn Store) {
         Some(session.clone())
     );
     store
-        .touch_console_session("session-digest", NOW + 60)
+        .touch_console_session("session-digest", now_plus(60))
         .await
         .unwrap();
     assert_eq!(
@@ -161,7 +161,7 @@ pub async fn console_sessions_and_settings(store: &dyn Store) {
             .unwrap()
             .unwrap()
             .last_seen_at,
-        NOW + 60
+        now_plus(60)
     );
     store
         .delete_console_session("session-digest")

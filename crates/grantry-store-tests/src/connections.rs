@@ -28,16 +28,16 @@ pub async fn profiles_round_trip(store: &dyn Store) {
     );
 
     store
-        .set_profile_problem(&stored.id, Some("refused"), NOW + 5, &[])
+        .set_profile_problem(&stored.id, Some("refused"), now_plus(5), &[])
         .await
         .unwrap();
     let flagged = store.profile(&stored.id).await.unwrap().unwrap();
     assert_eq!(
         (flagged.problem.as_deref(), flagged.problem_at),
-        (Some("refused"), Some(NOW + 5))
+        (Some("refused"), Some(now_plus(5)))
     );
     store
-        .set_profile_problem(&stored.id, None, NOW + 6, &[])
+        .set_profile_problem(&stored.id, None, now_plus(6), &[])
         .await
         .unwrap();
     let cleared = store.profile(&stored.id).await.unwrap().unwrap();
@@ -250,7 +250,7 @@ pub async fn replacing_a_connection_bumps_its_version(store: &dyn Store) {
     let original = connection(&profile, "alice");
     store.insert_connection(&original, &[]).await.unwrap();
     store
-        .take_lease(&original.id, "someone", NOW + 30, NOW)
+        .take_lease(&original.id, "someone", now_plus(30), NOW)
         .await
         .unwrap();
 

@@ -20,7 +20,7 @@ pub async fn events_filter_and_page_newest_first(store: &dyn Store) {
     {
         let event = EventRecord {
             id: EventId::generate(),
-            at: NOW + n as i64,
+            at: now_plus(n as i64),
             kind: (*kind).into(),
             profile_id: (n < 3).then(|| profile.id.clone()),
             connection_id: (1..3).contains(&n).then(|| connection.clone()),

@@ -1,10 +1,17 @@
 //! Records to store, filled with plausible values.
 
 use grantry_core::catalog::ProviderKind;
+pub use grantry_core::clock::Timestamp;
 use grantry_core::ids::{ConnectionId, ProfileId, SessionId};
 use grantry_core::store::*;
 
-pub const NOW: i64 = 1_800_000_000;
+/// The moment the contract tests happen at.
+pub const NOW: Timestamp = Timestamp::from_unix(1_800_000_000);
+
+/// `seconds` after [`NOW`] (before it when negative).
+pub const fn now_plus(seconds: i64) -> Timestamp {
+    NOW.plus_seconds(seconds)
+}
 
 pub fn profile(name: &str) -> ProfileRecord {
     ProfileRecord {
@@ -42,10 +49,10 @@ pub fn connection(profile: &ProfileRecord, account: &str) -> ConnectionRecord {
         granted_scopes: vec!["account".into(), "repository".into()],
         access_token: vec![9; 40],
         refresh_token: Some(vec![8; 40]),
-        expires_at: Some(NOW + 7200),
+        expires_at: Some(now_plus(7200)),
         refreshed_at: Some(NOW),
         refresh_token_at: Some(NOW),
-        next_refresh_at: Some(NOW + 6600),
+        next_refresh_at: Some(now_plus(6600)),
         failures: 0,
         last_error: None,
         version: 1,
@@ -71,7 +78,7 @@ pub fn session(profile: &ProfileRecord, token_digest: &str) -> SessionRecord {
         pending_grant: None,
         confirm_by: None,
         created_at: NOW,
-        expires_at: NOW + 600,
+        expires_at: now_plus(600),
         opened_at: None,
         completed_at: None,
         confirmed_at: None,
@@ -83,12 +90,12 @@ pub fn token_write(access: u8) -> TokenWrite {
         access_token: vec![access; 40],
         refresh_token: None,
         refresh_token_at: Some(NOW),
-        expires_at: Some(NOW + 7200),
+        expires_at: Some(now_plus(7200)),
         granted_scopes: vec!["account".into()],
         status: ConnectionStatus::Active,
         status_reason: None,
-        refreshed_at: NOW + 1,
-        next_refresh_at: Some(NOW + 6600),
+        refreshed_at: now_plus(1),
+        next_refresh_at: Some(now_plus(6600)),
         announce: Vec::new(),
     }
 }

@@ -10,14 +10,14 @@ pub async fn leases_are_exclusive_and_expire(store: &dyn Store) {
     store.insert_connection(&c, &[]).await.unwrap();
 
     let leased = store
-        .take_lease(&c.id, "node-a/1", NOW + 30, NOW)
+        .take_lease(&c.id, "node-a/1", now_plus(30), NOW)
         .await
         .unwrap()
         .expect("free lease");
     assert_eq!(leased.lease_owner.as_deref(), Some("node-a/1"));
     assert_eq!(
         store
-            .take_lease(&c.id, "node-b/1", NOW + 31, NOW + 1)
+            .take_lease(&c.id, "node-b/1", now_plus(31), now_plus(1))
             .await
             .unwrap(),
         None,
@@ -25,7 +25,7 @@ pub async fn leases_are_exclusive_and_expire(store: &dyn Store) {
     );
     assert!(
         store
-            .take_lease(&c.id, "node-a/1", NOW + 40, NOW + 2)
+            .take_lease(&c.id, "node-a/1", now_plus(40), now_plus(2))
             .await
             .unwrap()
             .is_some(),
@@ -46,7 +46,7 @@ pub async fn leases_are_exclusive_and_expire(store: &dyn Store) {
     );
 
     let taken_over = store
-        .take_lease(&c.id, "node-b/1", NOW + 100, NOW + 41)
+        .take_lease(&c.id, "node-b/1", now_plus(100), now_plus(41))
         .await
         .unwrap();
     assert_eq!(
@@ -65,9 +65,9 @@ pub async fn leases_are_exclusive_and_expire(store: &dyn Store) {
 /// the rows' ids in the order claimed.
 async fn claim(
     store: &dyn Store,
-    now: i64,
+    now: Timestamp,
     owner: &str,
-    until: i64,
+    until: Timestamp,
     limit: u32,
 ) -> Vec<grantry_core::ids::ConnectionId> {
     let claimed = store.claim_due(now, owner, until, limit).await.unwrap();
@@ -86,7 +86,10 @@ pub async fn token_writes_at_once_keep_their_own_guards(store: &dyn Store) {
     for n in 0..40 {
         let c = connection(&profile, &format!("user{n}"));
         store.insert_connection(&c, &[]).await.unwrap();
-        store.take_lease(&c.id, "me", NOW + 30, NOW).await.unwrap();
+        store
+            .take_lease(&c.id, "me", now_plus(30), NOW)
+            .await
+            .unwrap();
         rows.push(c);
     }
     let writes = rows.iter().enumerate().map(|(n, c)| {
@@ -136,7 +139,10 @@ pub async fn token_writes_are_guarded_by_version_and_lease(store: &dyn Store) {
     let profile = stored_profile(store, "P").await;
     let c = connection(&profile, "alice");
     store.insert_connection(&c, &[]).await.unwrap();
-    store.take_lease(&c.id, "me", NOW + 30, NOW).await.unwrap();
+    store
+        .take_lease(&c.id, "me", now_plus(30), NOW)
+        .await
+        .unwrap();
 
     assert!(
         !store
@@ -173,7 +179,10 @@ pub async fn token_writes_are_guarded_by_version_and_lease(store: &dyn Store) {
     );
     assert_eq!(stored.granted_scopes, vec!["account".to_owned()]);
 
-    store.take_lease(&c.id, "me", NOW + 30, NOW).await.unwrap();
+    store
+        .take_lease(&c.id, "me", now_plus(30), NOW)
+        .await
+        .unwrap();
     let mut rotated = token_write(6);
     rotated.refresh_token = Some(vec![4; 60]);
     assert!(
@@ -204,7 +213,10 @@ pub async fn outcomes_release_the_lease(store: &dyn Store) {
     let profile = stored_profile(store, "P").await;
     let c = connection(&profile, "alice");
     store.insert_connection(&c, &[]).await.unwrap();
-    store.take_lease(&c.id, "me", NOW + 30, NOW).await.unwrap();
+    store
+        .take_lease(&c.id, "me", now_plus(30), NOW)
+        .await
+        .unwrap();
     let outcome = OutcomeWrite {
         version: c.version,
         status: ConnectionStatus::NeedsReauth,
@@ -240,7 +252,7 @@ pub async fn outcomes_about_a_replaced_row_are_left_out(store: &dyn Store) {
     let c = connection(&profile, "alice");
     store.insert_connection(&c, &[]).await.unwrap();
     store
-        .take_lease(&c.id, "checker", NOW + 30, NOW)
+        .take_lease(&c.id, "checker", now_plus(30), NOW)
         .await
         .unwrap();
     let mut replaced = c.clone();
@@ -272,14 +284,14 @@ pub async fn claiming_shares_out_due_connections(store: &dyn Store) {
     let mut due = Vec::new();
     for n in 0..5 {
         let mut c = connection(&profile, &format!("due{n}"));
-        c.next_refresh_at = Some(NOW - 10 + n);
+        c.next_refresh_at = Some(now_plus(-10 + n));
         store.insert_connection(&c, &[]).await.unwrap();
         due.push(c.id);
     }
     let mut later = connection(&profile, "later");
-    later.next_refresh_at = Some(NOW + 100);
+    later.next_refresh_at = Some(now_plus(100));
     let mut dead = connection(&profile, "dead");
-    dead.next_refresh_at = Some(NOW - 100);
+    dead.next_refresh_at = Some(now_plus(-100));
     dead.status = ConnectionStatus::NeedsReauth;
     let mut static_token = connection(&profile, "static");
     static_token.next_refresh_at = None;
@@ -287,13 +299,13 @@ pub async fn claiming_shares_out_due_connections(store: &dyn Store) {
         store.insert_connection(c, &[]).await.unwrap();
     }
     store
-        .take_lease(&due[0], "busy", NOW + 30, NOW)
+        .take_lease(&due[0], "busy", now_plus(30), NOW)
         .await
         .unwrap();
 
-    let first = claim(store, NOW, "node-a", NOW + 30, 3).await;
+    let first = claim(store, NOW, "node-a", now_plus(30), 3).await;
     assert_eq!(first, due[1..4], "oldest due first, leased ones skipped");
-    let second = claim(store, NOW, "node-b", NOW + 30, 10).await;
+    let second = claim(store, NOW, "node-b", now_plus(30), 10).await;
     assert_eq!(second, due[4..], "nothing claimed twice");
     for id in &first {
         assert_eq!(
@@ -307,8 +319,12 @@ pub async fn claiming_shares_out_due_connections(store: &dyn Store) {
             Some("node-a")
         );
     }
-    assert!(claim(store, NOW, "node-c", NOW + 30, 10).await.is_empty());
-    let after_expiry = claim(store, NOW + 31, "node-c", NOW + 61, 10).await;
+    assert!(
+        claim(store, NOW, "node-c", now_plus(30), 10)
+            .await
+            .is_empty()
+    );
+    let after_expiry = claim(store, now_plus(31), "node-c", now_plus(61), 10).await;
     assert_eq!(after_expiry.len(), 5, "expired claims are claimable again");
 }
 
@@ -317,7 +333,7 @@ pub async fn claiming_shares_out_due_connections(store: &dyn Store) {
 pub async fn abandoned_leases_are_claimed_first(store: &dyn Store) {
     let profile = stored_profile(store, "P").await;
     let mut due = connection(&profile, "due");
-    due.next_refresh_at = Some(NOW - 50);
+    due.next_refresh_at = Some(now_plus(-50));
     let abandoned = connection(&profile, "abandoned");
     let held = connection(&profile, "held");
     let mut dead = connection(&profile, "dead");
@@ -327,22 +343,22 @@ pub async fn abandoned_leases_are_claimed_first(store: &dyn Store) {
     }
     for c in [&abandoned, &dead] {
         store
-            .take_lease(&c.id, "died", NOW - 10, NOW - 40)
+            .take_lease(&c.id, "died", now_plus(-10), now_plus(-40))
             .await
             .unwrap();
     }
     store
-        .take_lease(&held.id, "alive", NOW + 20, NOW - 10)
+        .take_lease(&held.id, "alive", now_plus(20), now_plus(-10))
         .await
         .unwrap();
 
-    let first = claim(store, NOW, "node-b", NOW + 30, 1).await;
+    let first = claim(store, NOW, "node-b", now_plus(30), 1).await;
     assert_eq!(
         first,
         std::slice::from_ref(&abandoned.id),
         "the abandoned lease first"
     );
-    let rest = claim(store, NOW, "node-b", NOW + 30, 10).await;
+    let rest = claim(store, NOW, "node-b", now_plus(30), 10).await;
     assert_eq!(
         rest,
         std::slice::from_ref(&due.id),
@@ -351,7 +367,7 @@ pub async fn abandoned_leases_are_claimed_first(store: &dyn Store) {
     let row = store.connection(&abandoned.id).await.unwrap().unwrap();
     assert_eq!(row.lease_owner.as_deref(), Some("node-b"));
     assert_eq!(
-        claim(store, NOW, "node-c", NOW + 30, 10).await,
+        claim(store, NOW, "node-c", now_plus(30), 10).await,
         Vec::<grantry_core::ids::ConnectionId>::new(),
         "the new lease holds"
     );
@@ -361,7 +377,7 @@ pub async fn fixing_a_profile_retries_its_failing_connections(store: &dyn Store)
     let profile = stored_profile(store, "P").await;
     let mut failing = connection(&profile, "a");
     failing.status = ConnectionStatus::Failing;
-    failing.next_refresh_at = Some(NOW + 600);
+    failing.next_refresh_at = Some(now_plus(600));
     let healthy = connection(&profile, "b");
     store.insert_connection(&failing, &[]).await.unwrap();
     store.insert_connection(&healthy, &[]).await.unwrap();
@@ -391,7 +407,7 @@ pub async fn kept_tokens_are_written_by_version_alone(store: &dyn Store) {
     let c = connection(&profile, "alice");
     store.insert_connection(&c, &[]).await.unwrap();
     store
-        .take_lease(&c.id, "someone-now", NOW + 30, NOW)
+        .take_lease(&c.id, "someone-now", now_plus(30), NOW)
         .await
         .unwrap();
     assert!(
@@ -418,13 +434,16 @@ pub async fn handed_back_leases_leave_the_row_due(store: &dyn Store) {
     let profile = stored_profile(store, "P").await;
     let later = connection(&profile, "later");
     let mut sooner = connection(&profile, "sooner");
-    sooner.next_refresh_at = Some(NOW + 5);
+    sooner.next_refresh_at = Some(now_plus(5));
     for c in [&later, &sooner] {
         store.insert_connection(c, &[]).await.unwrap();
-        store.take_lease(&c.id, "a", NOW + 30, NOW).await.unwrap();
+        store
+            .take_lease(&c.id, "a", now_plus(30), NOW)
+            .await
+            .unwrap();
     }
     store
-        .hand_back(&later.id, "someone-else", NOW + 30)
+        .hand_back(&later.id, "someone-else", now_plus(30))
         .await
         .unwrap();
     let row = store.connection(&later.id).await.unwrap().unwrap();
@@ -435,19 +454,19 @@ pub async fn handed_back_leases_leave_the_row_due(store: &dyn Store) {
     );
 
     for c in [&later, &sooner] {
-        store.hand_back(&c.id, "a", NOW + 30).await.unwrap();
+        store.hand_back(&c.id, "a", now_plus(30)).await.unwrap();
     }
     let later = store.connection(&later.id).await.unwrap().unwrap();
     assert_eq!(
         (later.lease_owner, later.next_refresh_at),
-        (None, Some(NOW + 30))
+        (None, Some(now_plus(30)))
     );
     let sooner = store.connection(&sooner.id).await.unwrap().unwrap();
     assert_eq!(
         sooner.next_refresh_at,
-        Some(NOW + 5),
+        Some(now_plus(5)),
         "an earlier time stays"
     );
-    let claimed = claim(store, NOW + 31, "b", NOW + 60, 10).await;
+    let claimed = claim(store, now_plus(31), "b", now_plus(60), 10).await;
     assert_eq!(claimed.len(), 2, "both are claimed once due");
 }

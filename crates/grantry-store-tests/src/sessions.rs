@@ -23,14 +23,14 @@ pub async fn sessions_open_and_complete_once(store: &dyn Store) {
                 "state-digest",
                 "browser-digest",
                 Some(&[1, 2, 3]),
-                NOW + 1
+                now_plus(1)
             )
             .await
             .unwrap()
     );
     assert!(
         !store
-            .open_session(&s.id, "other-state", "other-browser", None, NOW + 2)
+            .open_session(&s.id, "other-state", "other-browser", None, now_plus(2))
             .await
             .unwrap(),
         "opened once"
@@ -42,14 +42,14 @@ pub async fn sessions_open_and_complete_once(store: &dyn Store) {
         .unwrap();
     assert_eq!(
         (opened.opened_at, opened.pkce_verifier.clone()),
-        (Some(NOW + 1), Some(vec![1, 2, 3]))
+        (Some(now_plus(1)), Some(vec![1, 2, 3]))
     );
     assert_eq!(opened.browser_digest.as_deref(), Some("browser-digest"));
     assert_eq!(store.session(&s.id).await.unwrap(), Some(opened.clone()));
 
-    assert!(store.complete_session(&s.id, NOW + 3).await.unwrap());
+    assert!(store.complete_session(&s.id, now_plus(3)).await.unwrap());
     assert!(
-        !store.complete_session(&s.id, NOW + 4).await.unwrap(),
+        !store.complete_session(&s.id, now_plus(4)).await.unwrap(),
         "completed once"
     );
     assert_eq!(
@@ -59,13 +59,13 @@ pub async fn sessions_open_and_complete_once(store: &dyn Store) {
             .unwrap()
             .unwrap()
             .completed_at,
-        Some(NOW + 3)
+        Some(now_plus(3))
     );
 
     let mut old = session(&profile, "old-digest");
-    old.expires_at = NOW - 100_000;
+    old.expires_at = now_plus(-100_000);
     store.insert_session(&old).await.unwrap();
-    assert_eq!(store.purge_sessions(NOW - 86_400).await.unwrap(), 1);
+    assert_eq!(store.purge_sessions(now_plus(-86_400)).await.unwrap(), 1);
     assert!(
         store
             .session_by_token("token-digest")
@@ -87,16 +87,20 @@ pub async fn held_credentials_are_taken_once_and_expire(store: &dyn Store) {
     );
     assert!(
         store
-            .hold_grant(&s.id, "code-digest", &[7, 8, 9], NOW + 600)
+            .hold_grant(&s.id, "code-digest", &[7, 8, 9], now_plus(600))
             .await
             .unwrap()
     );
-    let taken = store.take_grant(&s.id, NOW + 10).await.unwrap().unwrap();
+    let taken = store
+        .take_grant(&s.id, now_plus(10))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(taken.pending_grant, Some(vec![7, 8, 9]));
     assert_eq!(taken.verification_digest.as_deref(), Some("code-digest"));
-    assert_eq!(taken.confirmed_at, Some(NOW + 10));
+    assert_eq!(taken.confirmed_at, Some(now_plus(10)));
     assert_eq!(
-        store.take_grant(&s.id, NOW + 11).await.unwrap(),
+        store.take_grant(&s.id, now_plus(11)).await.unwrap(),
         None,
         "taken once"
     );
@@ -107,7 +111,7 @@ pub async fn held_credentials_are_taken_once_and_expire(store: &dyn Store) {
     );
     assert!(
         !store
-            .hold_grant(&s.id, "again", &[1], NOW + 600)
+            .hold_grant(&s.id, "again", &[1], now_plus(600))
             .await
             .unwrap(),
         "a confirmed session holds nothing more"
@@ -116,15 +120,15 @@ pub async fn held_credentials_are_taken_once_and_expire(store: &dyn Store) {
     let late = session(&profile, "late-digest");
     store.insert_session(&late).await.unwrap();
     store
-        .hold_grant(&late.id, "code-digest", &[1, 2], NOW + 600)
+        .hold_grant(&late.id, "code-digest", &[1, 2], now_plus(600))
         .await
         .unwrap();
     assert_eq!(
-        store.take_grant(&late.id, NOW + 601).await.unwrap(),
+        store.take_grant(&late.id, now_plus(601)).await.unwrap(),
         None,
         "too late to confirm"
     );
-    assert_eq!(store.drop_unconfirmed(NOW + 601).await.unwrap(), 1);
+    assert_eq!(store.drop_unconfirmed(now_plus(601)).await.unwrap(), 1);
     assert_eq!(
         store
             .session(&late.id)

@@ -24,7 +24,7 @@ fn endpoint(kinds: &[&str], profiles: &[&ProfileId], enabled: bool) -> WebhookRe
     }
 }
 
-fn announcement(kind: &str, connection: &ConnectionRecord, at: i64) -> Announcement {
+fn announcement(kind: &str, connection: &ConnectionRecord, at: Timestamp) -> Announcement {
     Announcement {
         event: EventRecord {
             id: EventId::generate(),
@@ -91,10 +91,10 @@ pub async fn announcements_reach_the_endpoints_that_want_them(store: &dyn Store)
         failures: 1,
         last_error: None,
         next_refresh_at: None,
-        announce: vec![announcement("connection.needs_reauth", &c, NOW + 1)],
+        announce: vec![announcement("connection.needs_reauth", &c, now_plus(1))],
     };
     store
-        .take_lease(&c.id, "holder", NOW + 30, NOW)
+        .take_lease(&c.id, "holder", now_plus(30), NOW)
         .await
         .unwrap();
     store
@@ -102,7 +102,7 @@ pub async fn announcements_reach_the_endpoints_that_want_them(store: &dyn Store)
         .await
         .unwrap();
     assert!(pending(store, &reauth_only.id).await.is_empty());
-    outcome.announce = vec![announcement("connection.needs_reauth", &c, NOW + 2)];
+    outcome.announce = vec![announcement("connection.needs_reauth", &c, now_plus(2))];
     store
         .record_outcome(&c.id, "holder", &outcome)
         .await
@@ -133,7 +133,9 @@ pub async fn deliveries_are_claimed_once_and_in_order(store: &dyn Store) {
     store.insert_connection(&b, &created(&b)).await.unwrap();
     let deleted = [announcement("connection.deleted", &a, NOW)];
     store.delete_connection(&a.id, &deleted).await.unwrap();
-    let claim = |at: i64, owner: &'static str| store.claim_deliveries(at, owner, at + 40, 10);
+    let claim = |at: Timestamp, owner: &'static str| {
+        store.claim_deliveries(at, owner, at.plus_seconds(40), 10)
+    };
     let attempt =
         |d: &DeliveryRecord, owner: &str, state, next_attempt_at, status, at| AttemptWrite {
             webhook_id: w.id.clone(),
@@ -155,14 +157,14 @@ pub async fn deliveries_are_claimed_once_and_in_order(store: &dyn Store) {
     assert!(claim(NOW, "n2").await.unwrap().is_empty(), "leased");
 
     let (a1, b1) = (&first[0], &first[1]);
-    let delivered = |d, owner| attempt(d, owner, DeliveryState::Delivered, NOW, 204, NOW + 1);
+    let delivered = |d, owner| attempt(d, owner, DeliveryState::Delivered, NOW, 204, now_plus(1));
     assert!(
         !store.record_attempt(&delivered(a1, "n2")).await.unwrap(),
         "not n2's"
     );
     assert!(store.record_attempt(&delivered(a1, "n1")).await.unwrap());
     assert!(store.record_attempt(&delivered(b1, "n1")).await.unwrap());
-    let next = claim(NOW + 1, "n2").await.unwrap();
+    let next = claim(now_plus(1), "n2").await.unwrap();
     assert_eq!(next.len(), 1);
     assert_eq!(next[0].kind, "connection.deleted");
 
@@ -171,18 +173,18 @@ pub async fn deliveries_are_claimed_once_and_in_order(store: &dyn Store) {
         &next[0],
         "n2",
         DeliveryState::Pending,
-        NOW + 60,
+        now_plus(60),
         503,
-        NOW + 2,
+        now_plus(2),
     );
     assert!(store.record_attempt(&retry).await.unwrap());
     let failing = store.webhook(&w.id).await.unwrap().unwrap();
-    assert_eq!(failing.failing_since, Some(NOW + 2));
-    assert!(claim(NOW + 59, "n3").await.unwrap().is_empty());
-    let again = claim(NOW + 60, "n3").await.unwrap();
+    assert_eq!(failing.failing_since, Some(now_plus(2)));
+    assert!(claim(now_plus(59), "n3").await.unwrap().is_empty());
+    let again = claim(now_plus(60), "n3").await.unwrap();
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].attempts, 1);
-    let abandoned = claim(NOW + 101, "n4").await.unwrap();
+    let abandoned = claim(now_plus(101), "n4").await.unwrap();
     assert_eq!(abandoned.len(), 1, "n3 died holding it");
     let ok = attempt(
         &abandoned[0],
@@ -190,7 +192,7 @@ pub async fn deliveries_are_claimed_once_and_in_order(store: &dyn Store) {
         DeliveryState::Delivered,
         NOW,
         200,
-        NOW + 102,
+        now_plus(102),
     );
     assert!(store.record_attempt(&ok).await.unwrap());
     let healthy = store.webhook(&w.id).await.unwrap().unwrap();
@@ -199,13 +201,13 @@ pub async fn deliveries_are_claimed_once_and_in_order(store: &dyn Store) {
     // Sent again on request, with the same event id; a pending one is not "sent again".
     assert!(
         store
-            .redeliver(&w.id, &b1.event_id, NOW + 103)
+            .redeliver(&w.id, &b1.event_id, now_plus(103))
             .await
             .unwrap()
     );
     assert!(
         !store
-            .redeliver(&w.id, &b1.event_id, NOW + 103)
+            .redeliver(&w.id, &b1.event_id, now_plus(103))
             .await
             .unwrap()
     );
@@ -213,18 +215,22 @@ pub async fn deliveries_are_claimed_once_and_in_order(store: &dyn Store) {
     // A disabled endpoint's messages wait.
     assert!(
         store
-            .disable_webhook(&w.id, "410 Gone", NOW + 104)
+            .disable_webhook(&w.id, "410 Gone", now_plus(104))
             .await
             .unwrap()
     );
-    assert!(claim(NOW + 300, "n5").await.unwrap().is_empty());
+    assert!(claim(now_plus(300), "n5").await.unwrap().is_empty());
     let disabled = store.webhook(&w.id).await.unwrap().unwrap();
     assert!(!disabled.enabled);
     assert_eq!(disabled.disabled_reason.as_deref(), Some("410 Gone"));
 
     // Finished messages are purged after a while; pending ones stay.
-    assert_eq!(store.purge_deliveries(NOW + 1).await.unwrap(), 0, "not yet");
-    assert_eq!(store.purge_deliveries(NOW + 1000).await.unwrap(), 2);
+    assert_eq!(
+        store.purge_deliveries(now_plus(1)).await.unwrap(),
+        0,
+        "not yet"
+    );
+    assert_eq!(store.purge_deliveries(now_plus(1000)).await.unwrap(), 2);
     let left = store.deliveries(&w.id, None, 10).await.unwrap();
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].state, DeliveryState::Pending);
@@ -275,32 +281,32 @@ pub async fn expiring_credentials_are_found_and_warned_once(store: &dyn Store) {
     let mut token = connection(&p, "token");
     token.credential = CredentialKind::AccessToken;
     token.refresh_token = None;
-    token.expires_at = Some(NOW + 3 * day);
+    token.expires_at = Some(now_plus(3 * day));
     let mut later = connection(&p, "later");
     later.credential = CredentialKind::ApiToken;
-    later.expires_at = Some(NOW + 30 * day);
+    later.expires_at = Some(now_plus(30 * day));
     let mut stale = connection(&p, "stale");
     stale.status = ConnectionStatus::Failing;
-    stale.refresh_token_at = Some(NOW - 85 * day);
+    stale.refresh_token_at = Some(now_plus(-85 * day));
     let mut fine = connection(&p, "fine");
-    fine.refresh_token_at = Some(NOW - 85 * day);
+    fine.refresh_token_at = Some(now_plus(-85 * day));
     for c in [&token, &later, &stale, &fine] {
         store.insert_connection(c, &[]).await.unwrap();
     }
-    let ending = |at: i64| store.credentials_ending(at, at + 7 * day);
+    let ending = |at: Timestamp| store.credentials_ending(at, at.plus_seconds(7 * day));
     assert_eq!(
         ending(NOW).await.unwrap(),
         1,
         "the access token, not the OAuth ones"
     );
     assert_eq!(
-        ending(NOW + 25 * day).await.unwrap(),
+        ending(now_plus(25 * day)).await.unwrap(),
         1,
         "then the API token"
     );
-    assert_eq!(ending(NOW + 31 * day).await.unwrap(), 0);
-    let lifetime = 90 * day;
-    let found = |at: i64| store.expiring(at, at + 7 * day, lifetime, 100);
+    assert_eq!(ending(now_plus(31 * day)).await.unwrap(), 0);
+    let lifetime = std::time::Duration::from_secs(90 * 86_400);
+    let found = |at: Timestamp| store.expiring(at, at.plus_seconds(7 * day), lifetime, 100);
     let mut ids: Vec<_> = found(NOW)
         .await
         .unwrap()
@@ -330,7 +336,7 @@ pub async fn expiring_credentials_are_found_and_warned_once(store: &dyn Store) {
     );
     assert_eq!(found(NOW).await.unwrap().len(), 1);
     // A new credential is warned about again.
-    token.expires_at = Some(NOW + 2 * day);
+    token.expires_at = Some(now_plus(2 * day));
     store.replace_connection(&token, &[]).await.unwrap();
     assert_eq!(found(NOW).await.unwrap().len(), 2);
 }

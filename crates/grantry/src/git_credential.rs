@@ -14,7 +14,7 @@ use std::io::Read;
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use grantry_core::clock::{Clock, SystemClock};
+use grantry_core::clock::{Clock, SystemClock, Timestamp};
 use grantry_core::ids::ConnectionId;
 use grantry_core::store::CredentialKind;
 use secrecy::{ExposeSecret, SecretString};
@@ -81,7 +81,7 @@ pub struct GitToken {
     /// An Atlassian API token (HTTP Basic) rather than a bearer token.
     pub api_token: bool,
     /// Unix time at which the token stops working, when it does.
-    pub expires_at: Option<i64>,
+    pub expires_at: Option<Timestamp>,
 }
 
 impl GitToken {
@@ -98,7 +98,7 @@ impl GitToken {
         };
         let mut answer = format!("username={user}\npassword={secret}\n");
         if let Some(at) = self.expires_at {
-            answer.push_str(&format!("password_expiry_utc={at}\n"));
+            answer.push_str(&format!("password_expiry_utc={}\n", at.unix()));
         }
         Ok(answer)
     }
@@ -178,7 +178,9 @@ async fn from_server(server: &url::Url, connection: &ConnectionId) -> anyhow::Re
     Ok(GitToken {
         secret: SecretString::from(secret.to_owned()),
         api_token: body["token_type"] == "basic",
-        expires_at: body["expires_in"].as_i64().map(|left| now + left),
+        expires_at: body["expires_in"]
+            .as_i64()
+            .map(|left| now.plus_seconds(left)),
     })
 }
 
@@ -281,7 +283,9 @@ mod tests {
             expires_at,
         };
         assert_eq!(
-            token(false, Some(1_900_000_000)).answer().unwrap(),
+            token(false, Some(Timestamp::from_unix(1_900_000_000)))
+                .answer()
+                .unwrap(),
             "username=x-token-auth\npassword=t0ken\npassword_expiry_utc=1900000000\n"
         );
         assert_eq!(

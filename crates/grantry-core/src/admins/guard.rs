@@ -154,7 +154,7 @@ impl SignInGuard {
             Failures {
                 count,
                 last: now,
-                locked_until: now + lock,
+                locked_until: now.plus_seconds(lock),
             },
         );
         count == FREE_FAILURES
@@ -173,6 +173,8 @@ impl SignInGuard {
 mod tests {
     use super::*;
 
+    const T0: Timestamp = Timestamp::from_unix(1000);
+
     #[test]
     fn locks_begin_after_a_few_failures_and_double_up_to_their_cap() {
         assert_eq!(lock_for(4, MAX_ADDRESS_LOCK), 0);
@@ -188,20 +190,27 @@ mod tests {
         let attacker = Some("203.0.113.9".parse().unwrap());
         let admin = Some("198.51.100.7".parse().unwrap());
         for _ in 0..30 {
-            guard.failed("admin", attacker, 1000);
+            guard.failed("admin", attacker, T0);
         }
-        assert!(guard.locked("admin", attacker, 1000) > 600);
-        let from_elsewhere = guard.locked("admin", admin, 1000);
+        assert!(guard.locked("admin", attacker, T0) > 600);
+        let from_elsewhere = guard.locked("admin", admin, T0);
         assert!(from_elsewhere > 0 && from_elsewhere <= MAX_NAME_LOCK);
-        assert_eq!(guard.locked("someone", admin, 1000), 0);
-        assert_eq!(guard.locked("admin", admin, 1000 + MAX_NAME_LOCK), 0);
+        assert_eq!(guard.locked("someone", admin, T0), 0);
+        assert_eq!(
+            guard.locked("admin", admin, T0.plus_seconds(MAX_NAME_LOCK)),
+            0
+        );
         guard.succeeded("admin", admin);
         assert!(
-            guard.locked("admin", attacker, 1000 + MAX_NAME_LOCK) > 0,
+            guard.locked("admin", attacker, T0.plus_seconds(MAX_NAME_LOCK)) > 0,
             "the attacker's address stays locked"
         );
         assert_eq!(
-            guard.locked("admin", attacker, 1000 + FORGET_AFTER + MAX_ADDRESS_LOCK),
+            guard.locked(
+                "admin",
+                attacker,
+                T0.plus_seconds(FORGET_AFTER + MAX_ADDRESS_LOCK)
+            ),
             0,
             "and is forgiven in the end"
         );

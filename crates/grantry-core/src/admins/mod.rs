@@ -256,7 +256,7 @@ impl Grantry {
             username: admin.username.clone(),
             created_at: now,
             last_seen_at: now,
-            expires_at: now + seconds(self.settings.console.max_age),
+            expires_at: now + self.settings.console.max_age,
         };
         self.store.insert_console_session(&session).await?;
         Ok(SignedIn {
@@ -304,8 +304,12 @@ impl Grantry {
             return Ok(None);
         }
         let token = grantry_crypto::random_token(32);
-        let expires_at = self.clock.now() + seconds(self.settings.console.setup_link_ttl);
-        let value = format!("{} {expires_at}", grantry_crypto::sha256_hex(&token));
+        let expires_at = self.clock.now() + self.settings.console.setup_link_ttl;
+        let value = format!(
+            "{} {}",
+            grantry_crypto::sha256_hex(&token),
+            expires_at.unix()
+        );
         self.store.put_meta(SETUP_KEY, Some(&value)).await?;
         Ok(Some(format!(
             "{}/ui/setup/{token}",
@@ -322,7 +326,7 @@ impl Grantry {
             return Ok(false);
         };
         let (digest, expires_at) = value.split_once(' ').unwrap_or_default();
-        let expires_at: Timestamp = expires_at.parse().unwrap_or(0);
+        let expires_at = Timestamp::from_unix(expires_at.parse().unwrap_or(0));
         Ok(
             grantry_crypto::same(digest, &grantry_crypto::sha256_hex(token))
                 && self.clock.now() < expires_at,

@@ -92,7 +92,7 @@ impl Grantry {
                 return back_to(session, &[("error", "server_error")]);
             }
         };
-        let confirm_by = self.clock.now() + crate::clock::seconds(self.settings.session_ttl);
+        let confirm_by = self.clock.now() + self.settings.session_ttl;
         let digest = grantry_crypto::sha256_hex(&code);
         match self
             .store

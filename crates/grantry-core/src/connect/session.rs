@@ -95,7 +95,7 @@ impl Grantry {
             pending_grant: None,
             confirm_by: None,
             created_at: now,
-            expires_at: now + crate::clock::seconds(self.settings.session_ttl),
+            expires_at: now + self.settings.session_ttl,
             opened_at: None,
             completed_at: None,
             confirmed_at: None,

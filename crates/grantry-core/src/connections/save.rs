@@ -198,13 +198,15 @@ impl Grantry {
         let grant = &acquired.grant;
         let expires_at = match acquired.credential {
             CredentialKind::ApiToken | CredentialKind::AccessToken => {
-                grant.expires_in.map(|s| now + s as i64)
+                grant.expires_in.map(|s| now.plus_seconds(s as i64))
             }
             _ => Some(
-                now + grant
-                    .expires_in
-                    .unwrap_or(profile.provider.spec().default_token_ttl)
-                    as i64,
+                now.plus_seconds(
+                    grant
+                        .expires_in
+                        .unwrap_or(profile.provider.spec().default_token_ttl)
+                        as i64,
+                ),
             ),
         };
         let scopes = grant

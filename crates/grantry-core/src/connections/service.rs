@@ -93,7 +93,7 @@ impl Grantry {
     /// (`webhooks.expiry_warning_days`): each needs a new one from its user before then.
     pub async fn credentials_ending_soon(&self) -> CoreResult<u64> {
         let now = self.clock.now();
-        let until = now + self.settings.webhooks.expiry_warning.as_secs() as i64;
+        let until = now + self.settings.webhooks.expiry_warning;
         Ok(self.store.credentials_ending(now, until).await?)
     }
 

@@ -8,6 +8,7 @@ use super::links::{MAX_REWRITTEN, Rewrite};
 use super::{Answer, Body, Forward, ProxyPath, ProxyRequest};
 use crate::app::{Actor, Grantry};
 use crate::catalog::{Endpoints, ProviderSpec};
+use crate::clock::Timestamp;
 use crate::connections::service::presented;
 use crate::error::{CoreError, CoreResult};
 use crate::ids::ConnectionId;
@@ -47,7 +48,7 @@ fn no_answer(failure: ProviderFailure) -> CoreError {
 
 /// Whether a 401 to this token is worth one refresh: it has lived a while (a token refreshed a
 /// moment ago and refused again would only turn every call into a refresh).
-fn worth_a_refresh(token: &CachedToken, now: i64) -> bool {
+fn worth_a_refresh(token: &CachedToken, now: Timestamp) -> bool {
     let age = token.issued_at.map(|at| now - at);
     token.credential.renewable() && age.is_some_and(|age| age >= PROXY_RETRY_AFTER_AGE)
 }

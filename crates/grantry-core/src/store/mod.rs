@@ -123,7 +123,7 @@ pub trait ConnectionStore {
         &self,
         now: Timestamp,
         warn_until: Timestamp,
-        refresh_token_lifetime: i64,
+        refresh_token_lifetime: std::time::Duration,
         limit: u32,
     ) -> StoreResult<Vec<ConnectionRecord>>;
     /// Marks the credential at `version` warned about, with `announce`; false when it was

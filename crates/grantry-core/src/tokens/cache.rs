@@ -250,8 +250,9 @@ mod tests {
 
     #[test]
     fn margin_shrinks_for_short_lived_tokens() {
-        assert_eq!(effective_margin(300, Some(0), 7200), 300);
-        assert_eq!(effective_margin(300, Some(0), 60), 15);
-        assert_eq!(effective_margin(300, None, 60), 300);
+        let at = Timestamp::from_unix;
+        assert_eq!(effective_margin(300, Some(at(0)), at(7200)), 300);
+        assert_eq!(effective_margin(300, Some(at(0)), at(60)), 15);
+        assert_eq!(effective_margin(300, None, at(60)), 300);
     }
 }

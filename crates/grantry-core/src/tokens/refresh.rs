@@ -94,7 +94,7 @@ impl Grantry {
                 return Err(self.still_backing_off(&row, retry_at - now).await);
             }
             let owner = self.lease_owner("read");
-            let until = now + crate::clock::seconds(self.settings.refresh.lease);
+            let until = now + self.settings.refresh.lease;
             if let Some(leased) = self.store.take_lease(&row.id, &owner, until, now).await? {
                 if leased.version != row.version && !self.needs_refresh(&leased, now) {
                     self.store.release_lease(&leased.id, &owner).await?;
@@ -178,7 +178,7 @@ impl Grantry {
             // A no-op when the outcome was recorded (that releases the lease too). Otherwise the
             // attempt stopped short (the row may have been abandoned by a node that presented
             // the refresh token): due again within a lease's time.
-            let due_by = self.clock.now() + crate::clock::seconds(self.settings.refresh.lease);
+            let due_by = self.clock.now() + self.settings.refresh.lease;
             if let Err(error) = self.store.hand_back(&id, owner, due_by).await {
                 tracing::warn!(%error, connection.id = %id, "could not release a refresh lease");
             }
@@ -276,7 +276,7 @@ impl Grantry {
     /// refresh token again inside Bitbucket's grace. While the database takes no writes at all,
     /// neither this nor any claim goes through, so nobody presents it meanwhile.
     async fn hand_back_unwritten(&self, row: &ConnectionRecord, owner: &str) {
-        let due_by = self.clock.now() + crate::clock::seconds(self.settings.refresh.lease);
+        let due_by = self.clock.now() + self.settings.refresh.lease;
         let _ = self.store.hand_back(&row.id, owner, due_by).await;
     }
 
@@ -324,10 +324,11 @@ impl Grantry {
         now: Timestamp,
     ) -> CoreResult<TokenWrite> {
         let id = row.id.as_str();
-        let expires_at = now
-            + grant
+        let expires_at = now.plus_seconds(
+            grant
                 .expires_in
-                .unwrap_or(profile.provider.spec().default_token_ttl) as i64;
+                .unwrap_or(profile.provider.spec().default_token_ttl) as i64,
+        );
         let scopes = grant
             .scopes
             .clone()
@@ -567,7 +568,7 @@ impl Grantry {
             status_reason: Some(reason),
             failures,
             last_error: Some(failure.to_string()),
-            next_refresh_at: Some(now + delay as i64),
+            next_refresh_at: Some(now.plus_seconds(delay as i64)),
             announce: Vec::new(),
         }
     }

@@ -97,7 +97,7 @@ pub async fn run(grantry: Arc<Grantry>, mut shutdown: watch::Receiver<bool>) {
         }
         let owner = grantry.lease_owner("refresher");
         let now = grantry.clock.now();
-        let until = now + crate::clock::seconds(settings.lease);
+        let until = now + settings.lease;
         let due = match grantry
             .store
             .claim_due(now, &owner, until, free as u32)
@@ -168,7 +168,7 @@ async fn purge_sessions(grantry: &Grantry) {
         Ok(dropped) => tracing::info!(dropped, "dropped credentials nobody confirmed in time"),
         Err(error) => tracing::warn!(%error, "could not drop unconfirmed credentials"),
     }
-    let before = grantry.clock.now() - 86_400;
+    let before = grantry.clock.now() - Duration::from_secs(86_400);
     match grantry.store.purge_sessions(before).await {
         Ok(0) => {}
         Ok(purged) => tracing::info!(purged, "purged old connect sessions"),

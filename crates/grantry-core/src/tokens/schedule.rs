@@ -1,5 +1,7 @@
 //! When the refresher should next look at a connection, and how long to back off after failures.
 
+use std::time::Duration;
+
 use rand::RngExt;
 
 use crate::clock::{Timestamp, seconds};
@@ -28,14 +30,14 @@ pub fn next_refresh_at(
         } else {
             0
         };
-        expires_at - lead - jitter
+        expires_at.plus_seconds(-(lead + jitter))
     });
-    let by_keepalive = refresh_token_at.map(|at| at + seconds(settings.keepalive));
+    let by_keepalive = refresh_token_at.map(|at| at + settings.keepalive);
     let next = match (by_expiry, by_keepalive) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     };
-    next.map(|at| at.max(issued_at + 1))
+    next.map(|at| at.max(issued_at.plus_seconds(1)))
 }
 
 /// When to look at an API token or access token next: at its expiry (to say it is dead), and
@@ -52,7 +54,7 @@ pub fn next_static_check(
     }
     // At least a minute apart, whatever the setting says, so a zero cannot make every check due
     // on every pass.
-    let check = now + seconds(settings.verify_static).max(60);
+    let check = now + settings.verify_static.max(Duration::from_secs(60));
     Some(expires_at.map_or(check, |at| at.min(check)))
 }
 
@@ -73,38 +75,65 @@ pub fn backoff(failures: i64, retry_after: Option<u64>, settings: &RefreshSettin
 mod tests {
     use super::*;
 
+    const fn at(unix: i64) -> Timestamp {
+        Timestamp::from_unix(unix)
+    }
+
     #[test]
     fn renewal_lands_ahead_of_expiry_with_jitter() {
         let settings = RefreshSettings::default();
         for _ in 0..100 {
-            let at =
-                next_refresh_at(CredentialKind::Oauth2, 0, Some(7200), Some(0), &settings).unwrap();
-            assert!((7200 - 900..=7200 - 600).contains(&at), "{at}");
+            let next = next_refresh_at(
+                CredentialKind::Oauth2,
+                at(0),
+                Some(at(7200)),
+                Some(at(0)),
+                &settings,
+            )
+            .unwrap();
+            assert!(
+                (at(7200 - 900)..=at(7200 - 600)).contains(&next),
+                "{next:?}"
+            );
         }
-        let short = next_refresh_at(CredentialKind::Oauth2, 0, Some(60), None, &settings).unwrap();
-        assert!((60 - 23..=60 - 15).contains(&short), "{short}");
+        let short =
+            next_refresh_at(CredentialKind::Oauth2, at(0), Some(at(60)), None, &settings).unwrap();
+        assert!((at(60 - 23)..=at(60 - 15)).contains(&short), "{short:?}");
     }
 
     #[test]
     fn static_credentials_are_looked_at_by_their_expiry_and_every_few_hours() {
         let settings = RefreshSettings::default();
-        let expiring = next_refresh_at(CredentialKind::ApiToken, 0, Some(60), None, &settings);
-        assert_eq!(expiring, Some(60), "at its expiry, to say so");
-        let lasting = next_refresh_at(CredentialKind::ApiToken, 0, None, None, &settings);
+        let expiring = next_refresh_at(
+            CredentialKind::ApiToken,
+            at(0),
+            Some(at(60)),
+            None,
+            &settings,
+        );
+        assert_eq!(expiring, Some(at(60)), "at its expiry, to say so");
+        let lasting = next_refresh_at(CredentialKind::ApiToken, at(0), None, None, &settings);
         assert_eq!(
             lasting,
-            Some(6 * 3600),
+            Some(at(6 * 3600)),
             "checked with Bitbucket every six hours"
         );
-        let access = next_refresh_at(CredentialKind::AccessToken, 0, None, None, &settings);
+        let access = next_refresh_at(CredentialKind::AccessToken, at(0), None, None, &settings);
         assert_eq!(access, None, "no endpoint to check every access token with");
     }
 
     #[test]
     fn idle_refresh_tokens_are_kept_alive() {
         let settings = RefreshSettings::default();
-        let at = next_refresh_at(CredentialKind::Oauth2, 0, None, Some(100), &settings).unwrap();
-        assert_eq!(at, 100 + 30 * 86_400);
+        let next = next_refresh_at(
+            CredentialKind::Oauth2,
+            at(0),
+            None,
+            Some(at(100)),
+            &settings,
+        )
+        .unwrap();
+        assert_eq!(next, at(100 + 30 * 86_400));
     }
 
     #[test]

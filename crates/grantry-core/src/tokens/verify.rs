@@ -14,7 +14,7 @@ use std::sync::Arc;
 use super::cache::CachedToken;
 use super::schedule;
 use crate::app::Grantry;
-use crate::clock::{rfc3339, seconds};
+use crate::clock::rfc3339;
 use crate::connections::service::presented;
 use crate::error::{CoreError, CoreResult};
 use crate::metrics::RefreshOutcome;
@@ -149,7 +149,7 @@ impl Grantry {
                     retry_after: delay,
                     cause: failure.to_string(),
                 };
-                Some(now + delay as i64)
+                Some(now.plus_seconds(delay as i64))
             }
         };
         let outcome = OutcomeWrite {
@@ -184,7 +184,7 @@ impl Grantry {
         }
         let now = self.clock.now();
         let owner = self.lease_owner("refused");
-        let until = now + seconds(self.settings.refresh.lease);
+        let until = now + self.settings.refresh.lease;
         let Some(leased) = self.store.take_lease(&row.id, &owner, until, now).await? else {
             return Ok(());
         };
@@ -238,7 +238,7 @@ impl Grantry {
     ) -> CoreResult<Arc<CachedToken>> {
         let now = self.clock.now();
         let owner = self.lease_owner("verify");
-        let until = now + seconds(self.settings.refresh.lease);
+        let until = now + self.settings.refresh.lease;
         let Some(leased) = self.store.take_lease(&row.id, &owner, until, now).await? else {
             return Err(CoreError::Conflict(
                 "another check of this connection is running; try again".into(),

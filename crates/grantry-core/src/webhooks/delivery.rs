@@ -206,7 +206,7 @@ pub async fn run(
                 Ok(n) => tracing::info!(credentials = n, "warned of expiring credentials"),
                 Err(error) => tracing::warn!(%error, "could not look for expiring credentials"),
             }
-            let before = grantry.clock.now() - settings.keep_finished.as_secs() as i64;
+            let before = grantry.clock.now() - settings.keep_finished;
             if let Err(error) = grantry.store.purge_deliveries(before).await {
                 tracing::warn!(%error, "could not purge finished webhook messages");
             }
@@ -218,7 +218,7 @@ pub async fn run(
         if free > 0 && !*shutdown.borrow() {
             let owner = grantry.lease_owner("webhooks");
             let now = grantry.clock.now();
-            let until = now + settings.lease.as_secs() as i64;
+            let until = now + settings.lease;
             match grantry
                 .store
                 .claim_deliveries(now, &owner, until, free as u32)
@@ -366,10 +366,11 @@ async fn attempt(
         seq: delivery.seq,
         owner,
         state: verdict.state,
-        next_attempt_at: now
-            + verdict
+        next_attempt_at: now.plus_seconds(
+            verdict
                 .retry_in
                 .map_or(0, |d| d.as_secs_f64().ceil() as i64),
+        ),
         status,
         error,
         latency_ms,
@@ -449,13 +450,13 @@ fn sign(
         signatures.push(grantry_crypto::webhook_signature(
             secret.expose_secret(),
             id,
-            timestamp,
+            timestamp.unix(),
             &delivery.payload,
         )?);
     }
     Ok([
         ("webhook-id", id.to_owned()),
-        ("webhook-timestamp", timestamp.to_string()),
+        ("webhook-timestamp", timestamp.unix().to_string()),
         ("webhook-signature", signatures.join(" ")),
     ])
 }

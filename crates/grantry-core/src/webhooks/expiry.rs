@@ -3,6 +3,8 @@
 //! refresh token whose keep-alive refresh has been failing. Every node scans; the conditional
 //! mark makes one of them announce it.
 
+use std::time::Duration;
+
 use serde_json::json;
 
 use crate::app::{Actor, Grantry};
@@ -12,7 +14,7 @@ use crate::store::{ConnectionRecord, CredentialKind};
 
 /// How long a rotating refresh token lives without use (Bitbucket Cloud: three months unused;
 /// Data Center: 90 days), in seconds.
-pub const REFRESH_TOKEN_LIFETIME: i64 = 90 * 86_400;
+pub const REFRESH_TOKEN_LIFETIME: Duration = Duration::from_secs(90 * 86_400);
 
 /// Connections looked at per scan.
 const PER_SCAN: u32 = 500;
@@ -37,7 +39,7 @@ impl Grantry {
     /// yet; answers how many were.
     pub async fn warn_expiring_credentials(&self) -> crate::error::CoreResult<usize> {
         let now = self.clock.now();
-        let warn_until = now + self.settings.webhooks.expiry_warning.as_secs() as i64;
+        let warn_until = now + self.settings.webhooks.expiry_warning;
         let due = self
             .store
             .expiring(now, warn_until, REFRESH_TOKEN_LIFETIME, PER_SCAN)

@@ -227,7 +227,7 @@ impl Grantry {
             id.as_str(),
             secrecy::ExposeSecret::expose_secret(&current),
         )?);
-        webhook.previous_until = Some(now + PREVIOUS_SECRET_LIFETIME.as_secs() as i64);
+        webhook.previous_until = Some(now + PREVIOUS_SECRET_LIFETIME);
         webhook.secret = self.seal(SealedColumn::WebhookSecret, id.as_str(), &secret)?;
         webhook.updated_at = now;
         if !self.store.update_webhook(&webhook).await? {

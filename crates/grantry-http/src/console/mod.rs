@@ -19,6 +19,7 @@ use axum::Router;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
+use grantry_core::clock::Timestamp;
 use maud::html;
 
 use crate::state::AppState;
@@ -80,12 +81,12 @@ pub(crate) fn not_found(message: &str) -> Response {
 }
 
 /// A time for people: `2026-11-24 09:12 UTC`.
-pub(crate) fn time(at: i64) -> String {
+pub(crate) fn time(at: Timestamp) -> String {
     let text = grantry_core::clock::rfc3339(at);
     format!("{} {} UTC", &text[..10], &text[11..16])
 }
 
 /// A time for people, or "never" when there is none.
-pub(crate) fn expiry(at: Option<i64>) -> String {
+pub(crate) fn expiry(at: Option<Timestamp>) -> String {
     at.map_or_else(|| "never".to_owned(), time)
 }

@@ -695,11 +695,11 @@ async fn an_api_token_is_added_checked_and_warned_about_in_the_console() {
     let made = app
         .sim_post(
             "/_sim/api-tokens",
-            json!({"user": "alice", "expires_at": now + 30 * 86_400,
+            json!({"user": "alice", "expires_at": now.plus_seconds(30 * 86_400).unix(),
                    "scopes": "read:user:bitbucket read:repository:bitbucket write:repository:bitbucket"}),
         )
         .await;
-    let day = grantry_core::clock::rfc3339(now + 3 * 86_400)[..10].to_owned();
+    let day = grantry_core::clock::rfc3339(now.plus_seconds(3 * 86_400))[..10].to_owned();
     browser.find("#email").await.fill("alice@example.com").await;
     browser
         .find("#token")

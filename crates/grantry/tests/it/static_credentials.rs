@@ -24,7 +24,7 @@ async fn now(app: &TestApp) -> i64 {
 }
 
 fn rfc3339(unix: i64) -> String {
-    grantry_core::clock::rfc3339(unix)
+    grantry_core::clock::rfc3339(grantry_core::clock::Timestamp::from_unix(unix))
 }
 
 /// Alice makes an API token with these scopes; answers its id and secret.

@@ -500,7 +500,7 @@ async fn a_credential_nearing_its_end_is_announced_once() {
     receiver.control(json!({"secrets": [secret]})).await;
     let profile = app.cloud_profile("P", &["account.read"], &[]).await;
     let now = grantry_core::clock::Clock::now(&*app.clock);
-    let ends = grantry_core::clock::rfc3339(now + 10 * 86_400);
+    let ends = grantry_core::clock::rfc3339(now.plus_seconds(10 * 86_400));
     let body = json!({"profile": profile, "credential":
         {"type": "access_token", "token": "repo-token", "expires_at": ends}});
     let connection: Connection = expect(
