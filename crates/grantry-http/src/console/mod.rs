@@ -6,6 +6,8 @@ mod activity;
 mod admins;
 mod auth;
 mod connections;
+#[cfg(test)]
+mod fixtures;
 mod form;
 mod keys;
 mod layout;

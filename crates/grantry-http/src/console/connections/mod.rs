@@ -1,91 +1,21 @@
-//! A profile's connections in the console: the table, Test, Refresh, Delete, and the landing page
-//! after "Connect an account".
+//! A profile's connections in the console: Test, Refresh, Delete, and the landing page after
+//! "Connect an account". The handlers are here; what the pages show is gathered in `data.rs`
+//! and drawn in `view.rs` (whose connections table the profile's page uses too).
+
+pub mod data;
+pub mod view;
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use grantry_core::ids::ConnectionId;
-use grantry_core::store::{ConnectionRecord, ConnectionStatus, CredentialKind, ProfileRecord};
+use grantry_core::store::ConnectionRecord;
 use grantry_core::{CoreError, Grantry};
-use maud::{Markup, html};
-use serde::Deserialize;
 
-use super::expiry;
-use super::layout::{self, Section, csrf, status_badge};
+use self::data::{Landing, RefreshFailed};
+use super::layout::{self, Section};
 use super::session::{self, Admin, Posted};
 use crate::state::AppState;
-
-pub fn table(
-    state: &AppState,
-    admin: &Admin,
-    profile: &ProfileRecord,
-    connections: &[ConnectionRecord],
-) -> Markup {
-    html! {
-        @if connections.is_empty() {
-            p.muted { "No account connected yet. Use “Connect an account” to run the flow in this browser." }
-        } @else {
-            div.table-wrap {
-                table {
-                    thead { tr {
-                        th { "Account" } th { "Status" } th { "Granted scopes" } th { "Missing scopes" }
-                        th { "Token expires" } th { "Last refresh" } th { "Last problem" } th { "Actions" }
-                    } }
-                    tbody {
-                        @for c in connections {
-                            @let missing = state.grantry.connection_missing_scopes(profile, c);
-                            tr id={"connection-" (c.id)} {
-                                td {
-                                    (c.account_display_name.as_deref().unwrap_or("—"))
-                                    br; span.muted { (c.account_username.as_deref().unwrap_or("")) " · " (c.credential.as_str()) }
-                                }
-                                td { (status_badge(c.status.as_str())) }
-                                                                td { (layout::scopes(&c.granted_scopes)) }
-                                td { @if missing.is_empty() { span.muted { "none" } } @else { (layout::scopes(&missing)) } }
-                                td {
-                                    (expiry(c.expires_at))
-                                    @if let Some(days) = ending_soon(state, c) {
-                                        br; span.status.failing { "Ends in " (days) " day(s): add a new one" }
-                                    }
-                                }
-                                td { (expiry(c.refreshed_at)) }
-                                td { (c.status_reason.as_deref().or(c.last_error.as_deref()).unwrap_or("—")) }
-                                td {
-                                    form method="post" action={"/ui/connections/" (c.id) "/test"} {
-                                        (csrf(admin)) button type="submit" aria-label={"Test " (c.id)} { "Test" }
-                                    } " "
-                                    @let (verb, label) = match c.credential {
-                                        CredentialKind::ApiToken => ("Check", "Ask Bitbucket whether it still takes the API token"),
-                                        CredentialKind::AccessToken => ("Check", "Check the access token's expiry"),
-                                        _ => ("Refresh", "Refresh the token now"),
-                                    };
-                                    form method="post" action={"/ui/connections/" (c.id) "/refresh"} {
-                                        (csrf(admin)) button type="submit" aria-label={(verb) " " (c.id)} title=(label) { (verb) }
-                                    } " "
-                                    a.button.danger href={"/ui/connections/" (c.id) "/delete"} aria-label={"Delete " (c.id)} { "Delete" }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// Days until a credential Grantry cannot renew ends, when that is within the warning period
-/// (`webhooks.expiry_warning_days`, the same that sends `connection.credential_expiring`).
-fn ending_soon(state: &AppState, c: &ConnectionRecord) -> Option<i64> {
-    if c.credential.renewable() || c.status == ConnectionStatus::NeedsReauth {
-        return None;
-    }
-    let now = state.grantry.clock.now();
-    let warning = state.grantry.settings.webhooks.expiry_warning.as_secs() as i64;
-    let at = c
-        .expires_at
-        .filter(|at| *at > now && *at - now <= warning)?;
-    Some((at - now + 86_399) / 86_400)
-}
 
 async fn find(grantry: &Grantry, raw: &str) -> Result<ConnectionRecord, Response> {
     let Ok(id) = ConnectionId::parse(raw) else {
@@ -107,20 +37,14 @@ pub async fn test(
         Ok(connection) => connection,
         Err(response) => return response,
     };
-    let outcome = state.grantry.test_connection(&connection.id).await;
-    let body = html! {
-        h1 { "Test of " (connection.account_username.as_deref().unwrap_or("the connection")) }
-        p { "Grantry called Bitbucket's identity endpoint with this connection's token." }
-        @match &outcome {
-            Ok(answer) => {
-                p { "Bitbucket answered " strong id="test-status" { "HTTP " (answer.status) } @if answer.status == 200 { " — the token works." } }
-                pre id="test-body" { (answer.body) }
-            }
-            Err(error) => p.flash.bad role="alert" id="test-status" { (error.to_string()) },
-        }
-        p { a.button href={"/ui/profiles/" (connection.profile_id)} { "Back to the profile" } }
-    };
-    layout::page(&admin, Section::Connections, "Test", None, body)
+    let page = data::test_page(&state.grantry, connection).await;
+    layout::page(
+        &admin,
+        Section::Connections,
+        "Test",
+        None,
+        view::test(&page),
+    )
 }
 
 pub async fn refresh(
@@ -143,18 +67,9 @@ pub async fn refresh(
         }
         Ok(_) => layout::see_other(&format!("{back}?refreshed=1")),
         Err(error) => {
-            let message = match &error {
-                CoreError::Store(_) | CoreError::Crypto(_) => {
-                    "Grantry could not complete the refresh; it has been logged.".to_owned()
-                }
-                other => other.to_string(),
-            };
+            let failed = RefreshFailed::new(back, &error);
             tracing::info!(%error, connection.id = %connection.id, "console: refresh did not succeed");
-            let body = html! {
-                h1 { "Refresh did not succeed" }
-                p.flash.bad role="alert" { (message) }
-                p { a.button href=(back) { "Back to the profile" } }
-            };
+            let body = view::refresh_failed(&failed);
             let mut response = layout::page(&admin, Section::Connections, "Refresh", None, body);
             *response.status_mut() = StatusCode::BAD_GATEWAY;
             response
@@ -171,22 +86,7 @@ pub async fn confirm_delete(
         Ok(connection) => connection,
         Err(response) => return response,
     };
-    let who = connection
-        .account_username
-        .as_deref()
-        .unwrap_or("this account");
-    let body = html! {
-        h1 { "Delete the connection of " (who) "?" }
-        p { "This deletes the connection " code { (connection.id) } " of " strong { (who) } " and its tokens. "
-            "Applications will get “not found” for it; the user would have to connect again." }
-        form method="post" action={"/ui/connections/" (connection.id) "/delete"} {
-            (csrf(&admin))
-            div.actions {
-                button.danger type="submit" { "Delete" }
-                a.button href={"/ui/profiles/" (connection.profile_id)} { "Cancel" }
-            }
-        }
-    };
+    let body = view::confirm_delete(&admin, &connection);
     layout::page(
         &admin,
         Section::Connections,
@@ -215,66 +115,12 @@ pub async fn delete(
     }
 }
 
-#[derive(Deserialize)]
-pub struct Landing {
-    profile: Option<String>,
-    error: Option<String>,
-    connect_session_id: Option<String>,
-    verification_code: Option<String>,
-}
-
-/// Only what the console needs from a landing URL: a known profile id, and the session and
-/// code to confirm (each checked for shape), or an error code kept to letters and `_`.
-fn next_step(landing: &Landing) -> String {
-    let profile = landing
-        .profile
-        .as_deref()
-        .and_then(|p| grantry_core::ids::ProfileId::parse(p).ok());
-    let Some(profile) = profile else {
-        return "/ui/profiles".to_owned();
-    };
-    if let Some(error) = &landing.error {
-        let code: String = error
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
-            .take(64)
-            .collect();
-        return format!("/ui/profiles/{profile}?error={code}");
-    }
-    let session = landing
-        .connect_session_id
-        .as_deref()
-        .and_then(|s| grantry_core::ids::SessionId::parse(s).ok());
-    let code = landing.verification_code.as_deref().filter(|c| {
-        c.len() <= 100
-            && c.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c))
-    });
-    match (session, code) {
-        (Some(session), Some(code)) => format!(
-            "/ui/connected/confirm?profile={profile}&connect_session_id={session}&verification_code={code}"
-        ),
-        _ => format!("/ui/profiles/{profile}?connected=1"),
-    }
-}
-
 /// Where a console-started connect flow lands. Coming from Bitbucket, the browser may not send
 /// the SameSite=Strict session cookie, so this page only forwards, by a fresh same-site
 /// navigation, to the confirmation (which needs the signed-in admin) or to the profile.
 pub async fn landed(Query(landing): Query<Landing>) -> Response {
-    let next = next_step(&landing);
-    let page = html! {
-        (maud::DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta http-equiv="refresh" content={"0;url=" (next)};
-                title { "Back to the console · Grantry" }
-            }
-            body { p { "Back to the console… " a href=(next) { "continue" } } }
-        }
-    };
-    layout::respond(StatusCode::OK, page)
+    let next = data::next_step(&landing);
+    layout::respond(StatusCode::OK, view::landed(&next))
 }
 
 /// The console's own flow is confirmed by the signed-in admin's session: the connection is

@@ -413,7 +413,7 @@ async fn render(
         limit: 500,
     };
     let connections = match state.grantry.list_connections(&filter, &page).await {
-        Ok(connections) => connections,
+        Ok(connections) => super::connections::data::rows(&state.grantry, profile, connections),
         Err(error) => return session::unavailable(error),
     };
     let body = html! {
@@ -431,7 +431,7 @@ async fn render(
         (setup_card(state, profile, created || connections.is_empty()))
         (credential_card(state, admin, profile, refused))
         h2 { "Connections" }
-        (super::connections::table(state, admin, profile, &connections))
+        (super::connections::view::table(admin, &connections))
     };
     let mut response = layout::page(admin, Section::Connections, &profile.name, flash, body);
     if refused.is_some() {
