@@ -1,8 +1,9 @@
 //! Hand-made records for the views' unit tests.
 
+use grantry_core::catalog::ProviderKind;
 use grantry_core::clock::Timestamp;
 use grantry_core::ids::{ConnectionId, ProfileId};
-use grantry_core::store::{ConnectionRecord, ConnectionStatus, CredentialKind};
+use grantry_core::store::{ConnectionRecord, ConnectionStatus, CredentialKind, ProfileRecord};
 
 use super::signed_in::Admin;
 
@@ -17,6 +18,26 @@ pub fn admin() -> Admin {
         username: "ada".into(),
         csrf: "csrf-token".into(),
         token: "session-token".into(),
+    }
+}
+
+pub fn profile(name: &str) -> ProfileRecord {
+    ProfileRecord {
+        id: ProfileId::parse(PROFILE_ID).unwrap(),
+        name: name.into(),
+        description: String::new(),
+        provider: ProviderKind::BitbucketCloud,
+        client_id: "key123".into(),
+        client_secret: Vec::new(),
+        base_url: None,
+        required_scopes: vec!["repository".into()],
+        allowed_return_urls: Vec::new(),
+        private: false,
+        confirm_connections: true,
+        problem: None,
+        problem_at: None,
+        created_at: NOW,
+        updated_at: NOW,
     }
 }
 

@@ -8,7 +8,6 @@ mod auth;
 mod connections;
 #[cfg(test)]
 mod fixtures;
-mod form;
 mod keys;
 mod layout;
 mod profiles;

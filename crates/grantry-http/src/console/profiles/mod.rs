@@ -1,7 +1,11 @@
 //! Management > Application connections: the list, the Create / Edit panel, a profile's page with
-//! its setup steps and connections, connecting an account, and deleting.
+//! its setup steps and connections, connecting an account, and deleting. The handlers are here;
+//! what the pages show is gathered in `data.rs` and drawn in `view.rs`, and the Create / Edit
+//! form's fields and their checks are in `form.rs`.
 
-use std::collections::HashMap;
+pub mod data;
+pub mod form;
+pub mod view;
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -10,126 +14,32 @@ use grantry_core::clock::Rfc3339;
 use grantry_core::connect::NewSession;
 use grantry_core::connections::{NewConnection, NewCredential};
 use grantry_core::profiles::{NewProfile, ProfileChanges};
-use grantry_core::store::{ConnectionFilter, ConnectionStatus, PageRequest, ProfileRecord};
+use grantry_core::store::ProfileRecord;
 use grantry_core::{CoreError, Grantry};
-use maud::{Markup, html};
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use super::form::{self, Errors, ProfileForm};
-use super::layout::{self, Flash, Section, copyable, csrf};
+use self::data::{Notice, ProfilePanel};
+use self::form::{Errors, ProfileForm};
+use super::layout::{self, Flash, Section};
 use super::session::{self, Admin, Posted};
 use crate::state::AppState;
-
-#[derive(Deserialize, Default)]
-pub struct Notice {
-    created: Option<String>,
-    saved: Option<String>,
-    deleted: Option<u64>,
-    connected: Option<String>,
-    error: Option<String>,
-    refreshed: Option<String>,
-    checked: Option<String>,
-    removed: Option<String>,
-}
-
-fn counts_text(counts: &HashMap<ConnectionStatus, u64>) -> String {
-    let words = [
-        (ConnectionStatus::Active, "active"),
-        (ConnectionStatus::NeedsReauth, "needs reconnecting"),
-        (ConnectionStatus::InsufficientScopes, "missing permissions"),
-        (ConnectionStatus::Failing, "failing"),
-    ];
-    let parts: Vec<String> = words
-        .iter()
-        .filter_map(|(status, word)| counts.get(status).map(|n| format!("{n} {word}")))
-        .collect();
-    if parts.is_empty() {
-        "none".to_owned()
-    } else {
-        parts.join(", ")
-    }
-}
 
 pub async fn list(
     State(state): State<AppState>,
     admin: Admin,
     Query(notice): Query<Notice>,
 ) -> Response {
-    let (profiles, counts) = match (
-        state.grantry.list_profiles().await,
-        state.grantry.connection_counts().await,
-    ) {
-        (Ok(profiles), Ok(counts)) => (profiles, counts),
-        (Err(error), _) => return session::unavailable(error),
-        (_, Err(error)) => return session::unavailable(error),
+    let page = match data::profiles_page(&state.grantry, &notice).await {
+        Ok(page) => page,
+        Err(error) => return session::unavailable(error),
     };
-    let mut by_profile: HashMap<String, HashMap<ConnectionStatus, u64>> = HashMap::new();
-    for (profile, status, n) in counts {
-        by_profile
-            .entry(profile.to_string())
-            .or_default()
-            .insert(status, n);
-    }
-    let flash = match (notice.deleted, notice.error.as_deref()) {
-        (Some(n), _) => Some(Flash::Ok(format!(
-            "Profile deleted, with {n} connection(s) and their tokens."
-        ))),
-        (None, Some("select")) => Some(Flash::Bad(
-            "Select a profile first: choose it at the start of its row, then Edit or Delete."
-                .into(),
-        )),
-        _ => None,
-    };
-    // The action bar acts on the profile chosen in the table: a plain GET form, so it works
-    // without JavaScript (`selected` sends the browser on to the Edit panel or the confirmation).
-    let body = html! {
-        h1 { "Application connections" }
-        form #profiles method="get" action="/ui/profiles/selected" {
-            div.actions role="toolbar" aria-label="Actions" {
-                a.button.primary href="/ui/profiles/new" { "Create" }
-                @if !profiles.is_empty() {
-                    button type="submit" name="action" value="edit" data-needs-choice { "Edit" }
-                    button.danger type="submit" name="action" value="delete" data-needs-choice { "Delete" }
-                }
-            }
-        }
-        @if profiles.is_empty() {
-            p.muted { "No application connection yet. Create one for each Bitbucket OAuth consumer or Data Center link." }
-        } @else {
-            div.table-wrap {
-                table {
-                    thead { tr { th { span.visually-hidden { "Choose" } } th { "Profile name" } th { "Application" } th { "Description" } th { "Connections" } th { "Last problem" } } }
-                    tbody {
-                        @for profile in &profiles {
-                            tr {
-                                td.choose {
-                                    input type="radio" form="profiles" name="profile" value=(profile.id)
-                                        id={"choose-" (profile.id)};
-                                    label.visually-hidden for={"choose-" (profile.id)} { "Choose " (profile.name) }
-                                }
-                                td { a href={"/ui/profiles/" (profile.id)} { (profile.name) } }
-                                td { (profile.provider.spec().display_name) }
-                                td { (profile.description) }
-                                td { (counts_text(by_profile.get(profile.id.as_str()).unwrap_or(&HashMap::new()))) }
-                                td {
-                                    @match &profile.problem {
-                                        Some(problem) => { span class="status problem" { "Problem" } " " (problem) },
-                                        None => span.muted { "none" },
-                                    }
-                                }
-                                                            }
-                        }
-                    }
-                }
-            }
-        }
-    };
+    let body = view::list(&page);
     layout::page(
         &admin,
         Section::Connections,
         "Application connections",
-        flash,
+        page.flash,
         body,
     )
 }
@@ -153,40 +63,22 @@ pub async fn selected(_admin: Admin, Query(choice): Query<Choice>) -> Response {
     }
 }
 
-fn panel(
-    state: &AppState,
-    admin: &Admin,
-    form: &ProfileForm,
-    errors: &Errors,
-    action: &str,
-    editing: bool,
-) -> Markup {
-    let title = if editing {
-        "Edit application connection"
-    } else {
-        "Create an application connection"
-    };
-    html! {
-        h1 { (title) }
-        (form::render(admin, form, errors, action, &state.grantry.settings.callback_url(), editing))
-    }
-}
-
+/// The panel again with what was wrong, answering 422.
 fn invalid(
     state: &AppState,
     admin: &Admin,
-    form: &ProfileForm,
-    errors: &Errors,
+    form: ProfileForm,
+    errors: Errors,
     action: &str,
     editing: bool,
 ) -> Response {
-    let body = panel(state, admin, form, errors, action, editing);
+    let panel = ProfilePanel::new(&state.grantry, form, errors, action.to_owned(), editing);
     let mut response = layout::page(
         admin,
         Section::Connections,
         "Application connection",
         None,
-        body,
+        view::panel(admin, &panel),
     );
     *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
     response
@@ -198,12 +90,11 @@ pub async fn new(State(state): State<AppState>, admin: Admin) -> Response {
         confirm_connections: true,
         ..ProfileForm::default()
     };
-    let body = panel(
-        &state,
-        &admin,
-        &form,
-        &Errors::default(),
-        "/ui/profiles",
+    let panel = ProfilePanel::new(
+        &state.grantry,
+        form,
+        Errors::default(),
+        "/ui/profiles".to_owned(),
         false,
     );
     layout::page(
@@ -211,7 +102,7 @@ pub async fn new(State(state): State<AppState>, admin: Admin) -> Response {
         Section::Connections,
         "Create an application connection",
         None,
-        body,
+        view::panel(&admin, &panel),
     )
 }
 
@@ -226,11 +117,11 @@ pub async fn create(
     let action = "/ui/profiles";
     let provider = match form.provider() {
         Ok(provider) => provider,
-        Err(errors) => return invalid(&state, &admin, &form, &errors, action, false),
+        Err(errors) => return invalid(&state, &admin, form, errors, action, false),
     };
     let required_scopes = match form.required_scopes(provider) {
         Ok(scopes) => scopes,
-        Err(errors) => return invalid(&state, &admin, &form, &errors, action, false),
+        Err(errors) => return invalid(&state, &admin, form, errors, action, false),
     };
     let new = NewProfile {
         name: form.name.clone(),
@@ -247,7 +138,7 @@ pub async fn create(
     match state.grantry.create_profile(new, &admin.actor()).await {
         Ok(profile) => layout::see_other(&format!("/ui/profiles/{}?created=1", profile.id)),
         Err(error) => match Errors::from_core(&error) {
-            Some(errors) => invalid(&state, &admin, &form, &errors, action, false),
+            Some(errors) => invalid(&state, &admin, form, errors, action, false),
             None => session::unavailable(error),
         },
     }
@@ -268,13 +159,11 @@ pub async fn edit(State(state): State<AppState>, admin: Admin, Path(id): Path<St
         Ok(profile) => profile,
         Err(response) => return response,
     };
-    let action = format!("/ui/profiles/{}/edit", profile.id);
-    let body = panel(
-        &state,
-        &admin,
-        &ProfileForm::from_profile(&profile),
-        &Errors::default(),
-        &action,
+    let panel = ProfilePanel::new(
+        &state.grantry,
+        ProfileForm::from_profile(&profile),
+        Errors::default(),
+        format!("/ui/profiles/{}/edit", profile.id),
         true,
     );
     layout::page(
@@ -282,7 +171,7 @@ pub async fn edit(State(state): State<AppState>, admin: Admin, Path(id): Path<St
         Section::Connections,
         "Edit application connection",
         None,
-        body,
+        view::panel(&admin, &panel),
     )
 }
 
@@ -302,11 +191,11 @@ pub async fn update(
     let action = format!("/ui/profiles/{}/edit", profile.id);
     let provider = match form.provider() {
         Ok(provider) => provider,
-        Err(errors) => return invalid(&state, &admin, &form, &errors, &action, true),
+        Err(errors) => return invalid(&state, &admin, form, errors, &action, true),
     };
     let required_scopes = match form.required_scopes(provider) {
         Ok(scopes) => scopes,
-        Err(errors) => return invalid(&state, &admin, &form, &errors, &action, true),
+        Err(errors) => return invalid(&state, &admin, form, errors, &action, true),
     };
     let secret = posted.text("secret");
     let changes = ProfileChanges {
@@ -328,57 +217,10 @@ pub async fn update(
     {
         Ok(profile) => layout::see_other(&format!("/ui/profiles/{}?saved=1", profile.id)),
         Err(error) => match Errors::from_core(&error) {
-            Some(errors) => invalid(&state, &admin, &form, &errors, &action, true),
+            Some(errors) => invalid(&state, &admin, form, errors, &action, true),
             None => session::unavailable(error),
         },
     }
-}
-
-fn setup_card(state: &AppState, profile: &ProfileRecord, open: bool) -> Markup {
-    let guide = state.grantry.setup_guide(profile);
-    html! {
-        details.card open[open] {
-            summary { strong { "Set it up in Bitbucket" } " — " (guide.location) }
-            p { "Callback URL: " (copyable("setup-callback-url", &guide.callback_url)) }
-            ol.steps {
-                @for step in &guide.steps {
-                    li { (step.text) @if let Some(value) = &step.value { " " code { (value) } } }
-                }
-            }
-            @if !guide.tick.is_empty() {
-                p { "Boxes to tick: " }
-                ul id="boxes-to-tick" { @for label in &guide.tick { li { (label) } } }
-            }
-            @if !guide.scopes.is_empty() {
-                p { "Scopes for the link: " span id="link-scopes" { (guide.scopes.join(", ")) } }
-            }
-        }
-    }
-}
-
-fn flash_of(notice: &Notice) -> Option<Flash> {
-    if let Some(error) = &notice.error {
-        return Some(Flash::Bad(format!(
-            "The account was not connected. {}",
-            crate::connect::explain(error)
-        )));
-    }
-    let text = if notice.created.is_some() {
-        "Saved. Now set it up in Bitbucket with the steps below, then connect an account."
-    } else if notice.saved.is_some() {
-        "Changes saved."
-    } else if notice.connected.is_some() {
-        "Account connected."
-    } else if notice.refreshed.is_some() {
-        "Token refreshed."
-    } else if notice.checked.is_some() {
-        "Checked: the credential is still usable."
-    } else if notice.removed.is_some() {
-        "Connection deleted."
-    } else {
-        return None;
-    };
-    Some(Flash::Ok(text.to_owned()))
 }
 
 pub async fn show(
@@ -391,102 +233,47 @@ pub async fn show(
         Ok(profile) => profile,
         Err(response) => return response,
     };
-    let open = notice.created.is_some();
-    render(&state, &admin, &profile, flash_of(&notice), open, None).await
+    let created = notice.created.is_some();
+    render(
+        &state,
+        &admin,
+        profile,
+        notice.profile_flash(),
+        created,
+        None,
+    )
+    .await
 }
 
-/// The profile's page; `refused` is a credential form sent back with what was wrong.
+/// The profile's page; `refused` is a credential form sent back with what was wrong (422).
 async fn render(
     state: &AppState,
     admin: &Admin,
-    profile: &ProfileRecord,
+    profile: ProfileRecord,
     flash: Option<Flash>,
     created: bool,
-    refused: Option<&Errors>,
+    refused: Option<Errors>,
 ) -> Response {
-    let filter = ConnectionFilter {
-        profile_id: Some(profile.id.clone()),
-        ..ConnectionFilter::default()
-    };
-    let page = PageRequest {
-        after: None,
-        limit: 500,
-    };
-    let connections = match state.grantry.list_connections(&filter, &page).await {
-        Ok(connections) => super::connections::data::rows(&state.grantry, profile, connections),
+    let page = match data::profile_page(&state.grantry, profile, flash, created, refused).await {
+        Ok(page) => page,
         Err(error) => return session::unavailable(error),
     };
-    let body = html! {
-        h1 { (profile.name) }
-        p.muted { (profile.provider.spec().display_name) " · Key " code { (profile.client_id) } @if !profile.description.is_empty() { " · " (profile.description) } }
-        @if let Some(problem) = &profile.problem { p.flash.bad role="alert" { strong { "Problem: " } (problem) } }
-        div.actions role="toolbar" aria-label="Actions" {
-            form method="post" action={"/ui/profiles/" (profile.id) "/connect"} {
-                (csrf(admin))
-                button.primary type="submit" { "Connect an account" }
-            }
-            a.button href={"/ui/profiles/" (profile.id) "/edit"} { "Edit" }
-            a.button.danger href={"/ui/profiles/" (profile.id) "/delete"} { "Delete" }
-        }
-        (setup_card(state, profile, created || connections.is_empty()))
-        (credential_card(state, admin, profile, refused))
-        h2 { "Connections" }
-        (super::connections::view::table(admin, &connections))
-    };
-    let mut response = layout::page(admin, Section::Connections, &profile.name, flash, body);
-    if refused.is_some() {
+    let body = view::profile(admin, &page);
+    let refused = page.refused.is_some();
+    let mut response = layout::page(
+        admin,
+        Section::Connections,
+        &page.profile.name,
+        page.flash,
+        body,
+    );
+    if refused {
         *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
     }
     response
 }
 
-/// "Add an API token or access token": how to make one in Bitbucket for this profile's needs,
-/// and the form to store it.
-fn credential_card(
-    state: &AppState,
-    admin: &Admin,
-    profile: &ProfileRecord,
-    refused: Option<&Errors>,
-) -> Markup {
-    let guide = state.grantry.credential_guide(profile);
-    let error = |field: &str| refused.and_then(|errors| errors.get(field));
-    let date = |name: &str| html! { input type="date" id=(name) name=(name); };
-    html! {
-        details.card id="add-credential" open[refused.is_some()] {
-            summary { strong { "Add an API token or access token" } " — for scripts and services without a browser" }
-            @if let Some(steps) = &guide.api_token {
-                h3 { "An API token (an account's)" }
-                ol.steps { @for step in steps { li { (step.text) } } }
-                @if !guide.api_token_scopes.is_empty() {
-                    p { "API token scopes: " span id="api-token-scopes" { (guide.api_token_scopes.join(", ")) } }
-                }
-            }
-            h3 { "An access token (a repository's, project's or workspace's)" }
-            ol.steps { @for step in &guide.access_token { li { (step.text) } } }
-            form.stack method="post" action={"/ui/profiles/" (profile.id) "/credentials"} {
-                (csrf(admin))
-                fieldset {
-                    legend { "Kind" }
-                    @if guide.api_token.is_some() {
-                        label.check { input type="radio" name="kind" value="api_token" checked; " API token" }
-                        label.check { input type="radio" name="kind" value="access_token"; " Access token" }
-                    } @else {
-                        label.check { input type="radio" name="kind" value="access_token" checked; " HTTP access token" }
-                    }
-                }
-                @if guide.api_token.is_some() {
-                    (layout::field("email", "Atlassian e-mail (API tokens only)", html! { input type="email" id="email" name="email" autocomplete="off"; }, None, error("email")))
-                }
-                (layout::field("token", "Token", html! { input type="password" id="token" name="token" autocomplete="off" required; }, Some("Checked with Bitbucket before it is stored (API tokens), sealed at rest, never shown again."), error("token")))
-                (layout::field("expires_on", "Expires on (UTC)", date("expires_on"), Some("Grantry warns seven days ahead and stops serving it then."), error("expires_at")))
-                (layout::field("end_user_id", "End user id (optional)", html! { input type="text" id="end_user_id" name="end_user_id" autocomplete="off"; }, Some("Your own id for whoever uses it."), error("end_user_id")))
-                button.primary type="submit" { "Add credential" }
-            }
-        }
-    }
-}
-
-/// Stores an API token or access token from the form above.
+/// Stores an API token or access token from the profile page's form.
 pub async fn add_credential(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -505,7 +292,7 @@ pub async fn add_credential(
             Some(at) => Some(at.0),
             None => {
                 let errors = Errors::one("expires_at", "a date such as 2027-06-01");
-                return render(&state, &admin, &profile, None, false, Some(&errors)).await;
+                return render(&state, &admin, profile, None, false, Some(errors)).await;
             }
         }
     };
@@ -533,14 +320,14 @@ pub async fn add_credential(
                 _ => "token",
             };
             let errors = Errors::one(field, &message);
-            render(&state, &admin, &profile, None, false, Some(&errors)).await
+            render(&state, &admin, profile, None, false, Some(errors)).await
         }
         // The database: the console's usual page for it. Anything else (Bitbucket unreachable,
         // a conflict) is said on the profile's page.
         Err(error @ (CoreError::Store(_) | CoreError::Crypto(_))) => session::unavailable(error),
         Err(error) => {
             let flash = Flash::Bad(format!("The credential was not stored: {error}"));
-            let mut response = render(&state, &admin, &profile, Some(flash), false, None).await;
+            let mut response = render(&state, &admin, profile, Some(flash), false, None).await;
             *response.status_mut() = StatusCode::BAD_GATEWAY;
             response
         }
@@ -579,53 +366,27 @@ pub async fn confirm_delete(
     Path(id): Path<String>,
 ) -> Response {
     match find(&state.grantry, &id).await {
-        Ok(profile) => delete_page(&state, &admin, &profile, None).await,
+        Ok(profile) => delete_page(&state, &admin, profile, None).await,
         Err(response) => response,
     }
 }
 
+/// "Delete …?"; `error` (the name typed did not match) answers 422.
 async fn delete_page(
     state: &AppState,
     admin: &Admin,
-    profile: &ProfileRecord,
-    error: Option<&str>,
+    profile: ProfileRecord,
+    error: Option<String>,
 ) -> Response {
-    let filter = ConnectionFilter {
-        profile_id: Some(profile.id.clone()),
-        ..ConnectionFilter::default()
-    };
-    let count = state
-        .grantry
-        .list_connections(
-            &filter,
-            &PageRequest {
-                after: None,
-                limit: 10_000,
-            },
-        )
-        .await
-        .map_or(0, |c| c.len());
-    let body = html! {
-        h1 { "Delete " (profile.name) "?" }
-        p { "This deletes the application connection " strong { (profile.name) } ", its " strong { (count) " connection(s)" }
-            " and their tokens. Applications using them will get “not found”. This cannot be undone." }
-        form.stack method="post" action={"/ui/profiles/" (profile.id) "/delete"} {
-            (csrf(admin))
-            (layout::field("confirm", "Type the profile name to confirm", html! { input type="text" id="confirm" name="confirm" autocomplete="off"; }, None, error))
-            div.actions {
-                button.danger type="submit" { "Delete" }
-                a.button href={"/ui/profiles/" (profile.id)} { "Cancel" }
-            }
-        }
-    };
+    let page = data::delete_page(&state.grantry, profile, error).await;
     let mut response = layout::page(
         admin,
         Section::Connections,
         "Delete application connection",
         None,
-        body,
+        view::confirm_delete(admin, &page),
     );
-    if error.is_some() {
+    if page.error.is_some() {
         *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
     }
     response
@@ -644,13 +405,8 @@ pub async fn delete(
         Err(response) => return response,
     };
     if posted.text("confirm").trim() != profile.name {
-        return delete_page(
-            &state,
-            &admin,
-            &profile,
-            Some("That is not the profile's name."),
-        )
-        .await;
+        let error = "That is not the profile's name.".to_owned();
+        return delete_page(&state, &admin, profile, Some(error)).await;
     }
     match state
         .grantry

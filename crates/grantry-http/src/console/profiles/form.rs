@@ -7,8 +7,8 @@ use grantry_core::catalog::ProviderKind;
 use grantry_core::store::ProfileRecord;
 use maud::{Markup, html};
 
-use super::layout::{copyable, csrf, field};
-use super::session::{Admin, Form};
+use crate::console::layout::{self, copyable, csrf, field};
+use crate::console::session::{Admin, Form};
 
 /// The panel's values, as text.
 #[derive(Debug, Default, Clone)]
@@ -242,7 +242,7 @@ pub fn render(
                 p.hint data-provider="bitbucket-datacenter" { "The scopes Grantry asks for; the incoming link must allow them. Each repository level includes the ones below it." }
                 div data-provider="bitbucket-cloud" { (cloud_permissions(form)) }
                 div data-provider="bitbucket-datacenter" { (dc_scopes(form)) }
-                                @if let Some(error) = errors.get("permissions") { p.error role="alert" { (super::layout::sentence(error)) } }
+                                @if let Some(error) = errors.get("permissions") { p.error role="alert" { (layout::sentence(error)) } }
             }
             div data-provider="bitbucket-cloud" {
                 div.field.invalid[errors.get("private").is_some()] {
@@ -250,7 +250,7 @@ pub fn render(
                         input type="checkbox" id="private" name="private" checked[form.private];
                         span { "This is a private consumer (allows client-credentials connections)" }
                     }
-                                        @if let Some(error) = errors.get("private") { p.error role="alert" { (super::layout::sentence(error)) } }
+                                        @if let Some(error) = errors.get("private") { p.error role="alert" { (layout::sentence(error)) } }
                 }
             }
             (field("return_urls", "Allowed return URLs (optional, one per line)", html! { textarea id="return_urls" name="return_urls" rows="3" { (form.return_urls) } }, Some("Where your application may send users back to after they connect."), errors.get("return_urls")))
