@@ -1,80 +1,36 @@
 //! Console admins: who may sign in, adding one, removing one, and changing one's own password
-//! (which signs that admin out everywhere, this browser included).
+//! (which signs that admin out everywhere, this browser included). The handlers are here; what
+//! the page shows is gathered in `data.rs` and drawn in `view.rs`.
+
+pub mod data;
+pub mod view;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use grantry_core::CoreError;
-use maud::html;
 use secrecy::SecretString;
 
-use super::layout::{self, Flash, Section, csrf, field};
+use self::data::Errors;
+use super::layout::{self, Flash, Section};
 use super::session::{self, Admin, Posted, cleared_cookie};
-use super::time;
 use crate::state::AppState;
 
-/// Errors to show next to the forms' fields.
-#[derive(Default)]
-struct Errors<'a> {
-    current: Option<&'a str>,
-    new_password: Option<&'a str>,
-    username: Option<&'a str>,
-    password: Option<&'a str>,
-}
-
-impl Errors<'_> {
-    fn any(&self) -> bool {
-        self.current.is_some()
-            || self.new_password.is_some()
-            || self.username.is_some()
-            || self.password.is_some()
-    }
-}
-
+/// The page again; any error answers 422.
 async fn render(
     state: &AppState,
     admin: &Admin,
     flash: Option<Flash>,
-    errors: Errors<'_>,
+    errors: Errors,
     typed_username: &str,
 ) -> Response {
-    let admins = match state.grantry.list_admins().await {
-        Ok(admins) => admins,
+    let page = match data::admins_page(&state.grantry, flash, errors, typed_username).await {
+        Ok(page) => page,
         Err(error) => return session::unavailable(error),
     };
-    let body = html! {
-        h1 { "Admins" }
-        p.muted { "Admins sign in to this console. Removing an admin or changing a password ends that admin's sessions at once." }
-        h2 { "Your password" }
-        form.stack method="post" action="/ui/admins/password" {
-            (csrf(admin))
-            (field("current", "Current password", html! { input type="password" id="current" name="current" autocomplete="current-password" required; }, None, errors.current))
-            (field("new_password", "New password", html! { input type="password" id="new_password" name="new_password" autocomplete="new-password" required; }, Some("At least 12 characters. You will sign in again with it."), errors.new_password))
-            button.primary type="submit" { "Change password" }
-        }
-        h2 { "Add an admin" }
-        form.stack method="post" action="/ui/admins" {
-            (csrf(admin))
-            (field("username", "User name", html! { input type="text" id="username" name="username" value=(typed_username) autocomplete="off" required; }, None, errors.username))
-            (field("password", "Password", html! { input type="password" id="password" name="password" autocomplete="new-password" required; }, Some("At least 12 characters; tell it to them out of band."), errors.password))
-            button.primary type="submit" { "Add admin" }
-        }
-        h2 { "Admins" }
-        div.table-wrap { table {
-            thead { tr { th { "User name" } th { "Added" } th { "Actions" } } }
-            tbody { @for each in &admins { tr {
-                td { (each.username) @if each.username == admin.username { " (you)" } }
-                td { (time(each.created_at)) }
-                td { @if each.username != admin.username && admins.len() > 1 {
-                    form method="post" action={"/ui/admins/" (each.username) "/remove"} {
-                        (csrf(admin)) button.danger type="submit" aria-label={"Remove " (each.username)} { "Remove" }
-                    }
-                } }
-            } } }
-        } }
-    };
-    let mut response = layout::page(admin, Section::Admins, "Admins", flash, body);
-    if errors.any() {
+    let body = view::page(admin, &page);
+    let mut response = layout::page(admin, Section::Admins, "Admins", page.flash, body);
+    if page.errors.any() {
         *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
     }
     response
@@ -108,12 +64,12 @@ pub async fn create(
         Err(CoreError::Invalid { field, message }) => {
             let errors = if field == "password" {
                 Errors {
-                    password: Some(&message),
+                    password: Some(message),
                     ..Errors::default()
                 }
             } else {
                 Errors {
-                    username: Some(&message),
+                    username: Some(message),
                     ..Errors::default()
                 }
             };
@@ -121,7 +77,7 @@ pub async fn create(
         }
         Err(CoreError::Conflict(message)) => {
             let errors = Errors {
-                username: Some(&message),
+                username: Some(message),
                 ..Errors::default()
             };
             render(&state, &admin, None, errors, &username).await
@@ -146,7 +102,7 @@ pub async fn change_password(
         Ok(Some(_)) => {}
         Ok(None) => {
             let errors = Errors {
-                current: Some("this is not your current password"),
+                current: Some("this is not your current password".into()),
                 ..Errors::default()
             };
             return render(&state, &admin, None, errors, "").await;
@@ -168,7 +124,7 @@ pub async fn change_password(
         }
         Err(CoreError::Invalid { message, .. }) => {
             let errors = Errors {
-                new_password: Some(&message),
+                new_password: Some(message),
                 ..Errors::default()
             };
             render(&state, &admin, None, errors, "").await
