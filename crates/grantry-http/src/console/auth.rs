@@ -1,4 +1,7 @@
 //! Signing in and out, and the first run: creating the first admin through the one-time link.
+//!
+//! One file: these pages show nothing from the services (a typed user name, a message), so there
+//! is no data step; `login_form` and `setup_form` are the pure views, the rest are handlers.
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -169,5 +172,35 @@ pub async fn setup(
         }
         Err(CoreError::Conflict(_)) => setup_gone(),
         Err(error) => session::unavailable(error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sign_in_form_keeps_the_user_name_and_says_a_refusal_as_an_alert() {
+        let html =
+            login_form("ada", Some(("Incorrect user name or password.", true))).into_string();
+        assert!(
+            html.contains(
+                r#"<p class="flash bad" role="alert">Incorrect user name or password.</p>"#
+            )
+        );
+        assert!(html.contains(r#"name="username" value="ada""#));
+        let expired =
+            login_form("", Some(("Your session expired. Sign in again.", false))).into_string();
+        assert!(expired.contains(r#"<p class="flash ok" role="status">"#));
+    }
+
+    #[test]
+    fn the_setup_form_posts_to_its_link_with_errors_by_their_fields() {
+        let html = setup_form("tok123", "ada", (None, Some("too short"))).into_string();
+        assert!(html.contains(r#"action="/ui/setup/tok123""#));
+        assert!(
+            html.contains(r#"<p class="error" id="password-error" role="alert">Too short</p>"#)
+        );
+        assert!(!html.contains("username-error"));
     }
 }

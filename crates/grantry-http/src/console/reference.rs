@@ -1,6 +1,9 @@
 //! API reference: `/v1` as the OpenAPI document describes it, rendered here from the document
 //! the binary serves (no CDN, no script): each operation with its parameters, body and answers,
 //! and the schemas they name. The document itself is one link away, for API tools.
+//!
+//! One file: the page has no data step of its own (the document is compiled in), so the handler
+//! parses it and `reference` and the functions above it are the pure view.
 
 use std::collections::BTreeMap;
 
@@ -81,6 +84,13 @@ fn operation(path: &str, method: &str, op: &Value) -> Markup {
 pub async fn page(admin: Admin) -> Response {
     let document: Value =
         serde_json::from_str(openapi::json()).expect("the served document is JSON");
+    let body = reference(&document);
+    layout::page(&admin, Section::Reference, "API reference", None, body)
+}
+
+/// The whole reference from an OpenAPI document: operations grouped by their first tag, in the
+/// document's order of tags, then the schemas.
+fn reference(document: &Value) -> Markup {
     let mut by_tag: BTreeMap<String, Vec<(String, &str, &Value)>> = BTreeMap::new();
     for (path, item) in document["paths"].as_object().into_iter().flatten() {
         for method in METHODS {
@@ -98,7 +108,7 @@ pub async fn page(admin: Admin) -> Response {
         .as_object()
         .cloned()
         .unwrap_or_default();
-    let body = html! {
+    html! {
         h1 { "API reference" }
         p {
             (document["info"]["description"].as_str().unwrap_or_default())
@@ -134,6 +144,38 @@ pub async fn page(admin: Admin) -> Response {
                 }
             }
         }
-    };
-    layout::page(&admin, Section::Reference, "API reference", None, body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operations_are_grouped_by_tag_and_link_to_their_schemas() {
+        let document = serde_json::json!({
+            "info": { "description": "Grantry's API." },
+            "tags": [{ "name": "profiles", "description": "Application connections." }],
+            "paths": { "/v1/profiles/{id}": { "get": {
+                "operationId": "getProfile",
+                "tags": ["profiles"],
+                "summary": "One profile.",
+                "parameters": [{ "name": "id", "in": "path", "schema": { "type": "string" } }],
+                "responses": { "200": {
+                    "description": "The profile.",
+                    "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Profile" } } }
+                } }
+            } } },
+            "components": { "schemas": { "Profile": {
+                "properties": { "id": { "type": "string", "description": "Its id." } },
+                "required": ["id"]
+            } } }
+        });
+        let html = reference(&document).into_string();
+        assert!(html.contains(r#"<h2 id="tag-profiles">profiles</h2>"#));
+        assert!(html.contains(r#"<section class="card" id="op-getProfile"><h3><code>GET /v1/profiles/{id}</code></h3>"#));
+        assert!(html.contains(r##"<a href="#schema-Profile"><code>Profile</code></a>"##));
+        assert!(html.contains(r#"<section class="card" id="schema-Profile">"#));
+        assert!(html.contains(r#"<code>id</code> <span class="muted">required</span>"#));
+    }
 }
