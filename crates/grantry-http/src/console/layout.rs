@@ -3,6 +3,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use grantry_core::clock::{Timestamp, rfc3339};
 use maud::{DOCTYPE, Markup, html};
 
 use super::signed_in::Admin;
@@ -143,6 +144,24 @@ pub fn see_other(location: &str) -> Response {
         .into_response();
     security_headers(&mut response);
     response
+}
+
+/// The console's 404, for a page or a thing that does not exist.
+pub fn not_found(message: &str) -> Response {
+    let body =
+        html! { h1 { "Not found" } p { (message) } p { a href="/ui/" { "Back to the console" } } };
+    public_page(StatusCode::NOT_FOUND, "Not found", body)
+}
+
+/// A time for people: `2026-11-24 09:12 UTC`.
+pub fn time(at: Timestamp) -> String {
+    let text = rfc3339(at);
+    format!("{} {} UTC", &text[..10], &text[11..16])
+}
+
+/// A time for people, or "never" when there is none.
+pub fn expiry(at: Option<Timestamp>) -> String {
+    at.map_or_else(|| "never".to_owned(), time)
 }
 
 /// A status in words, with a colour as a second cue.

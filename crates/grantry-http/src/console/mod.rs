@@ -1,6 +1,14 @@
 //! The web console under `/ui/`: server-rendered pages, every asset inside the binary, working
 //! without JavaScript (a little of our own improves it). It calls the same services as the API
 //! and the CLI, so every action leaves the same audit trail.
+//!
+//! Each area (`profiles`, `connections`, `webhooks`, `admins`, `keys`, `activity`) is a directory
+//! of three parts: `mod.rs`, the axum handlers (extractors, then the data step, then the view,
+//! and `CoreError` mapped to the console's responses); `data.rs`, plain structs of what a page
+//! shows, built by functions that call the `Grantry` services (never the store); `view.rs`, pure
+//! functions from those structs to markup. `reference` and `auth` are one file each: they have no
+//! data step. Shared: `layout` (the page shell, small pieces and the 404), `session` (the
+//! signed-in admin extractor, CSRF-checked forms, the 503 page) and `signed_in` (the admin).
 
 mod activity;
 mod admins;
@@ -17,11 +25,7 @@ mod signed_in;
 mod webhooks;
 
 use axum::Router;
-use axum::http::StatusCode;
-use axum::response::Response;
 use axum::routing::{get, post};
-use grantry_core::clock::Timestamp;
-use maud::html;
 
 use crate::state::AppState;
 
@@ -73,21 +77,4 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/api", get(reference::page))
         .route("/ui/admins/password", post(admins::change_password))
         .route("/ui/admins/{username}/remove", post(admins::remove))
-}
-
-pub(crate) fn not_found(message: &str) -> Response {
-    let body =
-        html! { h1 { "Not found" } p { (message) } p { a href="/ui/" { "Back to the console" } } };
-    layout::public_page(StatusCode::NOT_FOUND, "Not found", body)
-}
-
-/// A time for people: `2026-11-24 09:12 UTC`.
-pub(crate) fn time(at: Timestamp) -> String {
-    let text = grantry_core::clock::rfc3339(at);
-    format!("{} {} UTC", &text[..10], &text[11..16])
-}
-
-/// A time for people, or "never" when there is none.
-pub(crate) fn expiry(at: Option<Timestamp>) -> String {
-    at.map_or_else(|| "never".to_owned(), time)
 }

@@ -4,7 +4,7 @@ use grantry_core::events::EventKind;
 use maud::{Markup, html};
 
 use super::data::ActivityPage;
-use crate::console::time;
+use crate::console::layout::time;
 
 pub fn page(page: &ActivityPage) -> Markup {
     let chosen_profile = page.chosen_profile.as_str();

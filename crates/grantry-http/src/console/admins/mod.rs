@@ -147,7 +147,7 @@ pub async fn remove(
             let flash = Flash::Ok(format!("Admin “{username}” removed; their sessions ended."));
             render(&state, &admin, Some(flash), Errors::default(), "").await
         }
-        Err(CoreError::NotFound(_)) => super::not_found("That admin does not exist."),
+        Err(CoreError::NotFound(_)) => layout::not_found("That admin does not exist."),
         Err(CoreError::Conflict(message)) => {
             render(
                 &state,

@@ -3,9 +3,9 @@
 use maud::{Markup, html};
 
 use super::data::AdminsPage;
+use crate::console::layout::time;
 use crate::console::layout::{csrf, field};
 use crate::console::signed_in::Admin;
-use crate::console::time;
 
 /// The page as `admin` sees it: "(you)" by their name, and no Remove on it nor on the last one.
 pub fn page(admin: &Admin, page: &AdminsPage) -> Markup {

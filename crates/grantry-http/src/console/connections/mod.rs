@@ -19,11 +19,11 @@ use crate::state::AppState;
 
 async fn find(grantry: &Grantry, raw: &str) -> Result<ConnectionRecord, Response> {
     let Ok(id) = ConnectionId::parse(raw) else {
-        return Err(super::not_found("That connection does not exist."));
+        return Err(layout::not_found("That connection does not exist."));
     };
     match grantry.connection(&id).await {
         Ok(connection) => Ok(connection),
-        Err(CoreError::NotFound(_)) => Err(super::not_found("That connection does not exist.")),
+        Err(CoreError::NotFound(_)) => Err(layout::not_found("That connection does not exist.")),
         Err(error) => Err(session::unavailable(error)),
     }
 }

@@ -4,7 +4,7 @@ use grantry_core::store::{ConnectionRecord, CredentialKind};
 use maud::{Markup, html};
 
 use super::data::{ConnectionRow, RefreshFailed, TestPage};
-use crate::console::expiry;
+use crate::console::layout::expiry;
 use crate::console::layout::{self, csrf, status_badge};
 use crate::console::signed_in::Admin;
 

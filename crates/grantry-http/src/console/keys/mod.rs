@@ -77,7 +77,7 @@ pub async fn revoke(
     Posted { admin, .. }: Posted,
 ) -> Response {
     let Ok(id) = ApiKeyId::parse(&id) else {
-        return super::not_found("That API key does not exist.");
+        return layout::not_found("That API key does not exist.");
     };
     match state.grantry.revoke_api_key(&id, &admin.actor()).await {
         Ok(()) => {
@@ -85,7 +85,7 @@ pub async fn revoke(
             render(&state, &admin, Some(flash), None, None).await
         }
         Err(grantry_core::CoreError::NotFound(_)) => {
-            super::not_found("That API key does not exist or was revoked already.")
+            layout::not_found("That API key does not exist or was revoked already.")
         }
         Err(error) => session::unavailable(error),
     }

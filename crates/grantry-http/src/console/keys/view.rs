@@ -3,9 +3,9 @@
 use maud::{Markup, html};
 
 use super::data::KeysPage;
+use crate::console::layout::time;
 use crate::console::layout::{self, copyable, csrf};
 use crate::console::signed_in::Admin;
-use crate::console::time;
 
 pub fn page(admin: &Admin, page: &KeysPage) -> Markup {
     html! {

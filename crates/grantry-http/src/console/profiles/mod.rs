@@ -147,7 +147,7 @@ pub async fn create(
 async fn find(grantry: &Grantry, id: &str) -> Result<ProfileRecord, Response> {
     match grantry.find_profile(id).await {
         Ok(profile) => Ok(profile),
-        Err(CoreError::NotFound(_) | CoreError::Invalid { .. }) => Err(super::not_found(
+        Err(CoreError::NotFound(_) | CoreError::Invalid { .. }) => Err(layout::not_found(
             "That application connection does not exist.",
         )),
         Err(error) => Err(session::unavailable(error)),

@@ -65,7 +65,7 @@ pub async fn act(
     Posted { admin, .. }: Posted,
 ) -> Response {
     let Ok(id) = WebhookId::parse(&id) else {
-        return super::not_found("That webhook does not exist.");
+        return layout::not_found("That webhook does not exist.");
     };
     let grantry = &state.grantry;
     let actor = admin.actor();
@@ -105,11 +105,11 @@ pub async fn act(
             .delete_webhook(&id, &actor)
             .await
             .map(|()| Shown::Flash(Flash::Ok("Endpoint removed with its messages.".into()))),
-        _ => return super::not_found("There is no such action."),
+        _ => return layout::not_found("There is no such action."),
     };
     match done {
         Ok(shown) => render(&state, &admin, shown, None).await,
-        Err(CoreError::NotFound(_)) => super::not_found("That webhook does not exist."),
+        Err(CoreError::NotFound(_)) => layout::not_found("That webhook does not exist."),
         Err(error) => session::unavailable(error),
     }
 }
@@ -121,11 +121,11 @@ pub async fn show(State(state): State<AppState>, Path(id): Path<String>, admin: 
 
 async fn deliveries(state: &AppState, admin: &Admin, id: &str, flash: Option<Flash>) -> Response {
     let Ok(id) = WebhookId::parse(id) else {
-        return super::not_found("That webhook does not exist.");
+        return layout::not_found("That webhook does not exist.");
     };
     let page = match data::deliveries_page(&state.grantry, &id, flash).await {
         Ok(page) => page,
-        Err(CoreError::NotFound(_)) => return super::not_found("That webhook does not exist."),
+        Err(CoreError::NotFound(_)) => return layout::not_found("That webhook does not exist."),
         Err(error) => return session::unavailable(error),
     };
     let body = view::deliveries(admin, &page);
@@ -144,7 +144,7 @@ pub async fn redeliver(
     Posted { admin, .. }: Posted,
 ) -> Response {
     let (Ok(webhook), Ok(event)) = (WebhookId::parse(&id), EventId::parse(&event)) else {
-        return super::not_found("That message does not exist.");
+        return layout::not_found("That message does not exist.");
     };
     match state.grantry.redeliver(&webhook, &event).await {
         Ok(()) => {
@@ -152,7 +152,7 @@ pub async fn redeliver(
             deliveries(&state, &admin, &id, Some(flash)).await
         }
         Err(CoreError::NotFound(_)) => {
-            super::not_found("That message does not exist or is pending already.")
+            layout::not_found("That message does not exist or is pending already.")
         }
         Err(error) => session::unavailable(error),
     }

@@ -5,9 +5,9 @@ use grantry_core::store::{DeliveryState, WebhookRecord};
 use maud::{Markup, html};
 
 use super::data::{DeliveriesPage, WebhooksPage};
+use crate::console::layout::time;
 use crate::console::layout::{self, copyable, csrf};
 use crate::console::signed_in::Admin;
-use crate::console::time;
 
 /// An endpoint's state in words: delivering, failing since when, or disabled (and why).
 pub fn health(webhook: &WebhookRecord) -> Markup {
