@@ -39,6 +39,24 @@ pub struct ActivityPage {
 }
 
 impl ActivityPage {
+    /// The next page's address, with every filter kept (encoded as typed), when this page is
+    /// full.
+    pub fn older_link(&self) -> Option<String> {
+        let before = self.older.as_deref()?;
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        for (name, value) in [
+            ("profile", self.chosen_profile.as_str()),
+            ("connection", self.chosen_connection.as_str()),
+            ("kind", self.chosen_kind.as_str()),
+        ] {
+            if !value.is_empty() {
+                query.append_pair(name, value);
+            }
+        }
+        query.append_pair("before", before);
+        Some(format!("/ui/activity?{}", query.finish()))
+    }
+
     /// A profile by its name, or its id when it is gone; empty for none.
     pub fn profile_name(&self, id: &Option<ProfileId>) -> String {
         id.as_ref()

@@ -19,7 +19,7 @@ pub async fn page(
 ) -> Response {
     let page = match data::activity_page(&state.grantry, &filters).await {
         Ok(page) => page,
-        Err(error) => return session::unavailable(error),
+        Err(error) => return session::failed(error),
     };
     let body = view::page(&page);
     layout::page(&admin, Section::Activity, "Activity", page.flash, body)

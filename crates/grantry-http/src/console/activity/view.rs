@@ -45,8 +45,8 @@ pub fn page(page: &ActivityPage) -> Markup {
                     td { (event.detail) }
                 } } }
             } }
-            @if let Some(before) = &page.older {
-                p { a.button href={"/ui/activity?profile=" (chosen_profile) "&kind=" (chosen_kind) "&before=" (before)} { "Older" } }
+            @if let Some(older) = page.older_link() {
+                p { a.button href=(older) { "Older" } }
             }
         }
     }
@@ -103,7 +103,7 @@ mod tests {
     }
 
     #[test]
-    fn a_full_page_links_to_older_events_with_the_profile_and_kind_chosen() {
+    fn a_full_page_links_to_older_events_with_every_filter_kept() {
         let html = page(&activity(
             vec![event(None)],
             Some("evt_00000000000000000000000009"),
@@ -112,6 +112,17 @@ mod tests {
         assert!(html.contains(&format!(
             r#"href="/ui/activity?profile={PROFILE_ID}&amp;kind=profile.&amp;before=evt_00000000000000000000000009""#
         )));
+        let mut by_connection = activity(vec![event(None)], Some("evt_00000000000000000000000009"));
+        by_connection.chosen_connection = "con_00000000000000000000000001".into();
+        by_connection.chosen_kind = "a&b=c d".into();
+        assert_eq!(
+            by_connection.older_link().unwrap(),
+            format!(
+                "/ui/activity?profile={PROFILE_ID}&connection=con_00000000000000000000000001\
+                 &kind=a%26b%3Dc+d&before=evt_00000000000000000000000009"
+            ),
+            "the connection filter is kept and what was typed cannot add parameters"
+        );
         let empty = page(&activity(Vec::new(), None)).into_string();
         assert!(empty.contains("Nothing recorded for these filters."));
     }
