@@ -106,6 +106,16 @@ impl Problem {
         &self.detail
     }
 
+    /// The short summary (`Not found`, `Conflict`, …).
+    pub fn title(&self) -> &'static str {
+        self.title
+    }
+
+    /// What went wrong inside, for the log only: never shown.
+    pub fn cause(&self) -> Option<&str> {
+        self.cause.as_deref()
+    }
+
     pub fn status(&self) -> StatusCode {
         self.status
     }

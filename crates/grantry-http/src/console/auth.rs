@@ -88,7 +88,7 @@ pub async fn login(
             let page = login_form(&username, Some((text, true)));
             later(StatusCode::SERVICE_UNAVAILABLE, retry_after, page)
         }
-        Err(error) => session::unavailable(error),
+        Err(error) => session::failed(error),
     }
 }
 
@@ -103,7 +103,7 @@ fn later(status: StatusCode, retry_after: u64, page: Markup) -> Response {
 
 pub async fn logout(State(state): State<AppState>, Posted { admin, .. }: Posted) -> Response {
     if let Err(error) = state.grantry.sign_out(&admin.token).await {
-        return session::unavailable(error);
+        return session::failed(error);
     }
     let mut response = layout::see_other("/ui/login");
     response
@@ -141,7 +141,7 @@ pub async fn setup_page(State(state): State<AppState>, Path(token): Path<String>
             setup_form(&token, "", (None, None)),
         ),
         Ok(false) => setup_gone(),
-        Err(error) => session::unavailable(error),
+        Err(error) => session::failed(error),
     }
 }
 
@@ -171,7 +171,7 @@ pub async fn setup(
             )
         }
         Err(CoreError::Conflict(_)) => setup_gone(),
-        Err(error) => session::unavailable(error),
+        Err(error) => session::failed(error),
     }
 }
 

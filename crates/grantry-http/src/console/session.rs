@@ -6,12 +6,14 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use grantry_core::Grantry;
 use grantry_core::admins::SessionCheck;
+use grantry_core::store::StoreError;
+use grantry_core::{CoreError, Grantry};
 use maud::html;
 
 use super::layout;
 pub use super::signed_in::Admin;
+use crate::problem::Problem;
 use crate::state::AppState;
 
 pub const COOKIE: &str = "grantry_console";
@@ -36,10 +38,28 @@ pub fn cleared_cookie() -> HeaderValue {
     HeaderValue::from_static("grantry_console=; Path=/ui; HttpOnly; SameSite=Strict; Max-Age=0")
 }
 
-pub fn unavailable(error: impl std::fmt::Display) -> Response {
-    tracing::error!(%error, "console: the database is unavailable");
-    let body = html! { h1 { "Try again in a moment" } p { "Grantry cannot reach its database right now." } };
-    layout::public_page(StatusCode::SERVICE_UNAVAILABLE, "Unavailable", body)
+/// The page for a service call that failed, with the status the API gives the same error: the
+/// database away is a 503 to try again in a moment; an error a person can act on (not found, a
+/// conflict, Bitbucket unreachable) says what it was; anything internal is logged and shown
+/// only as "something went wrong".
+pub fn failed(error: CoreError) -> Response {
+    let database_away = matches!(error, CoreError::Store(StoreError::Unavailable(_)));
+    let problem = Problem::from(error);
+    let status = problem.status();
+    if status.is_server_error() {
+        let cause = problem.cause().unwrap_or(problem.detail());
+        tracing::error!(%status, cause, "console: a service call failed");
+    }
+    let body = if database_away {
+        html! { h1 { "Try again in a moment" } p { "Grantry cannot reach its database right now." } }
+    } else {
+        html! {
+            h1 { (problem.title()) }
+            p { (problem.detail()) }
+            p { a href="/ui/" { "Back to the console" } }
+        }
+    };
+    layout::public_page(status, problem.title(), body)
 }
 
 impl FromRequestParts<AppState> for Admin {
@@ -63,7 +83,7 @@ impl FromRequestParts<AppState> for Admin {
                 Err(response)
             }
             Ok(SessionCheck::Unknown) => Err(layout::see_other("/ui/login")),
-            Err(error) => Err(unavailable(error)),
+            Err(error) => Err(failed(error)),
         }
     }
 }

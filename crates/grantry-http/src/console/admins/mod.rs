@@ -26,7 +26,7 @@ async fn render(
 ) -> Response {
     let page = match data::admins_page(&state.grantry, flash, errors, typed_username).await {
         Ok(page) => page,
-        Err(error) => return session::unavailable(error),
+        Err(error) => return session::failed(error),
     };
     let body = view::page(admin, &page);
     let mut response = layout::page(admin, Section::Admins, "Admins", page.flash, body);
@@ -82,7 +82,7 @@ pub async fn create(
             };
             render(&state, &admin, None, errors, &username).await
         }
-        Err(error) => session::unavailable(error),
+        Err(error) => session::failed(error),
     }
 }
 
@@ -107,7 +107,7 @@ pub async fn change_password(
             };
             return render(&state, &admin, None, errors, "").await;
         }
-        Err(error) => return session::unavailable(error),
+        Err(error) => return session::failed(error),
     }
     let new_password = SecretString::from(posted.text("new_password"));
     match state
@@ -129,7 +129,7 @@ pub async fn change_password(
             };
             render(&state, &admin, None, errors, "").await
         }
-        Err(error) => session::unavailable(error),
+        Err(error) => session::failed(error),
     }
 }
 
@@ -158,6 +158,6 @@ pub async fn remove(
             )
             .await
         }
-        Err(error) => session::unavailable(error),
+        Err(error) => session::failed(error),
     }
 }

@@ -24,7 +24,7 @@ async fn find(grantry: &Grantry, raw: &str) -> Result<ConnectionRecord, Response
     match grantry.connection(&id).await {
         Ok(connection) => Ok(connection),
         Err(CoreError::NotFound(_)) => Err(layout::not_found("That connection does not exist.")),
-        Err(error) => Err(session::unavailable(error)),
+        Err(error) => Err(session::failed(error)),
     }
 }
 
@@ -111,7 +111,7 @@ pub async fn delete(
         .await
     {
         Ok(_) => layout::see_other(&format!("/ui/profiles/{}?removed=1", connection.profile_id)),
-        Err(error) => session::unavailable(error),
+        Err(error) => session::failed(error),
     }
 }
 
@@ -155,6 +155,6 @@ pub async fn confirm(
         Err(
             CoreError::ConfirmationRefused(_) | CoreError::Conflict(_) | CoreError::NotFound(_),
         ) => back("error=not_confirmed"),
-        Err(error) => session::unavailable(error),
+        Err(error) => session::failed(error),
     }
 }

@@ -26,7 +26,7 @@ async fn render(
 ) -> Response {
     let page = match data::keys_page(&state.grantry, flash, created, error).await {
         Ok(page) => page,
-        Err(error) => return session::unavailable(error),
+        Err(error) => return session::failed(error),
     };
     let body = view::page(admin, &page);
     let mut response = layout::page(admin, Section::ApiKeys, "API keys", page.flash, body);
@@ -67,7 +67,7 @@ pub async fn create(
         Err(grantry_core::CoreError::Invalid { message, .. }) => {
             render(&state, &admin, None, None, Some(message)).await
         }
-        Err(error) => session::unavailable(error),
+        Err(error) => session::failed(error),
     }
 }
 
@@ -87,6 +87,6 @@ pub async fn revoke(
         Err(grantry_core::CoreError::NotFound(_)) => {
             layout::not_found("That API key does not exist or was revoked already.")
         }
-        Err(error) => session::unavailable(error),
+        Err(error) => session::failed(error),
     }
 }

@@ -127,7 +127,10 @@ impl ProfilePanel {
 /// A profile's page: its setup steps, the credential form, and its connections.
 pub struct ProfilePage {
     pub profile: ProfileRecord,
+    /// The first [`SHOWN`] connections.
     pub connections: Vec<ConnectionRow>,
+    /// How many the profile has in all.
+    pub total: u64,
     pub setup: SetupGuide,
     pub credential: CredentialGuide,
     /// The setup steps start open: just created, or nothing connected yet.
@@ -135,6 +138,20 @@ pub struct ProfilePage {
     /// A credential form sent back with what was wrong (the page answers 422).
     pub refused: Option<Errors>,
     pub flash: Option<Flash>,
+}
+
+/// Connections listed on a profile's page; the API and CLI page through all of them.
+pub const SHOWN: u32 = 500;
+
+/// How many connections a profile has, from the grouped count the list shows.
+async fn count_connections(grantry: &Grantry, profile: &ProfileRecord) -> CoreResult<u64> {
+    Ok(grantry
+        .connection_counts()
+        .await?
+        .into_iter()
+        .filter(|(id, _, _)| *id == profile.id)
+        .map(|(_, _, n)| n)
+        .sum())
 }
 
 pub async fn profile_page(
@@ -150,11 +167,13 @@ pub async fn profile_page(
     };
     let page = PageRequest {
         after: None,
-        limit: 500,
+        limit: SHOWN,
     };
     let connections = grantry.list_connections(&filter, &page).await?;
     let connections = rows(grantry, &profile, connections);
+    let total = count_connections(grantry, &profile).await?;
     Ok(ProfilePage {
+        total,
         setup: grantry.setup_guide(&profile),
         credential: grantry.credential_guide(&profile),
         setup_open: created || connections.is_empty(),
@@ -168,31 +187,23 @@ pub async fn profile_page(
 /// "Delete …?": the profile and how many connections go with it.
 pub struct DeletePage {
     pub profile: ProfileRecord,
-    pub connections: usize,
+    /// How many connections (and their tokens) go with it.
+    pub connections: u64,
     /// The name typed did not match (the page answers 422).
     pub error: Option<String>,
 }
 
+/// The count comes from the same grouped count as the list, not from reading the connections:
+/// a confirmation of a deletion must not understate what goes.
 pub async fn delete_page(
     grantry: &Grantry,
     profile: ProfileRecord,
     error: Option<String>,
-) -> DeletePage {
-    let filter = ConnectionFilter {
-        profile_id: Some(profile.id.clone()),
-        ..ConnectionFilter::default()
-    };
-    let page = PageRequest {
-        after: None,
-        limit: 10_000,
-    };
-    let connections = grantry
-        .list_connections(&filter, &page)
-        .await
-        .map_or(0, |c| c.len());
-    DeletePage {
+) -> CoreResult<DeletePage> {
+    let connections = count_connections(grantry, &profile).await?;
+    Ok(DeletePage {
         profile,
         connections,
         error,
-    }
+    })
 }

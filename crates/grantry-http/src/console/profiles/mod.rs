@@ -32,7 +32,7 @@ pub async fn list(
 ) -> Response {
     let page = match data::profiles_page(&state.grantry, &notice).await {
         Ok(page) => page,
-        Err(error) => return session::unavailable(error),
+        Err(error) => return session::failed(error),
     };
     let body = view::list(&page);
     layout::page(
@@ -139,7 +139,7 @@ pub async fn create(
         Ok(profile) => layout::see_other(&format!("/ui/profiles/{}?created=1", profile.id)),
         Err(error) => match Errors::from_core(&error) {
             Some(errors) => invalid(&state, &admin, form, errors, action, false),
-            None => session::unavailable(error),
+            None => session::failed(error),
         },
     }
 }
@@ -150,7 +150,7 @@ async fn find(grantry: &Grantry, id: &str) -> Result<ProfileRecord, Response> {
         Err(CoreError::NotFound(_) | CoreError::Invalid { .. }) => Err(layout::not_found(
             "That application connection does not exist.",
         )),
-        Err(error) => Err(session::unavailable(error)),
+        Err(error) => Err(session::failed(error)),
     }
 }
 
@@ -218,7 +218,7 @@ pub async fn update(
         Ok(profile) => layout::see_other(&format!("/ui/profiles/{}?saved=1", profile.id)),
         Err(error) => match Errors::from_core(&error) {
             Some(errors) => invalid(&state, &admin, form, errors, &action, true),
-            None => session::unavailable(error),
+            None => session::failed(error),
         },
     }
 }
@@ -256,7 +256,7 @@ async fn render(
 ) -> Response {
     let page = match data::profile_page(&state.grantry, profile, flash, created, refused).await {
         Ok(page) => page,
-        Err(error) => return session::unavailable(error),
+        Err(error) => return session::failed(error),
     };
     let body = view::profile(admin, &page);
     let refused = page.refused.is_some();
@@ -324,7 +324,7 @@ pub async fn add_credential(
         }
         // The database: the console's usual page for it. Anything else (Bitbucket unreachable,
         // a conflict) is said on the profile's page.
-        Err(error @ (CoreError::Store(_) | CoreError::Crypto(_))) => session::unavailable(error),
+        Err(error @ (CoreError::Store(_) | CoreError::Crypto(_))) => session::failed(error),
         Err(error) => {
             let flash = Flash::Bad(format!("The credential was not stored: {error}"));
             let mut response = render(&state, &admin, profile, Some(flash), false, None).await;
@@ -356,7 +356,7 @@ pub async fn connect(
     };
     match state.grantry.create_session(new, &admin.actor()).await {
         Ok(created) => layout::see_other(&created.url),
-        Err(error) => session::unavailable(error),
+        Err(error) => session::failed(error),
     }
 }
 
@@ -378,7 +378,10 @@ async fn delete_page(
     profile: ProfileRecord,
     error: Option<String>,
 ) -> Response {
-    let page = data::delete_page(&state.grantry, profile, error).await;
+    let page = match data::delete_page(&state.grantry, profile, error).await {
+        Ok(page) => page,
+        Err(error) => return session::failed(error),
+    };
     let mut response = layout::page(
         admin,
         Section::Connections,
@@ -414,6 +417,6 @@ pub async fn delete(
         .await
     {
         Ok((_, removed)) => layout::see_other(&format!("/ui/profiles?deleted={removed}")),
-        Err(error) => session::unavailable(error),
+        Err(error) => session::failed(error),
     }
 }

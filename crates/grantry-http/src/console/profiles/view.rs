@@ -130,6 +130,10 @@ pub fn profile(admin: &Admin, page: &ProfilePage) -> Markup {
         (setup_card(&page.setup, page.setup_open))
         (credential_card(admin, profile, &page.credential, page.refused.as_ref()))
         h2 { "Connections" }
+        @if page.total > page.connections.len() as u64 {
+            p.muted { "Showing the first " (page.connections.len()) " of " (page.total) " connections. "
+                "The API (" code { "GET /v1/connections?profile=…" } ") and the CLI (" code { "grantry connections list --profile " (profile.name) } ") list them all." }
+        }
         (connections::view::table(admin, &page.connections))
     }
 }
@@ -277,6 +281,7 @@ mod tests {
                 missing: Vec::new(),
                 ending_in_days: None,
             }],
+            total: 1,
             setup: SetupGuide {
                 callback_url: "https://grantry.example.com/connect/callback".into(),
                 location: "Workspace settings → OAuth consumers",
@@ -313,6 +318,16 @@ mod tests {
         assert!(html.contains(r#"value="access_token" checked> HTTP access token"#));
         assert!(html.contains("Needs reconnecting"));
         assert!(html.contains(r#"action="/ui/profiles/prf_00000000000000000000000001/connect""#));
+        assert!(!html.contains("Showing the first"));
+    }
+
+    #[test]
+    fn a_profile_with_more_connections_than_shown_says_so_and_where_to_see_them_all() {
+        let mut page = profile_page(None);
+        page.total = 1_203;
+        let html = profile(&fixtures::admin(), &page).into_string();
+        assert!(html.contains("Showing the first 1 of 1203 connections."));
+        assert!(html.contains("<code>grantry connections list --profile Busy</code>"));
     }
 
     #[test]

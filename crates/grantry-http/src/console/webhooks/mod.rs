@@ -21,7 +21,7 @@ use crate::state::AppState;
 async fn render(state: &AppState, admin: &Admin, shown: Shown, error: Option<String>) -> Response {
     let page = match data::webhooks_page(&state.grantry, shown, error).await {
         Ok(page) => page,
-        Err(error) => return session::unavailable(error),
+        Err(error) => return session::failed(error),
     };
     let body = view::list(admin, &page);
     let mut response = layout::page(admin, Section::Webhooks, "Webhooks", page.flash, body);
@@ -54,7 +54,7 @@ pub async fn create(State(state): State<AppState>, Posted { admin, form }: Poste
         Err(CoreError::Invalid { message, .. }) => {
             render(&state, &admin, Shown::Nothing, Some(message)).await
         }
-        Err(error) => session::unavailable(error),
+        Err(error) => session::failed(error),
     }
 }
 
@@ -110,7 +110,7 @@ pub async fn act(
     match done {
         Ok(shown) => render(&state, &admin, shown, None).await,
         Err(CoreError::NotFound(_)) => layout::not_found("That webhook does not exist."),
-        Err(error) => session::unavailable(error),
+        Err(error) => session::failed(error),
     }
 }
 
@@ -126,7 +126,7 @@ async fn deliveries(state: &AppState, admin: &Admin, id: &str, flash: Option<Fla
     let page = match data::deliveries_page(&state.grantry, &id, flash).await {
         Ok(page) => page,
         Err(CoreError::NotFound(_)) => return layout::not_found("That webhook does not exist."),
-        Err(error) => return session::unavailable(error),
+        Err(error) => return session::failed(error),
     };
     let body = view::deliveries(admin, &page);
     layout::page(
@@ -154,6 +154,6 @@ pub async fn redeliver(
         Err(CoreError::NotFound(_)) => {
             layout::not_found("That message does not exist or is pending already.")
         }
-        Err(error) => session::unavailable(error),
+        Err(error) => session::failed(error),
     }
 }
