@@ -166,3 +166,50 @@ impl FromRequest<AppState> for Posted {
         Ok(Posted { admin, form })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::body::to_bytes;
+    use grantry_core::store::StoreError;
+
+    use super::*;
+
+    async fn page(error: CoreError) -> (StatusCode, String) {
+        let response = failed(error);
+        let status = response.status();
+        let body = to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        (status, String::from_utf8(body.to_vec()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn only_an_unreachable_database_reads_as_one() {
+        let (status, html) =
+            page(CoreError::Store(StoreError::Unavailable("refused".into()))).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(html.contains("Grantry cannot reach its database right now."));
+
+        let (status, html) = page(CoreError::Conflict("a profile named P exists".into())).await;
+        assert_eq!(status, StatusCode::CONFLICT);
+        assert!(html.contains("a profile named P exists"));
+        assert!(!html.contains("database"));
+
+        let (status, html) = page(CoreError::ProviderUnavailable {
+            retry_after: 30,
+            cause: "connect timeout".into(),
+        })
+        .await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(!html.contains("cannot reach its database"), "{html}");
+    }
+
+    #[tokio::test]
+    async fn what_went_wrong_inside_stays_in_the_log() {
+        let (status, html) = page(CoreError::Store(StoreError::Corrupt(
+            "column `secret` holds 3 bytes".into(),
+        )))
+        .await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(html.contains("Something went wrong on our side"));
+        assert!(!html.contains("secret"), "{html}");
+    }
+}
