@@ -109,8 +109,9 @@ pub fn rfc3339(unix: Timestamp) -> String {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rfc3339(pub Timestamp);
 
-impl std::fmt::Display for Rfc3339 {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl Rfc3339 {
+    /// The civil date and time: year, month, day, hour, minute, second.
+    fn parts(self) -> (i64, i64, i64, i64, i64, i64) {
         let unix = self.0.unix();
         let days = unix.div_euclid(86_400);
         let secs = unix.rem_euclid(86_400);
@@ -123,19 +124,54 @@ impl std::fmt::Display for Rfc3339 {
         let day = doy - (153 * mp + 2) / 5 + 1;
         let month = if mp < 10 { mp + 3 } else { mp - 9 };
         let year = yoe + era * 400 + i64::from(month <= 2);
+        (year, month, day, secs / 3600, secs % 3600 / 60, secs % 60)
+    }
+
+    /// The 20 bytes of `YYYY-MM-DD'T'hh:mm:ss'Z'`, for years 0 to 9999 (every time Grantry
+    /// keeps); written digit by digit, because token reads write one on every answer.
+    fn ascii(self) -> Option<[u8; 20]> {
+        let (year, month, day, hour, minute, second) = self.parts();
+        if !(0..=9999).contains(&year) {
+            return None;
+        }
+        let mut out = *b"0000-00-00T00:00:00Z";
+        let mut put = |at: usize, value: i64, width: usize| {
+            let mut value = value;
+            for i in (at..at + width).rev() {
+                out[i] = b'0' + (value % 10) as u8;
+                value /= 10;
+            }
+        };
+        put(0, year, 4);
+        put(5, month, 2);
+        put(8, day, 2);
+        put(11, hour, 2);
+        put(14, minute, 2);
+        put(17, second, 2);
+        Some(out)
+    }
+}
+
+impl std::fmt::Display for Rfc3339 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(ascii) = self.ascii() {
+            return f.write_str(std::str::from_utf8(&ascii).map_err(|_| std::fmt::Error)?);
+        }
+        let (year, month, day, hour, minute, second) = self.parts();
         write!(
             f,
-            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-            secs / 3600,
-            secs % 3600 / 60,
-            secs % 60
+            "{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}Z"
         )
     }
 }
 
 impl serde::Serialize for Rfc3339 {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+        match self.ascii() {
+            Some(ascii) => serializer
+                .serialize_str(std::str::from_utf8(&ascii).map_err(serde::ser::Error::custom)?),
+            None => serializer.collect_str(self),
+        }
     }
 }
 
@@ -189,6 +225,13 @@ mod tests {
         let at = Timestamp::from_unix;
         assert_eq!(rfc3339(at(1_777_888_800)), "2026-05-04T10:00:00Z");
         assert_eq!(rfc3339(at(0)), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(at(253_402_300_799)), "9999-12-31T23:59:59Z");
+        assert_eq!(rfc3339(at(253_402_300_800)), "10000-01-01T00:00:00Z");
+        assert_eq!(rfc3339(at(-1)), "1969-12-31T23:59:59Z");
+        assert_eq!(
+            serde_json::to_string(&Rfc3339(at(1_777_888_800))).unwrap(),
+            "\"2026-05-04T10:00:00Z\""
+        );
     }
 
     #[test]
