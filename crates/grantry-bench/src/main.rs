@@ -17,6 +17,7 @@
 
 mod expiry;
 mod load;
+mod nginx;
 mod processes;
 mod proxy;
 mod reads;
@@ -42,8 +43,12 @@ enum Command {
     TokenReads {
         #[arg(long, default_value_t = 64)]
         concurrency: usize,
+        /// Seconds of load per target and round.
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+        /// Rounds in which the targets take turns; medians are reported.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
         /// The access tokens' length (the simulator's default: Bitbucket's 2026 length).
         #[arg(long)]
         token_length: Option<usize>,
@@ -132,8 +137,9 @@ async fn main() -> anyhow::Result<()> {
         Command::TokenReads {
             concurrency,
             seconds,
+            rounds,
             token_length,
-        } => reads::run(concurrency, seconds, token_length).await,
+        } => reads::run(concurrency, seconds, rounds.max(1), token_length).await,
         Command::Herd { readers } => expiry::herd(readers).await,
         Command::MassExpiry { connections } => expiry::mass_expiry(connections).await,
         Command::Proxy {

@@ -7,14 +7,13 @@
 //! `nginx` come from Debian, installed when missing.
 
 use std::path::Path;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail, ensure};
+use anyhow::{Context, ensure};
 use serde_json::{Value, json};
-use tokio::process::{Child, Command};
 
 use crate::load::{Load, clock_ticks_per_second, ensure_programs, wrk};
+use crate::nginx::Nginx;
 use crate::processes::{Options, Stack, cpu_ticks, free_port, resident_kib, with_children};
 
 const MIB: u64 = 1024 * 1024;
@@ -22,52 +21,11 @@ const MIB: u64 = 1024 * 1024;
 /// One round's load and CPU microseconds per request: straight, nginx, Grantry.
 type Round = [(Load, f64); 3];
 
-/// nginx's master process; stopped (with its workers, which outlive a killed master) when
-/// dropped.
-struct Nginx(Child);
-
-impl Nginx {
-    fn pid(&self) -> u32 {
-        self.0.id().unwrap_or_default()
-    }
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        if let Some(pid) = self.0.id() {
-            let _ = std::process::Command::new("kill")
-                .args(["-TERM", &pid.to_string()])
-                .status();
-            // Time for the master to stop its workers before this process goes.
-            std::thread::sleep(Duration::from_millis(500));
-        }
-    }
-}
-
 /// nginx in front of the simulator, adding the token header, streaming as Grantry does.
 async fn nginx(dir: &Path, port: u16, simulator: &str, token: &str) -> anyhow::Result<Nginx> {
     let upstream = simulator.trim_start_matches("http://");
-    let root = std::process::Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
-    let user = if root { "user root;" } else { "" };
-    let d = dir.display();
-    let conf = format!(
-        r#"{user}
-worker_processes auto;
-daemon off;
-pid {d}/nginx.pid;
-error_log {d}/nginx-error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-  access_log off;
-  client_body_temp_path {d}/body;
-  proxy_temp_path {d}/proxy;
-  fastcgi_temp_path {d}/fastcgi;
-  uwsgi_temp_path {d}/uwsgi;
-  scgi_temp_path {d}/scgi;
-  upstream bitbucket {{ server {upstream}; keepalive 128; }}
+    let block = format!(
+        r#"  upstream bitbucket {{ server {upstream}; keepalive 128; }}
   server {{
     listen 127.0.0.1:{port};
     location / {{
@@ -77,30 +35,9 @@ http {{
       proxy_set_header Authorization "Bearer {token}";
       proxy_buffering off;
     }}
-  }}
-}}
-"#
+  }}"#
     );
-    let path = dir.join("nginx.conf");
-    std::fs::write(&path, conf)?;
-    let child = Command::new("nginx")
-        .stdin(Stdio::null())
-        .arg("-c")
-        .arg(&path)
-        .arg("-p")
-        .arg(dir)
-        .spawn()
-        .context("starting nginx")?;
-    for _ in 0..100 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return Ok(Nginx(child));
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    bail!("nginx did not listen; see {d}/nginx-error.log")
+    crate::nginx::start(dir, port, &block).await
 }
 
 /// Median time to the first byte of `url`'s answer over `runs` requests, and the answer's size.
