@@ -18,13 +18,28 @@ use crate::store::{ConnectionRecord, ConnectionStatus, CredentialKind, StoreErro
 impl Grantry {
     pub async fn token(&self, id: &ConnectionId) -> CoreResult<Arc<CachedToken>> {
         let margin = crate::clock::seconds(self.settings.refresh.margin);
+        if !self.cache_bypassed()
+            && let Some(hit) = self.cache.fresh(id, self.clock.now(), margin)
+        {
+            self.metrics.read(ReadOutcome::Cache);
+            return Ok(hit);
+        }
+        // Boxed, so the future of a read answered from memory stays a few words: the store
+        // read and the refresh make a state machine of kilobytes, which every caller's future
+        // (a token read's, a proxied call's) would otherwise carry and copy on each request.
+        Box::pin(self.token_not_cached(id, margin)).await
+    }
+
+    /// A read the cache did not answer: this connection's turn, the cache again (another read
+    /// may have just filled it), then the store and perhaps a refresh.
+    async fn token_not_cached(
+        &self,
+        id: &ConnectionId,
+        margin: i64,
+    ) -> CoreResult<Arc<CachedToken>> {
         if self.cache_bypassed() {
             let _turn = self.flights.enter(id).await;
             return self.token_from_store(id).await;
-        }
-        if let Some(hit) = self.cache.fresh(id, self.clock.now(), margin) {
-            self.metrics.read(ReadOutcome::Cache);
-            return Ok(hit);
         }
         let _turn = self.flights.enter(id).await;
         if let Some(hit) = self.cache.fresh(id, self.clock.now(), margin) {

@@ -214,10 +214,12 @@ async fn forward(
         headers,
         body,
     };
-    let answer = state
-        .grantry
-        .proxy(&target.connection, call, &caller.actor())
-        .await;
+    let answer = Box::pin(
+        state
+            .grantry
+            .proxy(&target.connection, call, &caller.actor()),
+    )
+    .await;
     match answer {
         Ok(answer) => Ok(respond(answer)),
         Err(_) if over.load(Ordering::Relaxed) => Err(too_large(limit)),
