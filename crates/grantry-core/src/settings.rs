@@ -225,7 +225,14 @@ impl Settings {
     /// Where a connection's REST API is reached through the proxy, in Bitbucket's own layout
     /// (`layout` is `2.0/` or `rest/`), ending in `/`.
     pub fn proxy_url(&self, connection: &ConnectionId, layout: &str) -> String {
-        self.url(&format!("/v1/proxy/{connection}/{layout}"))
+        // Pushed piece by piece rather than formatted: every proxied call makes one.
+        let root = self.public_url.as_str().trim_end_matches('/');
+        let connection = connection.as_str();
+        let mut url = String::with_capacity(root.len() + connection.len() + layout.len() + 11);
+        for piece in [root, "/v1/proxy/", connection, "/", layout] {
+            url.push_str(piece);
+        }
+        url
     }
 }
 

@@ -15,12 +15,29 @@ pub struct Rewrite {
     /// The same place through the proxy, ending in `/`:
     /// `{public_url}/v1/proxy/{connection}/2.0/` or `…/rest/`.
     pub to: String,
+    /// `to` can go into a JSON string as it is.
+    to_is_plain: bool,
+}
+
+/// ASCII that a JSON string holds as it is: no escapes, no control characters.
+fn plain(text: &[u8]) -> bool {
+    text.iter()
+        .all(|&b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
 }
 
 /// The largest JSON answer read whole to rewrite it; larger ones pass through untouched.
 pub const MAX_REWRITTEN: usize = 32 * 1024 * 1024;
 
 impl Rewrite {
+    pub fn new(from: String, to: String) -> Rewrite {
+        let to_is_plain = plain(to.as_bytes());
+        Rewrite {
+            from,
+            to,
+            to_is_plain,
+        }
+    }
+
     /// `url` through the proxy, if it points into the REST API.
     pub fn url(&self, url: &str) -> Option<String> {
         if let Some(rest) = url.strip_prefix(&self.from) {
@@ -141,6 +158,34 @@ impl Scan<'_> {
         if !link {
             return Some(());
         }
+        let raw = &self.body[start + 1..self.at - 1];
+        // Bitbucket writes its links in plain ASCII without escapes: then the text is the bytes
+        // between the quotes, and the rewritten link is `to` and the rest, copied as they are
+        // (`to` needs no escaping either; `Rewrite::new` checks). Anything else goes through
+        // serde_json, which decodes and re-escapes.
+        if self.rewrite.to_is_plain && plain(raw) {
+            let from = self.rewrite.from.as_bytes();
+            let rest = if let Some(rest) = raw.strip_prefix(from) {
+                Some((self.rewrite.to.as_bytes(), rest))
+            } else if raw == &from[..from.len() - 1] {
+                Some((
+                    &self.rewrite.to.as_bytes()[..self.rewrite.to.len() - 1],
+                    &b""[..],
+                ))
+            } else {
+                None
+            };
+            if let Some((to, rest)) = rest {
+                self.out.extend_from_slice(&self.body[self.copied..start]);
+                self.out.push(b'"');
+                self.out.extend_from_slice(to);
+                self.out.extend_from_slice(rest);
+                self.out.push(b'"');
+                self.copied = self.at;
+                self.changed = true;
+            }
+            return Some(());
+        }
         let text: String = serde_json::from_slice(&self.body[start..self.at]).ok()?;
         if let Some(rewritten) = self.rewrite.url(&text) {
             self.out.extend_from_slice(&self.body[self.copied..start]);
@@ -248,10 +293,10 @@ mod tests {
     use super::*;
 
     fn cloud() -> Rewrite {
-        Rewrite {
-            from: "https://api.bitbucket.org/2.0/".into(),
-            to: "https://grantry.example.com/v1/proxy/con_1/2.0/".into(),
-        }
+        Rewrite::new(
+            "https://api.bitbucket.org/2.0/".into(),
+            "https://grantry.example.com/v1/proxy/con_1/2.0/".into(),
+        )
     }
 
     #[test]
@@ -302,6 +347,27 @@ mod tests {
         assert_eq!(
             repo["description"], "Mirror of https://api.bitbucket.org/2.0/repositories/acme/x",
             "user content is never changed"
+        );
+    }
+
+    #[test]
+    fn links_written_with_escapes_or_beyond_ascii_are_rewritten_all_the_same() {
+        // The plain links take a shortcut; these go through serde_json, and must end the same.
+        let escaped = br#"{"next": "https:\/\/api.bitbucket.org\/2.0\/x?page=2", "links": {"self": {"href": "https://api.bitbucket.org/2.0/users/\u00e9t\u00e9"}}}"#;
+        let out: Value = serde_json::from_slice(&cloud().json(escaped).unwrap()).unwrap();
+        assert_eq!(
+            out["next"],
+            "https://grantry.example.com/v1/proxy/con_1/2.0/x?page=2"
+        );
+        assert_eq!(
+            out["links"]["self"]["href"],
+            "https://grantry.example.com/v1/proxy/con_1/2.0/users/été"
+        );
+        let root = br#"{"links": {"self": {"href": "https://api.bitbucket.org/2.0"}}}"#;
+        assert_eq!(
+            cloud().json(root).unwrap(),
+            br#"{"links": {"self": {"href": "https://grantry.example.com/v1/proxy/con_1/2.0"}}}"#,
+            "the root itself, without its slash"
         );
     }
 

@@ -135,10 +135,10 @@ impl Grantry {
                 tracing::warn!(connection.id = %id, %error, "a proxied call's credential was refused");
             }
         }
-        let rewrite = Rewrite {
-            from: endpoints.rest.to_string(),
-            to: self.settings.proxy_url(id, spec.rest_layout),
-        };
+        let rewrite = Rewrite::new(
+            endpoints.rest.to_string(),
+            self.settings.proxy_url(id, spec.rest_layout),
+        );
         Ok(rewrite_answer(answer, &rewrite).await)
     }
 }
