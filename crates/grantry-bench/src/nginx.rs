@@ -49,7 +49,6 @@ error_log {d}/nginx-error.log warn;
 events {{ worker_connections 4096; }}
 http {{
   access_log off;
-  keepalive_requests 1000000;
   client_body_temp_path {d}/body;
   proxy_temp_path {d}/proxy;
   fastcgi_temp_path {d}/fastcgi;
