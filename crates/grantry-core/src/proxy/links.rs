@@ -15,7 +15,8 @@ pub struct Rewrite {
     /// The same place through the proxy, ending in `/`:
     /// `{public_url}/v1/proxy/{connection}/2.0/` or `…/rest/`.
     pub to: String,
-    /// `to` can go into a JSON string as it is.
+    /// `to` can go into a JSON string as it is, and both roots end in `/` as documented: the
+    /// byte-copying rewrite relies on both.
     to_is_plain: bool,
 }
 
@@ -30,7 +31,7 @@ pub const MAX_REWRITTEN: usize = 32 * 1024 * 1024;
 
 impl Rewrite {
     pub fn new(from: String, to: String) -> Rewrite {
-        let to_is_plain = plain(to.as_bytes());
+        let to_is_plain = plain(to.as_bytes()) && from.ends_with('/') && to.ends_with('/');
         Rewrite {
             from,
             to,
