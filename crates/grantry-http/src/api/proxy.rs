@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::extract::{FromRequestParts, OriginalUri, Request, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
@@ -81,15 +81,12 @@ impl FromRequestParts<AppState> for ProxyTarget {
 
 /// Bitbucket's own error shapes beside the problem's fields, in the content type the client
 /// asked for.
-fn for_clients(problem: Problem, headers: &HeaderMap) -> Response {
+fn for_clients(problem: Problem, accept: Option<&HeaderValue>) -> Response {
     let message = problem.detail().to_owned();
     let problem = problem
         .with("error", serde_json::json!({"message": message}))
         .with("errors", serde_json::json!([{"message": message}]));
-    let accept = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("*/*");
+    let accept = accept.and_then(|v| v.to_str().ok()).unwrap_or("*/*");
     let wants_plain_json = accept.contains("application/json")
         && !accept.contains("problem+json")
         && !accept.contains("*/*");
@@ -171,15 +168,16 @@ pub async fn proxy(
     target: Result<ProxyTarget, Problem>,
     request: Request,
 ) -> Response {
-    let headers = request.headers().clone();
+    // Only what a refusal's shape depends on, not a copy of every header on every call.
+    let accept = request.headers().get(header::ACCEPT).cloned();
     // Refusals of the method or the path carry Bitbucket's error fields too.
     let target = match target {
         Ok(target) => target,
-        Err(problem) => return for_clients(problem, &headers),
+        Err(problem) => return for_clients(problem, accept.as_ref()),
     };
     match forward(&state, &caller, target, request).await {
         Ok(response) => response,
-        Err(problem) => for_clients(problem, &headers),
+        Err(problem) => for_clients(problem, accept.as_ref()),
     }
 }
 
@@ -200,7 +198,6 @@ async fn forward(
                 .iter()
                 .filter_map(|value| value.to_str().ok())
                 .map(|value| ((*name).to_owned(), value.to_owned()))
-                .collect::<Vec<_>>()
         })
         .collect();
     let limit = state.http.proxy_body_limit;
