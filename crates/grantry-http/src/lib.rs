@@ -24,6 +24,8 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{StatusCode, header};
 use axum::routing::get;
 use grantry_core::Grantry;
+use tower::ServiceBuilder;
+use tower::util::MapResponseLayer;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -40,6 +42,10 @@ pub fn router(grantry: Arc<Grantry>, settings: HttpSettings) -> Router {
     };
     // Everything but the proxy answers within the request timeout and takes small bodies; the
     // proxy streams (large bodies, long downloads) under its own limit and idle timeouts.
+    //
+    // Each `Router::layer` call wraps every route in a boxed service of its own, cloned and
+    // boxed again on every request; so each group of middleware is one `ServiceBuilder` stack,
+    // applied in one call (outermost first).
     let bounded = Router::new()
         .merge(api::routes())
         .merge(console::routes())
@@ -49,21 +55,27 @@ pub fn router(grantry: Arc<Grantry>, settings: HttpSettings) -> Router {
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
         .route("/metrics", get(metrics::render))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            timeout,
-        ))
-        .layer(DefaultBodyLimit::max(body_limit));
+        .layer(
+            ServiceBuilder::new()
+                .layer(TimeoutLayer::with_status_code(
+                    StatusCode::REQUEST_TIMEOUT,
+                    timeout,
+                ))
+                .layer(DefaultBodyLimit::max(body_limit)),
+        );
     bounded
         .merge(api::proxy_routes())
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed)
-        .layer(axum::middleware::from_fn(middleware::observe))
-        .layer(CatchPanicLayer::custom(middleware::panic_to_problem))
-        .layer(axum::middleware::from_fn(middleware::problems_everywhere))
-        .layer(SetSensitiveRequestHeadersLayer::new([
-            header::AUTHORIZATION,
-            header::COOKIE,
-        ]))
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetSensitiveRequestHeadersLayer::new([
+                    header::AUTHORIZATION,
+                    header::COOKIE,
+                ]))
+                .layer(MapResponseLayer::new(middleware::problems_everywhere))
+                .layer(middleware::ObserveLayer)
+                .layer(CatchPanicLayer::custom(middleware::panic_to_problem)),
+        )
         .with_state(state)
 }
