@@ -15,6 +15,7 @@
 //! - `webhooks`: changes to a receiver: events per second, change-to-delivery latency, and token
 //!   reads while deliveries run.
 
+mod bare;
 mod expiry;
 mod load;
 mod nginx;
@@ -81,6 +82,9 @@ enum Command {
     /// (used by the others) Grantry alone, in a process of its own.
     #[command(hide = true)]
     ServeGrantry(Box<processes::GrantryArgs>),
+    /// (used by `proxy`) The least proxy on Grantry's stack, in a process of its own.
+    #[command(hide = true)]
+    ServeBareProxy(bare::BareProxyArgs),
     /// N connections on one Grantry (SQLite): memory and disk per connection, cold and warm
     /// reads, restart to ready, and a refresh wave of connections due together.
     Scale {
@@ -149,6 +153,7 @@ async fn main() -> anyhow::Result<()> {
         } => proxy::run(connections, seconds, rounds.max(1)).await,
         Command::ServeSimulator(args) => processes::serve_simulator(args).await,
         Command::ServeGrantry(args) => processes::serve_grantry(*args).await,
+        Command::ServeBareProxy(args) => bare::serve(args).await,
         Command::Scale {
             connections,
             wave,

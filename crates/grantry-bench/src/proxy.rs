@@ -3,6 +3,9 @@
 //! second and latency at 64 connections, time to first byte of a 16 MiB answer, and Grantry's
 //! memory while a 1 GiB answer streams through it.
 //!
+//! A third proxy runs beside them: the least one can write on Grantry's own stack (see
+//! `bare.rs`). Its distance to nginx is the stack's; the rest of Grantry's is Grantry's own work.
+//!
 //! The simulator and Grantry run as processes of this binary (see `processes.rs`); `wrk` and
 //! `nginx` come from Debian, installed when missing.
 
@@ -14,12 +17,12 @@ use serde_json::{Value, json};
 
 use crate::load::{Load, clock_ticks_per_second, ensure_programs, wrk};
 use crate::nginx::Nginx;
-use crate::processes::{Options, Stack, cpu_ticks, free_port, resident_kib, with_children};
+use crate::processes::{Options, Server, Stack, cpu_ticks, free_port, resident_kib, with_children};
 
 const MIB: u64 = 1024 * 1024;
 
-/// One round's load and CPU microseconds per request: straight, nginx, Grantry.
-type Round = [(Load, f64); 3];
+/// One round's load and CPU microseconds per request: straight, nginx, the bare proxy, Grantry.
+type Round = [(Load, f64); 4];
 
 /// nginx in front of the simulator, adding the token header, streaming as Grantry does.
 async fn nginx(dir: &Path, port: u16, simulator: &str, token: &str) -> anyhow::Result<Nginx> {
@@ -140,6 +143,18 @@ pub async fn run(connections: usize, seconds: u64, rounds: usize) -> anyhow::Res
         .to_owned();
     let nginx_port = free_port()?;
     let nginx = nginx(dir.path(), nginx_port, sim_url, &token).await?;
+    let bare_port = free_port()?;
+    let bare_listen = format!("127.0.0.1:{bare_port}");
+    let bare = Server::start(&[
+        "serve-bare-proxy",
+        "--listen",
+        &bare_listen,
+        "--upstream",
+        sim_url,
+        "--token",
+        &token,
+    ])
+    .await?;
 
     let bearer_token = format!("Authorization: Bearer {token}");
     let bearer_key = format!("Authorization: Bearer {key}");
@@ -155,13 +170,23 @@ pub async fn run(connections: usize, seconds: u64, rounds: usize) -> anyhow::Res
             String::new(),
         ),
         (
+            "bare hyper proxy + token header",
+            format!("http://{bare_listen}/2.0/user"),
+            String::new(),
+        ),
+        (
             "Grantry /v1/proxy",
             format!("{base}/v1/proxy/{connection}/2.0/user"),
             bearer_key.clone(),
         ),
     ];
     // CPU per request of the process in the middle (none when straight), from its clock ticks.
-    let middles: [Vec<u32>; 3] = [Vec::new(), with_children(nginx.pid()), vec![grantry.pid()]];
+    let middles: [Vec<u32>; 4] = [
+        Vec::new(),
+        with_children(nginx.pid()),
+        vec![bare.pid()],
+        vec![grantry.pid()],
+    ];
     let tick_us = 1_000_000.0 / clock_ticks_per_second();
     for (_, url, header) in &targets {
         wrk(
@@ -173,7 +198,7 @@ pub async fn run(connections: usize, seconds: u64, rounds: usize) -> anyhow::Res
         .await?;
     }
     println!(
-        "GET /2.0/user, wrk -t2 -c{connections} -d{seconds}s, {rounds} rounds; simulator, nginx, Grantry and wrk each a process, on this machine"
+        "GET /2.0/user, wrk -t2 -c{connections} -d{seconds}s, {rounds} rounds; simulator, nginx, the bare proxy, Grantry and wrk each a process, on this machine"
     );
     // Rounds take turns, so a slower minute of a shared machine weighs on both sides alike; the
     // figures reported are each one's median over the rounds.
@@ -193,16 +218,19 @@ pub async fn run(connections: usize, seconds: u64, rounds: usize) -> anyhow::Res
             let per_request = used / (load.requests_per_second * seconds as f64);
             results.push((load, per_request));
         }
-        let [direct, nginx, grantry] =
-            Round::try_from(results).map_err(|_| anyhow::anyhow!("three targets"))?;
+        let [direct, nginx, bare, grantry] =
+            Round::try_from(results).map_err(|_| anyhow::anyhow!("four targets"))?;
+        let rate = |load: &(Load, f64)| load.0.requests_per_second;
         println!(
-            "  round {round}: straight {:>6.0}/s, nginx {:>6.0}/s, Grantry {:>6.0}/s = {:.0}%",
-            direct.0.requests_per_second,
-            nginx.0.requests_per_second,
-            grantry.0.requests_per_second,
-            grantry.0.requests_per_second / nginx.0.requests_per_second * 100.0
+            "  round {round}: straight {:>6.0}/s, nginx {:>6.0}/s, bare {:>6.0}/s = {:.0}%, Grantry {:>6.0}/s = {:.0}%",
+            rate(&direct),
+            rate(&nginx),
+            rate(&bare),
+            rate(&bare) / rate(&nginx) * 100.0,
+            rate(&grantry),
+            rate(&grantry) / rate(&nginx) * 100.0
         );
-        rounds_seen.push([direct, nginx, grantry]);
+        rounds_seen.push([direct, nginx, bare, grantry]);
     }
     let median = |pick: &dyn Fn(&Round) -> f64| {
         let mut values: Vec<f64> = rounds_seen.iter().map(pick).collect();
@@ -224,11 +252,13 @@ pub async fn run(connections: usize, seconds: u64, rounds: usize) -> anyhow::Res
             median(&|r| r[n].0.p99_ms),
         );
     }
-    println!(
-        "  Grantry / nginx: {:.0}% of the requests per second, p99 {:.2}x (medians of each round's ratio)",
-        median(&|r| r[2].0.requests_per_second / r[1].0.requests_per_second) * 100.0,
-        median(&|r| r[2].0.p99_ms / r[1].0.p99_ms)
-    );
+    for (n, name) in [(2, "bare proxy"), (3, "Grantry")] {
+        println!(
+            "  {name} / nginx: {:.0}% of the requests per second, p99 {:.2}x (medians of each round's ratio)",
+            median(&|r| r[n].0.requests_per_second / r[1].0.requests_per_second) * 100.0,
+            median(&|r| r[n].0.p99_ms / r[1].0.p99_ms)
+        );
+    }
 
     let file = "2.0/repositories/acme/widget/src/main/big16.bin";
     let (nginx_first, size) = first_byte(
