@@ -124,8 +124,42 @@ pub const FORWARDED_RESPONSE_HEADERS: [&str; 17] = [
     "x-oauth-scopes",
 ];
 
-/// Whether a response header travels back to the application.
+/// Whether a response header travels back to the application (names in any case).
 pub fn forwarded_response_header(name: &str) -> bool {
-    let name = name.to_ascii_lowercase();
-    FORWARDED_RESPONSE_HEADERS.contains(&name.as_str()) || name.starts_with("x-ratelimit-")
+    const RATE_LIMIT: &str = "x-ratelimit-";
+    FORWARDED_RESPONSE_HEADERS
+        .iter()
+        .any(|forwarded| forwarded.eq_ignore_ascii_case(name))
+        || name
+            .get(..RATE_LIMIT.len())
+            .is_some_and(|start| start.eq_ignore_ascii_case(RATE_LIMIT))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::forwarded_response_header;
+
+    #[test]
+    fn answer_headers_travel_back_by_name_in_any_case() {
+        for kept in [
+            "content-type",
+            "Content-Type",
+            "ETAG",
+            "x-ratelimit-limit",
+            "X-RateLimit-NearLimit",
+        ] {
+            assert!(forwarded_response_header(kept), "{kept}");
+        }
+        for dropped in [
+            "set-cookie",
+            "Set-Cookie",
+            "server",
+            "x-ratelimit",
+            "x-rate",
+            "",
+            "é",
+        ] {
+            assert!(!forwarded_response_header(dropped), "{dropped}");
+        }
+    }
 }

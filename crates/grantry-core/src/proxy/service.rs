@@ -147,25 +147,22 @@ impl Grantry {
 /// is JSON (plain or gzipped) of a sensible size (anything else streams through untouched).
 async fn rewrite_answer(mut answer: Answer, rewrite: &Rewrite) -> Answer {
     for (name, value) in &mut answer.headers {
-        let name = name.to_ascii_lowercase();
-        if name == "location" || name == "content-location" {
+        if name.eq_ignore_ascii_case("location") || name.eq_ignore_ascii_case("content-location") {
             if let Some(url) = rewrite.url(value) {
                 *value = url;
             }
-        } else if name == "link" {
+        } else if name.eq_ignore_ascii_case("link") {
             *value = rewrite.link_header(value);
         }
     }
-    let json = answer.header("content-type").is_some_and(|t| {
-        let t = t.to_ascii_lowercase();
-        t.starts_with("application/json") || t.contains("+json")
-    });
+    let json = answer
+        .header("content-type")
+        .is_some_and(|t| is_json(t.as_bytes()));
     // Grantry asks for identity; an answer gzipped anyway (an intermediary that compresses
     // regardless) is read, rewritten and sent on as identity. Other encodings pass untouched.
-    let encoding = answer
-        .header("content-encoding")
-        .map(str::to_ascii_lowercase);
-    let gzipped = matches!(encoding.as_deref(), Some("gzip" | "x-gzip"));
+    let encoding = answer.header("content-encoding");
+    let gzipped = encoding
+        .is_some_and(|e| e.eq_ignore_ascii_case("gzip") || e.eq_ignore_ascii_case("x-gzip"));
     let length = answer
         .header("content-length")
         .and_then(|n| n.parse::<usize>().ok());
@@ -220,6 +217,17 @@ async fn rewrite_answer(mut answer: Answer, rewrite: &Rewrite) -> Answer {
     answer
 }
 
+/// Whether a content type is JSON: `application/json` or any `…+json`, in any case.
+fn is_json(content_type: &[u8]) -> bool {
+    const JSON: &[u8] = b"application/json";
+    content_type
+        .get(..JSON.len())
+        .is_some_and(|start| start.eq_ignore_ascii_case(JSON))
+        || content_type
+            .windows(5)
+            .any(|five| five.eq_ignore_ascii_case(b"+json"))
+}
+
 /// A gzip body inflated, if it is valid and inflates to at most `MAX_REWRITTEN` bytes (a small
 /// body must not become a huge one in memory).
 fn gunzip(compressed: &[u8]) -> Option<Vec<u8>> {
@@ -260,6 +268,22 @@ mod tests {
         let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         encoder.write_all(plain).unwrap();
         encoder.finish().unwrap()
+    }
+
+    #[test]
+    fn json_is_known_by_its_content_type_in_any_case() {
+        for json in [
+            "application/json",
+            "application/json; charset=utf-8",
+            "Application/JSON;charset=UTF-8",
+            "application/problem+json",
+            "application/vnd.api+JSON",
+        ] {
+            assert!(is_json(json.as_bytes()), "{json}");
+        }
+        for other in ["text/plain", "text/html", "application/octet-stream", ""] {
+            assert!(!is_json(other.as_bytes()), "{other}");
+        }
     }
 
     #[test]
