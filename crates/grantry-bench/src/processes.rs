@@ -163,7 +163,9 @@ pub async fn serve_grantry(args: GrantryArgs) -> anyhow::Result<()> {
     if let Some(url) = args.public_url {
         config.public_url = url;
     }
-    config.log.level = "error".into();
+    // Logging as `grantry serve` does by default (its request spans cost CPU on every request);
+    // the log goes to a file `Server` keeps (see `Server::start`).
+    grantry::logging::init(&config.log);
     config.http.trust_forwarded_for = args.trust_forwarded_for;
     let refresh = &mut config.refresh;
     if let Some(lead) = args.refresh_lead_secs {
@@ -220,9 +222,12 @@ fn obey_clock_orders(clock: Arc<ManualClock>) {
     }
 }
 
-/// A server process of this binary, killed when dropped.
+/// A server process of this binary, killed when dropped. What it writes to standard error (its
+/// log) goes to a file, so it does not mix with the benchmark's figures; its warnings and errors
+/// are shown when it is dropped.
 pub struct Server {
     child: Child,
+    log: tempfile::NamedTempFile,
     /// What it printed first.
     pub said: String,
     /// `advanced` lines, each the answer to an `advance` order (`--manual-clock`).
@@ -231,19 +236,28 @@ pub struct Server {
 
 impl Server {
     pub async fn start(args: &[&str]) -> anyhow::Result<Server> {
+        let log = tempfile::Builder::new()
+            .prefix("grantry-bench-")
+            .suffix(".log")
+            .tempfile()?;
         let mut child = Command::new(std::env::current_exe()?)
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(log.reopen()?)
             .kill_on_drop(true)
             .spawn()?;
         let stdout = child.stdout.take().context("stdout")?;
         let mut lines = BufReader::new(stdout).lines();
-        let said = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
-            .await
-            .context("the server did not start within a minute")??
-            .context("the server exited")?;
+        let said = match tokio::time::timeout(Duration::from_secs(60), lines.next_line()).await {
+            Ok(Ok(Some(said))) => said,
+            Ok(Ok(None) | Err(_)) => bail!("`{}` exited:\n{}", args[0], tail(&log)),
+            Err(_) => bail!(
+                "`{}` did not start within a minute:\n{}",
+                args[0],
+                tail(&log)
+            ),
+        };
         // The rest is Grantry's start-up banner, not this benchmark's output, and the answers to
         // clock orders.
         let (answers, advanced) = tokio::sync::mpsc::unbounded_channel();
@@ -256,6 +270,7 @@ impl Server {
         });
         Ok(Server {
             child,
+            log,
             said,
             advanced,
         })
@@ -277,6 +292,33 @@ impl Server {
             .context("the server did not move its clock (started without --manual-clock?)")?
             .context("the server exited")
     }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let log = std::fs::read_to_string(self.log.path()).unwrap_or_default();
+        let worth_seeing: Vec<&str> = log
+            .lines()
+            .filter(|line| line.contains("WARN") || line.contains("ERROR"))
+            .collect();
+        if !worth_seeing.is_empty() {
+            eprintln!(
+                "(server {}: {} warnings and errors logged; the last ones)",
+                self.pid(),
+                worth_seeing.len()
+            );
+            for line in worth_seeing.iter().rev().take(10).rev() {
+                eprintln!("  {line}");
+            }
+        }
+    }
+}
+
+/// The last lines of a server's log, for an error that says why it did not start.
+fn tail(log: &tempfile::NamedTempFile) -> String {
+    let text = std::fs::read_to_string(log.path()).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
 }
 
 pub fn free_port() -> anyhow::Result<u16> {
