@@ -130,7 +130,7 @@ impl ProxyClient {
             .header(ACCEPT_ENCODING, "identity")
             .header(AUTHORIZATION, authorization(&credential)?);
         for (name, value) in &request.headers {
-            call = call.header(name.as_str(), value.as_str());
+            call = call.header(name, value);
         }
         let body = match request.body {
             Body::Whole(bytes) => Full::new(bytes)
@@ -175,14 +175,14 @@ impl ProxyClient {
 }
 
 /// The headers of an answer that travel back to the application.
-fn answer_headers(headers: &http::HeaderMap) -> Vec<(String, String)> {
-    headers
-        .iter()
-        .filter(|(name, _)| forwarded_response_header(name.as_str()))
-        .filter_map(|(name, value)| {
-            Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
-        })
-        .collect()
+fn answer_headers(headers: &http::HeaderMap) -> http::HeaderMap {
+    let mut forwarded = http::HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers {
+        if forwarded_response_header(name.as_str()) {
+            forwarded.append(name.clone(), value.clone());
+        }
+    }
+    forwarded
 }
 
 /// A proxied call through reqwest, which takes the outbound proxy the environment names; its

@@ -2,6 +2,10 @@
 
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
+use http::HeaderValue;
+use http::header::{
+    CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_LOCATION, CONTENT_TYPE, LINK, LOCATION,
+};
 use url::Url;
 
 use super::links::{MAX_REWRITTEN, Rewrite};
@@ -146,25 +150,30 @@ impl Grantry {
 /// Points the answer's links back through the proxy: its link headers always, its body when it
 /// is JSON (plain or gzipped) of a sensible size (anything else streams through untouched).
 async fn rewrite_answer(mut answer: Answer, rewrite: &Rewrite) -> Answer {
-    for (name, value) in &mut answer.headers {
-        if name.eq_ignore_ascii_case("location") || name.eq_ignore_ascii_case("content-location") {
-            if let Some(url) = rewrite.url(value) {
-                *value = url;
-            }
-        } else if name.eq_ignore_ascii_case("link") {
-            *value = rewrite.link_header(value);
+    for (name, value) in answer.headers.iter_mut() {
+        let Ok(text) = value.to_str() else { continue };
+        let rewritten = if name == LOCATION || name == CONTENT_LOCATION {
+            rewrite.url(text)
+        } else if name == LINK {
+            Some(rewrite.link_header(text))
+        } else {
+            None
+        };
+        if let Some(rewritten) = rewritten.and_then(|r| HeaderValue::try_from(r).ok()) {
+            *value = rewritten;
         }
     }
     let json = answer
-        .header("content-type")
+        .header(CONTENT_TYPE)
         .is_some_and(|t| is_json(t.as_bytes()));
     // Grantry asks for identity; an answer gzipped anyway (an intermediary that compresses
     // regardless) is read, rewritten and sent on as identity. Other encodings pass untouched.
-    let encoding = answer.header("content-encoding");
+    let encoding = answer.headers.get(CONTENT_ENCODING);
     let gzipped = encoding
+        .and_then(|e| e.to_str().ok())
         .is_some_and(|e| e.eq_ignore_ascii_case("gzip") || e.eq_ignore_ascii_case("x-gzip"));
     let length = answer
-        .header("content-length")
+        .header(CONTENT_LENGTH)
         .and_then(|n| n.parse::<usize>().ok());
     if !json || (encoding.is_some() && !gzipped) || length.is_some_and(|n| n > MAX_REWRITTEN) {
         return answer;
@@ -185,9 +194,7 @@ async fn rewrite_answer(mut answer: Answer, rewrite: &Rewrite) -> Answer {
     let plain = if gzipped {
         match gunzip(&whole) {
             Some(plain) => {
-                answer
-                    .headers
-                    .retain(|(name, _)| !name.eq_ignore_ascii_case("content-encoding"));
+                answer.headers.remove(CONTENT_ENCODING);
                 Bytes::from(plain)
             }
             // Corrupt, or larger than we rewrite once inflated: passed on as it came.
@@ -210,9 +217,7 @@ async fn rewrite_answer(mut answer: Answer, rewrite: &Rewrite) -> Answer {
         }
     };
     if changed {
-        answer
-            .headers
-            .retain(|(name, _)| !name.eq_ignore_ascii_case("content-length"));
+        answer.headers.remove(CONTENT_LENGTH);
     }
     answer
 }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::extract::{FromRequestParts, OriginalUri, Request, State};
-use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
@@ -189,17 +189,14 @@ async fn forward(
 ) -> Result<Response, Problem> {
     let method = request.method().clone();
     let query = request.uri().query().map(str::to_owned);
-    let headers = FORWARDED_REQUEST_HEADERS
-        .iter()
-        .flat_map(|name| {
-            request
-                .headers()
-                .get_all(*name)
-                .iter()
-                .filter_map(|value| value.to_str().ok())
-                .map(|value| ((*name).to_owned(), value.to_owned()))
-        })
-        .collect();
+    // The allowed headers, as they came; values that are not text (obs-text) stay behind, as
+    // they did when headers travelled as strings.
+    let mut headers = HeaderMap::new();
+    for (name, value) in request.headers() {
+        if FORWARDED_REQUEST_HEADERS.contains(&name.as_str()) && value.to_str().is_ok() {
+            headers.append(name.clone(), value.clone());
+        }
+    }
     let limit = state.http.proxy_body_limit;
     let over = Arc::new(AtomicBool::new(false));
     let body = body_of(request, limit, over.clone())?;
@@ -236,13 +233,8 @@ fn respond(answer: Answer) -> Response {
     let out = response.headers_mut();
     // `Content-Length` passes as Bitbucket sent it (the core drops it when it rewrites a body), so
     // downloads keep their size and HEAD answers their real length.
-    for (name, value) in answer.headers {
-        if let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(&value),
-        ) {
-            out.append(name, value);
-        }
+    for (name, value) in &answer.headers {
+        out.append(name.clone(), value.clone());
     }
     response.extensions_mut().insert(PassAsIs);
     response
