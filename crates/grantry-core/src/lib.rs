@@ -1,4 +1,5 @@
-//! Grantry's domain and services, with no HTTP and no SQL.
+//! Grantry's domain and services, with no web framework, HTTP client or SQL (the proxy's
+//! headers are the `http` crate's plain types, so they cross no conversion at either edge).
 //!
 //! The services live on [`Grantry`], which holds a [`store::Store`], a
 //! [`provider::ProviderClient`], a [`clock::Clock`] and the key store. Each feature adds its
@@ -17,6 +18,7 @@ pub mod connections;
 pub mod error;
 pub mod events;
 pub mod ids;
+pub mod json;
 pub mod keys;
 pub mod metrics;
 pub mod profiles;

@@ -420,14 +420,9 @@ pub struct Deliveries {
     pub next_before: Option<i64>,
 }
 
-/// A serializable value behind `&dyn`, for writing one field of a hand-assembled answer.
-/// Whether `text` goes into a JSON string as it is: printable ASCII, no quote, no backslash. A
-/// fold without an early exit, so the compiler checks many bytes at once: tokens are kilobytes
-/// long and this runs on every token read.
+/// Whether `text` goes into a JSON string as it is.
 fn plain(text: &str) -> bool {
-    text.bytes().fold(true, |plain, b| {
-        plain & ((0x20..0x7f).contains(&b) & (b != b'"') & (b != b'\\'))
-    })
+    grantry_core::json::needs_no_escape(text.as_bytes())
 }
 
 /// JSON strings written by hand on the token-read path, as serde_json writes them.

@@ -6,6 +6,8 @@
 //! (descriptions, comments, file contents, diffs) are left exactly as they are, and so is every
 //! answer that is not JSON.
 
+use crate::json::needs_no_escape;
+
 /// Where Bitbucket's links point, and where the proxy serves the same place.
 #[derive(Debug, Clone)]
 pub struct Rewrite {
@@ -20,18 +22,13 @@ pub struct Rewrite {
     to_is_plain: bool,
 }
 
-/// ASCII that a JSON string holds as it is: no escapes, no control characters.
-fn plain(text: &[u8]) -> bool {
-    text.iter()
-        .all(|&b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
-}
-
 /// The largest JSON answer read whole to rewrite it; larger ones pass through untouched.
 pub const MAX_REWRITTEN: usize = 32 * 1024 * 1024;
 
 impl Rewrite {
     pub fn new(from: String, to: String) -> Rewrite {
-        let to_is_plain = plain(to.as_bytes()) && from.ends_with('/') && to.ends_with('/');
+        let to_is_plain =
+            needs_no_escape(to.as_bytes()) && from.ends_with('/') && to.ends_with('/');
         Rewrite {
             from,
             to,
@@ -164,7 +161,7 @@ impl Scan<'_> {
         // between the quotes, and the rewritten link is `to` and the rest, copied as they are
         // (`to` needs no escaping either; `Rewrite::new` checks). Anything else goes through
         // serde_json, which decodes and re-escapes.
-        if self.rewrite.to_is_plain && plain(raw) {
+        if self.rewrite.to_is_plain && needs_no_escape(raw) {
             let from = self.rewrite.from.as_bytes();
             let rest = if let Some(rest) = raw.strip_prefix(from) {
                 Some((self.rewrite.to.as_bytes(), rest))
