@@ -178,7 +178,7 @@ impl ProxyClient {
 fn answer_headers(headers: &http::HeaderMap) -> http::HeaderMap {
     let mut forwarded = http::HeaderMap::with_capacity(headers.len());
     for (name, value) in headers {
-        if forwarded_response_header(name.as_str()) {
+        if forwarded_response_header(name) {
             forwarded.append(name.clone(), value.clone());
         }
     }

@@ -17,7 +17,7 @@ use std::pin::Pin;
 
 use bytes::Bytes;
 use futures_core::Stream;
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 
 pub use path::{PathError, ProxyPath};
 pub use service::{PROXY_RETRY_AFTER_AGE, proxied_url};
@@ -125,20 +125,21 @@ pub const FORWARDED_RESPONSE_HEADERS: [&str; 17] = [
     "x-oauth-scopes",
 ];
 
-/// Whether a response header travels back to the application (names in any case).
-pub fn forwarded_response_header(name: &str) -> bool {
-    const RATE_LIMIT: &str = "x-ratelimit-";
-    FORWARDED_RESPONSE_HEADERS
-        .iter()
-        .any(|forwarded| forwarded.eq_ignore_ascii_case(name))
-        || name
-            .get(..RATE_LIMIT.len())
-            .is_some_and(|start| start.eq_ignore_ascii_case(RATE_LIMIT))
+/// Whether a response header travels back to the application. (A `HeaderName` is lowercase.)
+pub fn forwarded_response_header(name: &HeaderName) -> bool {
+    let name = name.as_str();
+    FORWARDED_RESPONSE_HEADERS.contains(&name) || name.starts_with("x-ratelimit-")
 }
 
 #[cfg(test)]
 mod tests {
+    use http::HeaderName;
+
     use super::forwarded_response_header;
+
+    fn forwarded(name: &str) -> bool {
+        forwarded_response_header(&HeaderName::from_bytes(name.as_bytes()).unwrap())
+    }
 
     #[test]
     fn answer_headers_travel_back_by_name_in_any_case() {
@@ -149,7 +150,7 @@ mod tests {
             "x-ratelimit-limit",
             "X-RateLimit-NearLimit",
         ] {
-            assert!(forwarded_response_header(kept), "{kept}");
+            assert!(forwarded(kept), "{kept}");
         }
         for dropped in [
             "set-cookie",
@@ -157,10 +158,8 @@ mod tests {
             "server",
             "x-ratelimit",
             "x-rate",
-            "",
-            "é",
         ] {
-            assert!(!forwarded_response_header(dropped), "{dropped}");
+            assert!(!forwarded(dropped), "{dropped}");
         }
     }
 }
