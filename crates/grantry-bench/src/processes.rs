@@ -296,25 +296,34 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let log = std::fs::read_to_string(self.log.path()).unwrap_or_default();
-        let worth_seeing: Vec<&str> = log
-            .lines()
-            .filter(|line| line.contains("WARN") || line.contains("ERROR"))
-            .collect();
-        if !worth_seeing.is_empty() {
+        // Read line by line: a flood benchmark logs a refusal per request, hundreds of megabytes.
+        let Ok(file) = std::fs::File::open(self.log.path()) else {
+            return;
+        };
+        let (mut seen, mut last) = (0usize, std::collections::VecDeque::new());
+        for line in std::io::BufRead::lines(std::io::BufReader::new(file)).map_while(Result::ok) {
+            if line.contains("WARN") || line.contains("ERROR") {
+                seen += 1;
+                if last.len() == 10 {
+                    last.pop_front();
+                }
+                last.push_back(line);
+            }
+        }
+        if seen > 0 {
             eprintln!(
-                "(server {}: {} warnings and errors logged; the last ones)",
-                self.pid(),
-                worth_seeing.len()
+                "(server {}: {seen} warnings and errors logged; the last ones)",
+                self.pid()
             );
-            for line in worth_seeing.iter().rev().take(10).rev() {
+            for line in last {
                 eprintln!("  {line}");
             }
         }
     }
 }
 
-/// The last lines of a server's log, for an error that says why it did not start.
+/// The last lines of a server's log, for an error that says why it did not start (a log that
+/// short-lived is small).
 fn tail(log: &tempfile::NamedTempFile) -> String {
     let text = std::fs::read_to_string(log.path()).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
